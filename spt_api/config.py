@@ -1,0 +1,109 @@
+"""The one typed settings object of spt-api.
+
+Every setting is read from an ``SPT_API_*`` environment variable (the Helm chart
+sets the same names); ``PORT`` and ``WORKERS`` are honoured as well because
+platforms such as Heroku and Okteto set them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """spt-api configuration; each field is the env var ``SPT_API_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SPT_API_", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", title="Address the API server binds to")
+    port: int = Field(
+        8080,
+        title="Port the API server listens on",
+        validation_alias=AliasChoices("SPT_API_PORT", "PORT", "port"),
+        ge=0,
+        le=65535,
+    )
+    workers: int = Field(
+        1,
+        title="Number of API server processes",
+        validation_alias=AliasChoices("SPT_API_WORKERS", "WORKERS", "workers"),
+        ge=1,
+    )
+    base_path: str = Field("/api", title="URL prefix of the API")
+    data_dir: Path = Field(Path("./var"), title="Directory for the embedded database and result files")
+    database_url: str = Field(
+        "", title="SQLAlchemy URL of the job store (sqlite:///… or postgresql://…); empty: SQLite in data_dir"
+    )
+    broker_url: str = Field(
+        "memory://", title="memory:// for the embedded process pool, or a Celery broker (redis://, amqp://)"
+    )
+    result_backend_url: str = Field("", title="Celery result backend; empty: none (the job store is the truth)")
+    redis_url: str = Field("", title="Redis URL for live job events; empty: in-process events")
+    storage_url: str = Field(
+        "", title="Where results are stored: file:///dir or s3://bucket/prefix; empty: data_dir/results"
+    )
+    s3_endpoint_url: str = Field("", title="S3 endpoint URL (MinIO, SeaweedFS, Ceph); empty: AWS")
+    s3_region: str = Field("us-east-1", title="S3 region")
+    s3_access_key_id: str = Field("", title="S3 access key id; empty: boto3's default credential chain")
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), title="S3 secret access key")
+    s3_multipart_threshold_mb: int = Field(16, title="Result size above which uploads are multipart (MiB)")
+    result_url_lifetime: int = Field(3600, title="Lifetime of signed result URLs (seconds)", ge=1)
+    embedded_pool_size: int = Field(2, title="Worker processes of the embedded executor", ge=1)
+    max_body_size: int = Field(10 * 1024 * 1024, title="Largest accepted request body (bytes)", ge=1024)
+    wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
+    default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
+    max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
+    default_lifetime: int = Field(
+        7 * 24 * 3600, title="Time from creation to destruction of a new job (seconds)", ge=60
+    )
+    max_lifetime: int = Field(30 * 24 * 3600, title="Latest destruction a client may set, from now (seconds)")
+    list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
+    heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
+    heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")
+    reconcile_interval: int = Field(30, title="Seconds between reconciler passes in the API process (0: off)")
+    max_attempts: int = Field(3, title="Times a job is started before it ends in ERROR", ge=1)
+    auth_enabled: bool = Field(False, title="Require Keycloak authentication")
+    keycloak_url: str = Field("", title="Keycloak base URL")
+    keycloak_realm: str = Field("spt", title="Keycloak realm")
+    keycloak_client_id: str = Field("spt-api", title="Keycloak client id")
+    keycloak_client_secret: SecretStr = Field(SecretStr(""), title="Keycloak client secret")
+    maps_url: str = Field("", title="Directory or s3:// prefix of the sky maps; empty: data_dir/maps")
+    log_level: str = Field("INFO", title="Log level")
+    log_json: bool = Field(False, title="Write logs as JSON lines")
+    metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jobs.sqlite').resolve()}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "results").resolve().as_uri()
+
+    @property
+    def effective_maps_url(self) -> str:
+        return self.maps_url or str((self.data_dir / "maps").resolve())
+
+    @property
+    def is_embedded_queue(self) -> bool:
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def default_lifetime_delta(self) -> timedelta:
+        return timedelta(seconds=self.default_lifetime)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,236 @@
+"""UWS 1.1 XML documents and their JSON twins (UWS 1.1 Appendix B).
+
+The XML follows ``UWS.xsd`` (element order, ``xsi:nil`` for the nillable
+elements, ``version="1.1"``); the JSON uses the same names in camelCase and is
+described by ``JSON_SCHEMA`` in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from spt_api.uws.models import Job, JobResult
+
+__all__ = [
+    "UWS_NS",
+    "format_datetime",
+    "job_to_json",
+    "job_to_xml",
+    "jobs_to_json",
+    "jobs_to_xml",
+    "parameters_to_json",
+    "parameters_to_xml",
+    "results_to_json",
+    "results_to_xml",
+]
+
+UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+SPT_NS = "urn:spt-api"
+
+ET.register_namespace("uws", UWS_NS)
+ET.register_namespace("xlink", XLINK_NS)
+ET.register_namespace("xsi", XSI_NS)
+ET.register_namespace("spt", SPT_NS)
+
+ResultUrl = Callable[[JobResult], str]
+
+
+def format_datetime(value: datetime | None) -> str:
+    """ISO 8601 in UTC with the ``Z`` designator (UWS §2.2.1); empty for None."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def _q(name: str) -> str:
+    return f"{{{UWS_NS}}}{name}"
+
+
+def _text(parent: ET.Element, name: str, value: str) -> ET.Element:
+    el = ET.SubElement(parent, _q(name))
+    el.text = value
+    return el
+
+
+def _nillable(parent: ET.Element, name: str, value: str | None) -> None:
+    el = ET.SubElement(parent, _q(name))
+    if value is None or value == "":
+        el.set(f"{{{XSI_NS}}}nil", "true")
+    else:
+        el.text = value
+
+
+def _dt(value: datetime | None) -> str | None:
+    return format_datetime(value) if value is not None else None
+
+
+def _serialize(root: ET.Element) -> bytes:
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _add_parameters(parent: ET.Element, job: Job) -> None:
+    params = ET.SubElement(parent, _q("parameters"))
+    for name, value in job.parameters:
+        el = ET.SubElement(params, _q("parameter"), {"id": name})
+        el.text = value
+
+
+def _add_results(parent: ET.Element, job: Job, result_url: ResultUrl) -> None:
+    results = ET.SubElement(parent, _q("results"))
+    for result in job.results:
+        attrs = {
+            "id": result.result_id,
+            f"{{{XLINK_NS}}}type": "simple",
+            f"{{{XLINK_NS}}}href": result_url(result),
+        }
+        if result.size is not None:
+            attrs["size"] = str(result.size)
+        if result.mime_type:
+            attrs["mime-type"] = result.mime_type
+        ET.SubElement(results, _q("result"), attrs)
+
+
+def job_to_xml(job: Job, result_url: ResultUrl) -> bytes:
+    """Render ``<uws:job version="1.1">`` with children in the JobSummary order."""
+    root = ET.Element(_q("job"), {"version": "1.1"})
+    _text(root, "jobId", job.job_id)
+    if job.run_id is not None:
+        _text(root, "runId", job.run_id)
+    _nillable(root, "ownerId", job.owner)
+    _text(root, "phase", job.phase.value)
+    _nillable(root, "quote", _dt(job.quote))
+    _text(root, "creationTime", format_datetime(job.creation_time))
+    _nillable(root, "startTime", _dt(job.start_time))
+    _nillable(root, "endTime", _dt(job.end_time))
+    _text(root, "executionDuration", str(job.execution_duration))
+    _nillable(root, "destruction", _dt(job.destruction_time))
+    _add_parameters(root, job)
+    _add_results(root, job, result_url)
+    if job.error is not None:
+        summary = ET.SubElement(
+            root,
+            _q("errorSummary"),
+            {"type": job.error.error_type.value, "hasDetail": "true"},
+        )
+        _text(summary, "message", job.error.message)
+    info = ET.SubElement(root, _q("jobInfo"))
+    service = ET.SubElement(info, f"{{{SPT_NS}}}service")
+    service.text = job.service
+    if job.progress is not None:
+        progress = ET.SubElement(
+            info,
+            f"{{{SPT_NS}}}progress",
+            {"done": str(job.progress.done), "total": str(job.progress.total)},
+        )
+        progress.text = job.progress.message
+    return _serialize(root)
+
+
+def jobs_to_xml(jobs: Iterable[Job], job_url: Callable[[Job], str]) -> bytes:
+    """Render ``<uws:jobs version="1.1">`` of jobrefs (XSD ShortJobDescription order)."""
+    root = ET.Element(_q("jobs"), {"version": "1.1"})
+    for job in jobs:
+        ref = ET.SubElement(
+            root,
+            _q("jobref"),
+            {"id": job.job_id, f"{{{XLINK_NS}}}type": "simple", f"{{{XLINK_NS}}}href": job_url(job)},
+        )
+        _text(ref, "phase", job.phase.value)
+        if job.run_id is not None:
+            _text(ref, "runId", job.run_id)
+        _nillable(ref, "ownerId", job.owner)
+        _text(ref, "creationTime", format_datetime(job.creation_time))
+    return _serialize(root)
+
+
+def results_to_xml(job: Job, result_url: ResultUrl) -> bytes:
+    root = ET.Element(_q("results"))
+    for result in job.results:
+        attrs = {
+            "id": result.result_id,
+            f"{{{XLINK_NS}}}type": "simple",
+            f"{{{XLINK_NS}}}href": result_url(result),
+        }
+        if result.size is not None:
+            attrs["size"] = str(result.size)
+        if result.mime_type:
+            attrs["mime-type"] = result.mime_type
+        ET.SubElement(root, _q("result"), attrs)
+    return _serialize(root)
+
+
+def parameters_to_xml(job: Job) -> bytes:
+    root = ET.Element(_q("parameters"))
+    for name, value in job.parameters:
+        el = ET.SubElement(root, _q("parameter"), {"id": name})
+        el.text = value
+    return _serialize(root)
+
+
+def results_to_json(job: Job, result_url: ResultUrl) -> list[dict[str, Any]]:
+    return [
+        {"id": r.result_id, "href": result_url(r), "size": r.size, "mimeType": r.mime_type}
+        for r in job.results
+    ]
+
+
+def parameters_to_json(job: Job) -> dict[str, list[str]]:
+    return job.parameters_dict()
+
+
+def job_to_json(job: Job, result_url: ResultUrl, job_url: str) -> dict[str, Any]:
+    """The JSON twin of ``<uws:job>`` (schema: ``#/components/schemas/Job`` in the OpenAPI document)."""
+    return {
+        "jobId": job.job_id,
+        "href": job_url,
+        "runId": job.run_id,
+        "ownerId": job.owner,
+        "phase": job.phase.value,
+        "service": job.service,
+        "quote": _dt(job.quote),
+        "creationTime": format_datetime(job.creation_time),
+        "startTime": _dt(job.start_time),
+        "endTime": _dt(job.end_time),
+        "executionDuration": job.execution_duration,
+        "destruction": _dt(job.destruction_time),
+        "parameters": parameters_to_json(job),
+        "results": results_to_json(job, result_url),
+        "errorSummary": (
+            {"type": job.error.error_type.value, "hasDetail": True, "message": job.error.message}
+            if job.error
+            else None
+        ),
+        "progress": (
+            {"done": job.progress.done, "total": job.progress.total, "message": job.progress.message}
+            if job.progress
+            else None
+        ),
+    }
+
+
+def jobs_to_json(jobs: Iterable[Job], job_url: Callable[[Job], str]) -> dict[str, Any]:
+    return {
+        "version": "1.1",
+        "jobs": [
+            {
+                "jobId": job.job_id,
+                "href": job_url(job),
+                "phase": job.phase.value,
+                "runId": job.run_id,
+                "ownerId": job.owner,
+                "creationTime": format_datetime(job.creation_time),
+            }
+            for job in jobs
+        ],
+    }

@@ -1,0 +1,85 @@
+"""The one error taxonomy of spt-api.
+
+Request errors carry their HTTP status and are rendered by one handler
+(``BaseHandler.write_error``); job errors raised by a service's ``run`` map to a
+UWS error summary: a :class:`UsageError` is the user's fault (fatal, reported,
+not alerted), :class:`FatalJobError` is ours, :class:`TransientJobError` may be
+retried.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequestError",
+    "ConflictError",
+    "FatalJobError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RequestError",
+    "ServiceUnavailableError",
+    "TransientJobError",
+    "UsageError",
+]
+
+
+class RequestError(Exception):
+    """An error answered to an HTTP client with ``status`` and a short error name."""
+
+    status = 400
+    error = "bad_request"
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter
+
+
+class BadRequestError(RequestError):
+    status = 400
+    error = "usage_error"
+
+
+class UsageError(BadRequestError):
+    """The user's input is wrong: 400 at submission, a fatal error summary during a job."""
+
+
+class PermissionDeniedError(RequestError):
+    """Forbidden by the job's state or by policy (UWS §2.2: 403)."""
+
+    status = 403
+    error = "forbidden"
+
+
+class NotFoundError(RequestError):
+    status = 404
+    error = "not_found"
+
+
+class MethodNotAllowedError(RequestError):
+    status = 405
+    error = "method_not_allowed"
+
+
+class ConflictError(RequestError):
+    status = 409
+    error = "conflict"
+
+
+class PayloadTooLargeError(RequestError):
+    status = 413
+    error = "payload_too_large"
+
+
+class ServiceUnavailableError(RequestError):
+    status = 503
+    error = "service_unavailable"
+
+
+class FatalJobError(Exception):
+    """A job failed for a reason that will not go away on retry."""
+
+
+class TransientJobError(Exception):
+    """A job failed for a reason that may go away (a backend was down)."""

@@ -1,0 +1,85 @@
+"""UWS job, result and error models (UWS 1.1 §2.1, Appendix B). No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from spt_api.uws.phases import ExecutionPhase
+
+__all__ = ["ErrorSummary", "ErrorType", "Job", "JobResult", "Progress", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Now in UTC, truncated to milliseconds as stored by every backend."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class ErrorType(StrEnum):
+    FATAL = "fatal"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Why a job ended in ERROR; ``message`` is plain text shown in errorSummary and /error."""
+
+    error_type: ErrorType
+    message: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One result of a job: ``result_id`` is unique in the job, ``key`` locates it in the object store."""
+
+    result_id: str
+    key: str
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A UWS job as stored; parameters keep their order and may repeat."""
+
+    job_id: str
+    service: str
+    owner: str | None
+    phase: ExecutionPhase
+    creation_time: datetime
+    execution_duration: int
+    destruction_time: datetime | None
+    parameters: tuple[tuple[str, str], ...] = ()
+    run_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    quote: datetime | None = None
+    results: tuple[JobResult, ...] = ()
+    error: ErrorSummary | None = None
+    progress: Progress | None = None
+    attempts: int = 0
+    worker_id: str | None = None
+    heartbeat_time: datetime | None = None
+    task_id: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def parameter_values(self, name: str) -> list[str]:
+        """All values of one parameter, compared case-insensitively (DALI §3.1)."""
+        lname = name.lower()
+        return [value for key, value in self.parameters if key.lower() == lname]
+
+    def parameters_dict(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for key, value in self.parameters:
+            out.setdefault(key, []).append(value)
+        return out

@@ -1,0 +1,1 @@
+"""The ``echo`` service: demos, tests and benchmarks of the job machinery."""

@@ -1,0 +1,30 @@
+"""Parameters of the ``echo`` service (light: imported by the API)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from workers.services.base import ParamsModel, ServiceSpec
+
+__all__ = ["SERVICE", "EchoParams"]
+
+#: Largest output an echo job may write; keeps a demo from filling the disk.
+MAX_ECHO_SIZE = 64 * 1024 * 1024
+
+
+class EchoParams(ParamsModel):
+    message: str = Field("hello", title="Text written to the result", max_length=10_000)
+    delay: float = Field(0.0, title="Seconds the job sleeps before finishing", ge=0, le=3600)
+    fail: bool = Field(False, title="End the job in ERROR instead of COMPLETED")
+    size: int = Field(0, title="Extra bytes of output (a second result, 'blob')", ge=0, le=MAX_ECHO_SIZE)
+    steps: int = Field(1, title="Progress steps reported while sleeping", ge=1, le=1000)
+
+
+SERVICE = ServiceSpec(
+    name="echo",
+    title="Echo",
+    description="Writes its message back as a result after an optional delay; can fail on request.",
+    params_model=EchoParams,
+    run="workers.services.echo.run:run",
+    queue="echo",
+)

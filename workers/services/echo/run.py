@@ -1,0 +1,26 @@
+"""Execution of the ``echo`` service."""
+
+from __future__ import annotations
+
+import time
+
+from spt_api.uws.errors import UsageError
+from workers.services.base import JobContext
+from workers.services.echo.params import EchoParams
+
+__all__ = ["run"]
+
+
+def run(params: EchoParams, ctx: JobContext) -> None:
+    if params.delay:
+        step = params.delay / params.steps
+        for done in range(params.steps):
+            ctx.progress(done, params.steps, "sleeping")
+            time.sleep(step)
+        ctx.progress(params.steps, params.steps, "done")
+    if params.fail:
+        raise UsageError(f"failed on request: {params.message}")
+    ctx.add_result("message", params.message.encode(), "text/plain", result_id="message")
+    if params.size:
+        chunk = (params.message.encode() or b"x") * (params.size // max(1, len(params.message)) + 1)
+        ctx.add_result("blob", chunk[: params.size], "application/octet-stream", result_id="blob")
