@@ -1,0 +1,122 @@
+"""Building the Tornado application and its backends from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.web
+
+from spt_api.config import Settings
+from spt_api.db import JobStore, create_job_store
+from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
+from spt_api.handlers.base import NotFoundHandler
+from spt_api.handlers.jobs import JOB_ROUTES
+from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, MetricsHandler
+from spt_api.job_service import JobService
+from spt_api.metrics import Metrics
+from spt_api.queue import Dispatcher
+from spt_api.storage import create_object_store
+from workers.services import services
+
+__all__ = ["Backends", "build_backends", "make_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _dispatcher(settings: Settings, store: JobStore, events: EventBus) -> Dispatcher:
+    if settings.is_embedded_queue:
+        from spt_api.queue.embedded import EmbeddedDispatcher
+
+        return EmbeddedDispatcher(settings, store, events)
+    from spt_api.queue.celery_dispatcher import CeleryDispatcher
+
+    return CeleryDispatcher(settings)
+
+
+@dataclass
+class Backends:
+    settings: Settings
+    jobs: JobService
+    metrics: Metrics
+
+    async def start(self) -> None:
+        await self.jobs.events.start()
+        self.jobs.dispatcher.start()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.jobs.dispatcher.stop()
+        await self.jobs.events.stop()
+        self.jobs.close()
+
+
+def build_backends(settings: Settings) -> Backends:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = create_job_store(settings.effective_database_url)
+    events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
+    dispatcher = _dispatcher(settings, store, events)
+    objects = create_object_store(settings)
+    jobs = JobService(settings, store, dispatcher, events, objects, services())
+    metrics = Metrics()
+    metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths)
+    return Backends(settings, jobs, metrics)
+
+
+def _log_request(metrics: Metrics) -> Any:
+    def log_function(handler: tornado.web.RequestHandler) -> None:
+        status = handler.get_status()
+        route = type(handler).__name__
+        elapsed = handler.request.request_time()
+        metrics.http_latency.labels(handler.request.method, route, str(status)).observe(elapsed)
+        if status >= 500:
+            log.error("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+        else:
+            log.debug("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+
+    return log_function
+
+
+def make_app(backends: Backends) -> tornado.web.Application:
+    settings = backends.settings
+    common = {"jobs": backends.jobs, "settings": settings}
+    base = settings.base_path.rstrip("/")
+    routes: list[Any] = [
+        (base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]
+    ]
+    routes += [
+        (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
+        (r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=common,
+        log_function=_log_request(backends.metrics),
+        # The handlers enforce settings.max_body_size themselves (413 with an error document).
+        xsrf_cookies=False,
+    )
+
+
+async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
+    from tornado.httpserver import HTTPServer
+
+    backends = build_backends(settings)
+    await backends.start()
+    app = make_app(backends)
+    server = HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20), xheaders=True)
+    server.add_sockets(sockets)
+    log.info("spt-api listening on http://%s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    await backends.stop()

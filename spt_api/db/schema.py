@@ -1,0 +1,54 @@
+"""Tables of the job store (SQLAlchemy Core); Alembic migrations create and evolve them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+__all__ = ["jobs", "metadata"]
+
+metadata = sa.MetaData()
+
+_json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", sa.String(32), primary_key=True),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("creation_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("start_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("end_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("execution_duration", sa.Integer, nullable=False),
+    sa.Column("destruction_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("quote", sa.DateTime(timezone=True), nullable=True),
+    # Ordered [name, value] pairs: parameters may repeat and their order matters.
+    sa.Column("parameters", _json, nullable=False),
+    sa.Column("results", _json, nullable=False),
+    sa.Column("error_type", sa.String(16), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("error_detail", sa.Text, nullable=True),
+    sa.Column("progress_done", sa.Integer, nullable=True),
+    sa.Column("progress_total", sa.Integer, nullable=True),
+    sa.Column("progress_message", sa.String(255), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("worker_id", sa.String(128), nullable=True),
+    sa.Column("heartbeat_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("queued_time", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("task_id", sa.String(64), nullable=True),
+    # The job list is always per service and owner, newest first, often by phase.
+    sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
+    sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
+    sa.Index("ix_jobs_destruction", "destruction_time"),
+    # The reconciler scans active jobs only; partial on PostgreSQL keeps it tiny.
+    sa.Index(
+        "ix_jobs_active",
+        "phase",
+        "heartbeat_time",
+        postgresql_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
+        sqlite_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
+    ),
+)

@@ -1,0 +1,387 @@
+"""``JobStore``: every read and phase change of a job, each change one conditional UPDATE.
+
+The store is synchronous (workers call it directly); the API server calls it
+through a thread pool so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, RowMapping
+
+from spt_api.db.migrate import migrate, sqlalchemy_url
+from spt_api.db.schema import jobs
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError
+from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress, utcnow
+from spt_api.uws.phases import Action, ExecutionPhase, InvalidTransitionError, allowed_sources, next_phase
+
+__all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
+
+
+class JobUpdateError(PermissionDeniedError):
+    """A change the job's current phase does not allow (UWS §2.2: 403)."""
+
+
+def new_job_id() -> str:
+    # 80 random bits, URL-safe and lower-case: a legal path segment that cannot be guessed.
+    return secrets.token_hex(10)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _row_to_job(row: RowMapping) -> Job:
+    error = None
+    if row["error_message"] is not None:
+        error = ErrorSummary(ErrorType(row["error_type"] or "fatal"), row["error_message"], row["error_detail"])
+    progress = None
+    if row["progress_total"] is not None:
+        progress = Progress(row["progress_done"] or 0, row["progress_total"], row["progress_message"] or "")
+    creation = _aware(row["creation_time"])
+    assert creation is not None
+    return Job(
+        job_id=row["job_id"],
+        service=row["service"],
+        owner=row["owner"],
+        phase=ExecutionPhase(row["phase"]),
+        creation_time=creation,
+        execution_duration=row["execution_duration"],
+        destruction_time=_aware(row["destruction_time"]),
+        parameters=tuple((str(k), str(v)) for k, v in row["parameters"]),
+        run_id=row["run_id"],
+        start_time=_aware(row["start_time"]),
+        end_time=_aware(row["end_time"]),
+        quote=_aware(row["quote"]),
+        results=tuple(
+            JobResult(r["id"], r["key"], r.get("mime_type"), r.get("size")) for r in row["results"]
+        ),
+        error=error,
+        progress=progress,
+        attempts=row["attempts"],
+        worker_id=row["worker_id"],
+        heartbeat_time=_aware(row["heartbeat_time"]),
+        task_id=row["task_id"],
+    )
+
+
+def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    return {
+        "error_type": error.error_type.value,
+        "error_message": error.message,
+        "error_detail": error.detail,
+    }
+
+
+class JobStore:
+    """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        return _row_to_job(row) if row else None
+
+    def require(self, job_id: str, *, service: str | None = None, owner: str | None = None) -> Job:
+        """The job, or :class:`NotFoundError` (also when it belongs to another service or owner)."""
+        job = self.get(job_id)
+        if job is None or (service is not None and job.service != service):
+            raise NotFoundError(f"no job {job_id!r}")
+        if owner is not None and job.owner != owner:
+            # Not 403: telling a stranger that the id exists leaks information.
+            raise NotFoundError(f"no job {job_id!r}")
+        return job
+
+    def list(
+        self,
+        *,
+        service: str | None = None,
+        owner: str | None = None,
+        phases: Sequence[ExecutionPhase] = (),
+        after: datetime | None = None,
+        last: int | None = None,
+        limit: int = 1000,
+    ) -> list[Job]:
+        """Jobs filtered as UWS §2.2.2.1 says: ARCHIVED only when asked for, newest first."""
+        query = sa.select(jobs)
+        if service is not None:
+            query = query.where(jobs.c.service == service)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        if phases:
+            query = query.where(jobs.c.phase.in_([p.value for p in phases]))
+        else:
+            query = query.where(jobs.c.phase != ExecutionPhase.ARCHIVED.value)
+        if after is not None:
+            query = query.where(jobs.c.creation_time > after)
+        count = min(last, limit) if last is not None else limit
+        query = query.order_by(jobs.c.creation_time.desc(), jobs.c.job_id.desc()).limit(count)
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    def count_by_phase(self) -> dict[tuple[str, str], int]:
+        query = sa.select(jobs.c.service, jobs.c.phase, sa.func.count()).group_by(jobs.c.service, jobs.c.phase)
+        with self.engine.connect() as conn:
+            return {(service, phase): n for service, phase, n in conn.execute(query)}
+
+    def expired(self, now: datetime, limit: int = 500) -> list[Job]:
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.destruction_time.is_not(None), jobs.c.destruction_time <= now)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    def stale(self, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta) -> list[Job]:
+        """EXECUTING jobs whose worker is silent and QUEUED jobs waiting suspiciously long."""
+        silent = sa.and_(
+            jobs.c.phase == ExecutionPhase.EXECUTING.value,
+            sa.func.coalesce(jobs.c.heartbeat_time, jobs.c.start_time) < now - heartbeat_timeout,
+        )
+        waiting = sa.and_(
+            jobs.c.phase == ExecutionPhase.QUEUED.value,
+            jobs.c.queued_time < now - queued_timeout,
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs).where(sa.or_(silent, waiting))).mappings()
+            return [_row_to_job(row) for row in rows]
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        service: str,
+        owner: str | None,
+        parameters: Iterable[tuple[str, str]],
+        execution_duration: int,
+        destruction_time: datetime | None,
+        run_id: str | None = None,
+        job_id: str | None = None,
+        creation_time: datetime | None = None,
+    ) -> Job:
+        values = {
+            "job_id": job_id or new_job_id(),
+            "service": service,
+            "owner": owner,
+            "phase": ExecutionPhase.PENDING.value,
+            "run_id": run_id,
+            "creation_time": creation_time or utcnow(),
+            "execution_duration": execution_duration,
+            "destruction_time": destruction_time,
+            "parameters": [list(p) for p in parameters],
+            "results": [],
+            "attempts": 0,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert().values(**values))
+        job = self.get(values["job_id"])
+        assert job is not None
+        return job
+
+    def _conditional_update(
+        self, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
+    ) -> bool:
+        query = (
+            jobs.update()
+            .where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
+            .values(**values)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def transition(self, job_id: str, action: Action, **values: Any) -> Job:
+        """Apply ``action`` if the job's phase allows it, in one conditional UPDATE.
+
+        Raises
+        ------
+        NotFoundError
+            No such job.
+        JobUpdateError
+            The current phase does not allow the action.
+        """
+        sources = allowed_sources(action)
+        for _ in range(3):
+            job = self.require(job_id)
+            try:
+                target = next_phase(job.phase, action)
+            except InvalidTransitionError as exc:
+                raise JobUpdateError(str(exc)) from exc
+            if self._conditional_update(job_id, [job.phase], {"phase": target.value, **values}):
+                updated = self.get(job_id)
+                assert updated is not None
+                return updated
+            # Lost a race with another writer; read the new phase and try again.
+        job = self.require(job_id)
+        if job.phase not in sources:
+            raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
+        raise JobUpdateError(f"job {job_id} changed concurrently; try again")
+
+    def queue(self, job_id: str, task_id: str | None = None) -> Job:
+        return self.transition(job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)
+
+    def set_task_id(self, job_id: str, task_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(task_id=task_id))
+
+    def claim(self, job_id: str, worker_id: str) -> Job | None:
+        """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
+        now = utcnow()
+        claimed = self._conditional_update(
+            job_id,
+            [ExecutionPhase.QUEUED],
+            {
+                "phase": ExecutionPhase.EXECUTING.value,
+                "start_time": now,
+                "heartbeat_time": now,
+                "worker_id": worker_id,
+                "attempts": jobs.c.attempts + 1,
+            },
+        )
+        return self.get(job_id) if claimed else None
+
+    def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        query = (
+            jobs.update()
+            .where(
+                jobs.c.job_id == job_id,
+                jobs.c.worker_id == worker_id,
+                jobs.c.phase == ExecutionPhase.EXECUTING.value,
+            )
+            .values(heartbeat_time=utcnow())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def set_progress(self, job_id: str, progress: Progress) -> None:
+        query = (
+            jobs.update()
+            .where(jobs.c.job_id == job_id)
+            .values(
+                progress_done=progress.done,
+                progress_total=progress.total,
+                progress_message=progress.message[:255],
+            )
+        )
+        with self.engine.begin() as conn:
+            conn.execute(query)
+
+    def complete(self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None) -> bool:
+        """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
+        query = jobs.update().where(
+            jobs.c.job_id == job_id, jobs.c.phase == ExecutionPhase.EXECUTING.value
+        )
+        if worker_id is not None:
+            query = query.where(jobs.c.worker_id == worker_id)
+        query = query.values(
+            phase=ExecutionPhase.COMPLETED.value,
+            end_time=utcnow(),
+            results=[
+                {"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results
+            ],
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def fail(
+        self,
+        job_id: str,
+        error: ErrorSummary,
+        *,
+        worker_id: str | None = None,
+        from_phases: Iterable[ExecutionPhase] | None = None,
+    ) -> bool:
+        """Active → ERROR with an error summary; False when the job had already left those phases."""
+        phases = list(from_phases) if from_phases is not None else list(allowed_sources(Action.FAIL))
+        query = jobs.update().where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
+        if worker_id is not None:
+            query = query.where(jobs.c.worker_id == worker_id)
+        query = query.values(phase=ExecutionPhase.ERROR.value, end_time=utcnow(), **_error_values(error))
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def abort(self, job_id: str, error: ErrorSummary | None = None) -> Job:
+        return self.transition(job_id, Action.ABORT, end_time=utcnow(), **_error_values(error))
+
+    def requeue(self, job_id: str, worker_id: str | None) -> bool:
+        """EXECUTING (of a vanished worker) or QUEUED (message lost) → QUEUED again."""
+        query = jobs.update().where(
+            jobs.c.job_id == job_id,
+            jobs.c.phase.in_([ExecutionPhase.EXECUTING.value, ExecutionPhase.QUEUED.value]),
+        )
+        query = query.where(
+            jobs.c.worker_id == worker_id if worker_id is not None else jobs.c.worker_id.is_(None)
+        )
+        query = query.values(
+            phase=ExecutionPhase.QUEUED.value,
+            queued_time=utcnow(),
+            worker_id=None,
+            start_time=None,
+            heartbeat_time=None,
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def update_parameters(self, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
+        return self._update_pending(job_id, {"parameters": [list(p) for p in parameters]}, "parameters")
+
+    def set_execution_duration(self, job_id: str, seconds: int) -> Job:
+        return self._update_pending(job_id, {"execution_duration": seconds}, "executionDuration")
+
+    def _update_pending(self, job_id: str, values: dict[str, Any], what: str) -> Job:
+        # The worker reads parameters and limits when the job is queued: later changes could not apply.
+        if not self._conditional_update(job_id, [ExecutionPhase.PENDING], values):
+            job = self.require(job_id)
+            raise JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
+        updated = self.get(job_id)
+        assert updated is not None
+        return updated
+
+    def set_destruction(self, job_id: str, when: datetime) -> Job:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(destruction_time=when))
+        return self.require(job_id)
+
+    def delete(self, job_id: str) -> Job | None:
+        job = self.get(job_id)
+        if job is None:
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(jobs.delete().where(jobs.c.job_id == job_id))
+        return job
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while a worker process writes; busy_timeout waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_job_store(url: str, *, run_migrations: bool = True, pool_size: int = 10) -> JobStore:
+    """Open the job store at ``url`` (creating or upgrading its schema unless told not to)."""
+    if run_migrations:
+        migrate(url)
+    sa_url = sqlalchemy_url(url)
+    if sa_url.startswith("sqlite"):
+        engine = sa.create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 10})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return JobStore(engine)

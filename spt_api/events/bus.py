@@ -1,0 +1,112 @@
+"""The event bus interface and its in-process implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from typing import Any, Protocol
+
+__all__ = ["EventBus", "EventPublisher", "InProcessEventBus", "JobEvent", "Subscription"]
+
+JobEvent = dict[str, Any]
+
+
+class EventPublisher(Protocol):
+    """Anything that can publish a job event; safe to call from any thread or process."""
+
+    def publish(self, job_id: str, event: JobEvent) -> None: ...
+
+
+class Subscription:
+    """Events of one job, delivered to one waiter in order."""
+
+    def __init__(self, bus: InProcessEventBus, job_id: str) -> None:
+        self._bus = bus
+        self.job_id = job_id
+        self.queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+
+    async def next(self, timeout: float) -> JobEvent | None:
+        """The next event, or None after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout=max(0.0, timeout))
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus(ABC):
+    @abstractmethod
+    def publish(self, job_id: str, event: JobEvent) -> None: ...
+
+    @abstractmethod
+    def subscribe(self, job_id: str) -> Subscription:
+        """Start receiving the job's events (call from the event loop)."""
+
+    async def start(self) -> None:
+        """Bind to the running event loop and connect."""
+
+    async def stop(self) -> None: ...
+
+    def healthy(self) -> bool:
+        return True
+
+
+class InProcessEventBus(EventBus):
+    """Delivers events to waiters in this process; ``publish`` may come from any thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    def subscribe(self, job_id: str) -> Subscription:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        sub = Subscription(self, job_id)
+        with self._lock:
+            self._subscribers[job_id].add(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subscribers.get(sub.job_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[sub.job_id]
+
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subscribers.values())
+
+    def publish(self, job_id: str, event: JobEvent) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver(job_id, event)
+        else:
+            loop.call_soon_threadsafe(self._deliver, job_id, event)
+
+    def _deliver(self, job_id: str, event: JobEvent) -> None:
+        with self._lock:
+            subs = list(self._subscribers.get(job_id, ()))
+        for sub in subs:
+            sub.queue.put_nowait(event)

@@ -1,0 +1,93 @@
+"""Job events over Redis pub/sub, so a change made by any process wakes waiters in every API process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import redis
+import redis.asyncio as aioredis
+
+from spt_api.events.bus import EventBus, InProcessEventBus, JobEvent, Subscription
+
+__all__ = ["RedisEventBus", "RedisEventPublisher"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "spt:job:"
+#: Pause before reconnecting to a Redis that went away; short so WAITs resume quickly.
+RECONNECT_DELAY = 0.5
+
+
+class RedisEventPublisher:
+    """Synchronous publisher for workers; a Redis outage loses the event, never the job."""
+
+    def __init__(self, url: str, prefix: str = CHANNEL_PREFIX) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.prefix = prefix
+
+    def publish(self, job_id: str, event: JobEvent) -> None:
+        try:
+            self._client.publish(self.prefix + job_id, json.dumps(event))
+        except redis.RedisError as exc:
+            log.warning("event not published: %s", exc, extra={"job_id": job_id})
+
+
+class RedisEventBus(EventBus):
+    def __init__(self, url: str, prefix: str = CHANNEL_PREFIX) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._local = InProcessEventBus()
+        self._publisher = RedisEventPublisher(url, prefix)
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._local.start()
+        self._task = asyncio.create_task(self._listen())
+        # Do not block start-up on Redis: the API must come up (and say so in /health) when it is down.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout=2)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def healthy(self) -> bool:
+        return self._connected.is_set()
+
+    def publish(self, job_id: str, event: JobEvent) -> None:
+        self._publisher.publish(job_id, event)
+
+    def subscribe(self, job_id: str) -> Subscription:
+        return self._local.subscribe(job_id)
+
+    async def _listen(self) -> None:
+        while True:
+            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe(self.prefix + "*")
+                    self._connected.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") != "pmessage":
+                            continue
+                        channel = message["channel"].decode()
+                        try:
+                            event = json.loads(message["data"])
+                        except ValueError:
+                            continue
+                        self._local.publish(channel.removeprefix(self.prefix), event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._connected.clear()
+                log.warning("redis event listener lost its connection: %s", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()

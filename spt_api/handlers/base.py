@@ -1,0 +1,224 @@
+"""``BaseHandler``: body limits, parameter parsing, content negotiation and the one error renderer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import tornado.web
+from tornado import httputil
+
+from spt_api.config import Settings
+from spt_api.job_service import JobService
+from spt_api.uws.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestError,
+    UsageError,
+)
+from workers.services.base import params_from_json
+
+__all__ = ["BaseHandler", "NotFoundHandler"]
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml", "application/x-votable+xml")
+
+
+def prefers_json(accept: str) -> bool:
+    """True when the client ranks JSON above XML (ties go to XML: UWS §2.2.2 says prefer XML)."""
+    best_json = best_xml = -1.0
+    for position, item in enumerate(accept.split(",")):
+        parts = [p.strip() for p in item.split(";")]
+        media = parts[0].lower()
+        quality = 1.0
+        for param in parts[1:]:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        # Earlier entries win ties, as browsers and curl list their favourite first.
+        score = quality - position * 1e-6
+        if media in JSON_TYPES:
+            best_json = max(best_json, score)
+        elif media in XML_TYPES:
+            best_xml = max(best_xml, score)
+    return best_json > best_xml and best_json > 0
+
+
+@tornado.web.stream_request_body
+class BaseHandler(tornado.web.RequestHandler):
+    """Every API handler; the request body is streamed so its size limit answers 413, not a dropped socket."""
+
+    jobs: JobService
+    settings_obj: Settings
+
+    def initialize(self, jobs: JobService, settings: Settings) -> None:
+        self.jobs = jobs
+        self.settings_obj = settings
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
+        self._pairs: list[tuple[str, str]] | None = None
+
+    def prepare(self) -> Awaitable[None] | None:
+        length = self.request.headers.get("Content-Length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                raise UsageError(f"invalid Content-Length {length!r}") from None
+            if size > self.settings_obj.max_body_size:
+                raise PayloadTooLargeError(
+                    f"request body of {size} bytes exceeds the limit of {self.settings_obj.max_body_size}"
+                )
+        return None
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body_size += len(chunk)
+        if self._body_size > self.settings_obj.max_body_size:
+            raise PayloadTooLargeError(
+                f"request body exceeds the limit of {self.settings_obj.max_body_size} bytes"
+            )
+        self._body_chunks.append(chunk)
+
+    # -- parameters ----------------------------------------------------------------------------------
+
+    def params(self) -> list[tuple[str, str]]:
+        """Query and body parameters in order: form, multipart (files as text) or a JSON object."""
+        if self._pairs is not None:
+            return self._pairs
+        pairs = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True)]
+        body = b"".join(self._body_chunks)
+        self.request.body = body
+        if body:
+            content_type = self.request.headers.get("Content-Type", "")
+            media = content_type.split(";")[0].strip().lower()
+            if media == "application/json":
+                try:
+                    data = json.loads(body)
+                except ValueError as exc:
+                    raise UsageError(f"request body is not valid JSON: {exc}") from None
+                if not isinstance(data, dict):
+                    raise UsageError("a JSON request body must be an object of parameters")
+                pairs.extend(params_from_json(data))
+            elif media == "application/x-www-form-urlencoded" or not media:
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UsageError("form body is not UTF-8") from None
+                pairs.extend(parse_qsl(text, keep_blank_values=True))
+            elif media == "multipart/form-data":
+                arguments: dict[str, list[bytes]] = {}
+                files: dict[str, list[httputil.HTTPFile]] = {}
+                httputil.parse_body_arguments(content_type, body, arguments, files, self.request.headers)
+                if not arguments and not files:
+                    raise UsageError("could not parse the multipart/form-data body")
+                for name, values in arguments.items():
+                    pairs.extend((name, self._decode(name, v)) for v in values)
+                for name, uploads in files.items():
+                    pairs.extend((name, self._decode(name, f.body)) for f in uploads)
+            else:
+                raise UsageError(
+                    f"unsupported Content-Type {media!r}: send application/x-www-form-urlencoded, "
+                    "multipart/form-data or application/json"
+                )
+        for name, value in pairs:
+            if "\x00" in name or "\x00" in value:
+                raise UsageError(f"parameter {name!r} contains a NUL character", parameter=name)
+        self._pairs = pairs
+        return pairs
+
+    @staticmethod
+    def _decode(name: str, value: bytes) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"parameter {name!r} is not UTF-8 text", parameter=name) from None
+
+    def param(self, name: str) -> str | None:
+        from spt_api.uws.requests import first_value
+
+        return first_value(self.params(), name)
+
+    def param_values(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self.params() if k.lower() == lname]
+
+    # -- responses -----------------------------------------------------------------------------------
+
+    @property
+    def wants_json(self) -> bool:
+        return prefers_json(self.request.headers.get("Accept", ""))
+
+    def owner(self) -> str | None:
+        """The authenticated user; None when auth is off (ownerId is then xsi:nil, UWS §2.1.8)."""
+        user = self.current_user
+        return str(user) if user else None
+
+    def absolute(self, path: str) -> str:
+        return f"{self.request.protocol}://{self.request.host}{path}"
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_xml(self, data: bytes) -> None:
+        self.set_header("Content-Type", "application/xml; charset=UTF-8")
+        self.finish(data)
+
+    def write_text(self, text: str) -> None:
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(text)
+
+    def see_other(self, url: str) -> None:
+        self.set_status(303)
+        self.set_header("Location", url)
+        self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """One error renderer: JSON or DALI text/plain, by Accept; never a stack trace."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, RequestError):
+            error, message, parameter = exc.error, exc.message, exc.parameter
+        elif isinstance(exc, tornado.web.HTTPError):
+            error = {404: "not_found", 405: "method_not_allowed"}.get(status_code, "http_error")
+            message = exc.log_message or self._reason or "error"
+            if status_code == 405:
+                message = f"method {self.request.method} is not allowed on {self.request.path}"
+            parameter = None
+        else:
+            error, message, parameter = "internal_error", "internal server error", None
+        if self.wants_json:
+            self.set_header("Content-Type", "application/json")
+            body: dict[str, Any] = {"error": error, "message": message, "status": status_code}
+            if parameter:
+                body["parameter"] = parameter
+            self.finish(json.dumps(body))
+        else:
+            # DALI §4.2: a text/plain error document starting with the required text.
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            self.finish(f"{'UsageError' if status_code < 500 else 'Error'}: {message}\n")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, RequestError):
+            return  # the client's mistake, answered with a 4xx; not worth a log line
+        super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, RequestError):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)
+
+
+class NotFoundHandler(BaseHandler):
+    """Every unknown path: a 404 error document instead of Tornado's HTML page."""
+
+    def prepare(self) -> None:
+        raise NotFoundError(f"no resource at {self.request.path}")

@@ -1,0 +1,213 @@
+"""UWS 1.1 job resources: the job list, the job and its sub-resources."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from spt_api.handlers.base import BaseHandler
+from spt_api.uws import documents
+from spt_api.uws.documents import format_datetime
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
+from spt_api.uws.models import Job, JobResult
+from spt_api.uws.phases import ExecutionPhase
+from spt_api.uws.requests import parse_datetime, parse_last, parse_phases, parse_wait
+
+__all__ = ["JOB_ROUTES"]
+
+
+class JobBaseHandler(BaseHandler):
+    def list_url(self, service: str) -> str:
+        return self.absolute(f"{self.settings_obj.base_path}/{service}/jobs")
+
+    def job_url(self, job: Job) -> str:
+        return f"{self.list_url(job.service)}/{job.job_id}"
+
+    def result_url(self, job: Job) -> documents.ResultUrl:
+        base = self.job_url(job)
+        return lambda result: f"{base}/results/{quote(result.result_id)}"
+
+    async def load(self, service: str, job_id: str) -> Job:
+        return await self.jobs.get(service, job_id, self.owner())
+
+    def write_job(self, job: Job) -> None:
+        if self.wants_json:
+            self.write_json(documents.job_to_json(job, self.result_url(job), self.job_url(job)))
+        else:
+            self.write_xml(documents.job_to_xml(job, self.result_url(job)))
+
+
+class JobListHandler(JobBaseHandler):
+    async def get(self, service: str) -> None:
+        phases = parse_phases(self.param_values("PHASE"))
+        after_value = self.param("AFTER")
+        after = parse_datetime(after_value, "AFTER") if after_value is not None else None
+        last_value = self.param("LAST")
+        last = parse_last(last_value) if last_value is not None else None
+        jobs = await self.jobs.list(service, self.owner(), phases, after, last)
+        if self.wants_json:
+            self.write_json(documents.jobs_to_json(jobs, self.job_url))
+        else:
+            self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
+
+    async def post(self, service: str) -> None:
+        job = await self.jobs.create(service, self.owner(), self.params())
+        self.see_other(self.job_url(job))
+
+
+class JobHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        wait = self.param("WAIT")
+        if wait is not None:
+            timeout = parse_wait(wait, self.settings_obj.wait_max)
+            phase_value = self.param("PHASE")
+            phase = parse_phases([phase_value])[0] if phase_value is not None else None
+            job = await self.jobs.wait(job, timeout, phase)
+        self.write_job(job)
+
+    async def delete(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        await self.jobs.delete(job)
+        self.see_other(self.list_url(service))
+
+    async def post(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        action = self.param("ACTION")
+        if action is not None and action.strip().upper() == "DELETE":
+            await self.jobs.delete(job)
+            self.see_other(self.list_url(service))
+            return
+        names = sorted({k for k, _ in self.params()})
+        # DALI §2.1: a job URL takes no parameters; say where each kind of change belongs (vollt#112).
+        raise UsageError(
+            "the job URL accepts only ACTION=DELETE"
+            + (f" (got {', '.join(names)})" if names else "")
+            + f"; POST PHASE=RUN|ABORT to {self.job_url(job)}/phase, parameters to {self.job_url(job)}/parameters",
+            parameter=names[0] if names else "ACTION",
+        )
+
+
+class PhaseHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        self.write_text((await self.load(service, job_id)).phase.value)
+
+    async def post(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        job = await self.jobs.change_phase(job, self.param("PHASE"))
+        self.see_other(self.job_url(job))
+
+
+class ExecutionDurationHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        self.write_text(str((await self.load(service, job_id)).execution_duration))
+
+    async def post(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        job = await self.jobs.set_execution_duration(job, self.param("EXECUTIONDURATION"))
+        self.see_other(self.job_url(job))
+
+
+class DestructionHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        self.write_text(format_datetime((await self.load(service, job_id)).destruction_time))
+
+    async def post(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        job = await self.jobs.set_destruction(job, self.param("DESTRUCTION"))
+        self.see_other(self.job_url(job))
+
+
+class ErrorHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        if job.error is None:
+            # DALI §4.2: the error resource of a job that has not failed does not exist.
+            raise NotFoundError(f"job {job_id} has no error (phase {job.phase.value})")
+        self.write_text(job.error.message + "\n")
+
+
+class QuoteHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        self.write_text(format_datetime((await self.load(service, job_id)).quote))
+
+
+class OwnerHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        self.write_text((await self.load(service, job_id)).owner or "")
+
+
+class ParametersHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        if self.wants_json:
+            self.write_json(documents.parameters_to_json(job))
+        else:
+            self.write_xml(documents.parameters_to_xml(job))
+
+    async def post(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        job = await self.jobs.update_parameters(job, self.params())
+        self.see_other(self.job_url(job))
+
+
+class ResultsHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str) -> None:
+        job = await self.load(service, job_id)
+        if self.wants_json:
+            self.write_json(documents.results_to_json(job, self.result_url(job)))
+        else:
+            self.write_xml(documents.results_to_xml(job, self.result_url(job)))
+
+
+class ResultHandler(JobBaseHandler):
+    async def get(self, service: str, job_id: str, result_id: str) -> None:
+        job = await self.load(service, job_id)
+        result = next((r for r in job.results if r.result_id == result_id), None)
+        if result is None:
+            raise NotFoundError(f"job {job_id} has no result {result_id!r}")
+        if job.phase == ExecutionPhase.ARCHIVED:
+            raise PermissionDeniedError(f"job {job_id} is ARCHIVED: its results were deleted")
+        filename = result.key.rsplit("/", 1)[-1]
+        url = await self.jobs.call(
+            self.jobs.objects.signed_url, result.key, self.settings_obj.result_url_lifetime, filename
+        )
+        if url is not None:
+            self.see_other(url)
+            return
+        await self.stream(result, filename)
+
+    async def stream(self, result: JobResult, filename: str) -> None:
+        self.set_header("Content-Type", result.mime_type or "application/octet-stream")
+        self.set_header("Content-Disposition", f'inline; filename="{filename}"')
+        if result.size is not None:
+            self.set_header("Content-Length", str(result.size))
+        try:
+            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
+            while True:
+                chunk = await self.jobs.call(next, chunks, None)
+                if chunk is None:
+                    break
+                self.write(chunk)
+                await self.flush()
+        except FileNotFoundError:
+            raise NotFoundError(f"result {result.result_id!r} is no longer stored") from None
+        self.finish()
+
+
+def _job(path: str) -> str:
+    return r"/(?P<service>[a-z0-9_-]+)/jobs/(?P<job_id>[^/]+)" + path
+
+
+JOB_ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    (r"/(?P<service>[a-z0-9_-]+)/jobs/?", JobListHandler),
+    (_job(r"/?"), JobHandler),
+    (_job("/phase"), PhaseHandler),
+    (_job("/executionduration"), ExecutionDurationHandler),
+    (_job("/destruction"), DestructionHandler),
+    (_job("/error"), ErrorHandler),
+    (_job("/quote"), QuoteHandler),
+    (_job("/owner"), OwnerHandler),
+    (_job("/parameters"), ParametersHandler),
+    (_job("/results"), ResultsHandler),
+    (_job("/results/(?P<result_id>[^/]+)"), ResultHandler),
+]

@@ -1,0 +1,84 @@
+"""Service discovery, health, metrics and the OpenAPI description."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from spt_api.handlers.base import BaseHandler
+from spt_api.metrics import Metrics
+from spt_api.openapi import openapi_document
+
+__all__ = ["SYSTEM_ROUTES"]
+
+#: A readiness check that takes longer than this counts as failing (a hung backend).
+HEALTH_CHECK_TIMEOUT = 3.0
+
+
+class ServicesHandler(BaseHandler):
+    def get(self) -> None:
+        base = self.absolute(self.settings_obj.base_path)
+        self.write_json(
+            {
+                "services": [
+                    {
+                        "name": spec.name,
+                        "title": spec.title,
+                        "description": spec.description,
+                        "queue": spec.queue,
+                        "jobs": f"{base}/{spec.name}/jobs",
+                        "parameters": spec.parameter_schema(),
+                    }
+                    for spec in self.jobs.services.values()
+                ]
+            }
+        )
+
+
+class OpenAPIHandler(BaseHandler):
+    def get(self) -> None:
+        self.write_json(openapi_document(self.jobs.services, self.settings_obj.base_path))
+
+
+class HealthHandler(BaseHandler):
+    """Readiness: each backend's status; 503 when one fails. ``/health/live`` is liveness only."""
+
+    async def get(self, probe: str | None = None) -> None:
+        if probe == "live":
+            self.write_json({"status": "ok"})
+            return
+        checks: dict[str, Any] = {
+            "database": lambda: self.jobs.store.list(limit=1),
+            "queue": self.jobs.dispatcher.check,
+            "storage": self.jobs.objects.check,
+        }
+        components: dict[str, dict[str, str]] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(self.jobs.call(check), HEALTH_CHECK_TIMEOUT)
+                components[name] = {"status": "ok"}
+            except Exception as exc:
+                components[name] = {"status": "fail", "message": f"{type(exc).__name__}: {exc}"[:300]}
+        components["events"] = (
+            {"status": "ok"} if self.jobs.events.healthy() else {"status": "fail", "message": "not connected"}
+        )
+        ok = all(c["status"] == "ok" for c in components.values())
+        self.write_json({"status": "ok" if ok else "fail", "components": components}, 200 if ok else 503)
+
+
+class MetricsHandler(BaseHandler):
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self.metrics: Metrics = kwargs.pop("metrics")
+        super().initialize(**kwargs)
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.metrics.registry))
+
+
+SYSTEM_ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    (r"/services/?", ServicesHandler),
+    (r"/openapi.json", OpenAPIHandler),
+]

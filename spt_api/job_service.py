@@ -1,0 +1,210 @@
+"""``JobService``: every UWS rule between the handlers and the job store.
+
+Handlers stay thin: they parse HTTP and call this. Store calls are blocking
+(SQLAlchemy), so they run in a thread pool and the event loop never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from spt_api.config import Settings
+from spt_api.db import JobStore
+from spt_api.events import EventBus
+from spt_api.queue import Dispatcher
+from spt_api.storage import ObjectStore
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
+from spt_api.uws.models import Job, utcnow
+from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
+from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
+from workers.services.base import ServiceSpec
+
+__all__ = ["JobService"]
+
+T = TypeVar("T")
+
+#: Longest a WAIT trusts events alone before re-reading the job: a safety net for a lost event
+#: (e.g. Redis restarted between publish and subscribe), not the wake-up mechanism.
+WAIT_RECHECK_SECONDS = 5.0
+MAX_RUN_ID = 64
+
+
+class JobService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        dispatcher: Dispatcher,
+        events: EventBus,
+        objects: ObjectStore,
+        services: dict[str, ServiceSpec],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dispatcher = dispatcher
+        self.events = events
+        self.objects = objects
+        self.services = services
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobstore")
+
+    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def service(self, name: str) -> ServiceSpec:
+        spec = self.services.get(name)
+        if spec is None:
+            raise NotFoundError(f"no service {name!r}; see /api/services")
+        return spec
+
+    # -- creation and reads --------------------------------------------------------------------------
+
+    async def create(self, service: str, owner: str | None, pairs: Sequence[tuple[str, str]]) -> Job:
+        spec = self.service(service)
+        spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
+        run_id = first_value(pairs, "RUNID")
+        if run_id is not None and len(run_id) > MAX_RUN_ID:
+            raise UsageError(f"RUNID is limited to {MAX_RUN_ID} characters", parameter="RUNID")
+        phase = first_value(pairs, "PHASE")
+        if phase is not None and phase.strip().upper() != "RUN":
+            raise UsageError(f"PHASE at job creation may only be RUN, not {phase!r}", parameter="PHASE")
+        duration = self._duration(spec, first_value(pairs, "EXECUTIONDURATION"))
+        destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
+        stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
+        job = await self.call(
+            self.store.create,
+            service=service,
+            owner=owner,
+            parameters=stored,
+            execution_duration=duration,
+            destruction_time=destruction,
+            run_id=run_id,
+        )
+        if phase is not None:
+            job = await self.run(job)
+        return job
+
+    def _duration(self, spec: ServiceSpec, value: str | None) -> int:
+        if value is None:
+            return spec.default_execution_duration or self.settings.default_execution_duration
+        seconds = parse_duration(value)
+        # UWS §2.1.4: the server may substitute its own limit; 0 (unlimited) is capped too.
+        limit = self.settings.max_execution_duration
+        return limit if seconds == 0 or seconds > limit else seconds
+
+    def _destruction(self, value: str | None) -> datetime:
+        now = utcnow()
+        if value is None:
+            return now + timedelta(seconds=self.settings.default_lifetime)
+        when = parse_datetime(value, "DESTRUCTION")
+        latest = now + timedelta(seconds=self.settings.max_lifetime)
+        return min(when, latest)
+
+    async def get(self, service: str, job_id: str, owner: str | None) -> Job:
+        self.service(service)
+        return await self.call(self.store.require, job_id, service=service, owner=owner)
+
+    async def list(
+        self,
+        service: str,
+        owner: str | None,
+        phases: Sequence[ExecutionPhase],
+        after: datetime | None,
+        last: int | None,
+    ) -> list[Job]:
+        self.service(service)
+        return await self.call(
+            self.store.list,
+            service=service,
+            owner=owner,
+            phases=phases,
+            after=after,
+            last=last,
+            limit=self.settings.list_max,
+        )
+
+    async def wait(self, job: Job, timeout: float, phase: ExecutionPhase | None) -> Job:
+        """Block until the job leaves its phase (UWS §2.2.1.2), woken by its events."""
+        if job.phase not in ACTIVE_PHASES or (phase is not None and job.phase != phase):
+            return job
+        start_phase = job.phase
+        deadline = time.monotonic() + timeout
+        with self.events.subscribe(job.job_id) as sub:
+            # Re-read after subscribing: a change between the first read and the subscription is not lost.
+            job = await self.call(self.store.require, job.job_id)
+            while job.phase == start_phase:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
+                if event is not None and event.get("type") == "progress":
+                    continue
+                job = await self.call(self.store.require, job.job_id)
+        return job
+
+    # -- changes -------------------------------------------------------------------------------------
+
+    async def run(self, job: Job) -> Job:
+        queued = await self.call(self.store.queue, job.job_id)
+        self.events.publish(job.job_id, {"type": "phase", "phase": queued.phase.value})
+        try:
+            task_id = await self.call(self.dispatcher.send, queued)
+        except Exception as exc:
+            # The job stays QUEUED and the reconciler will send it again; the client learns now.
+            raise ServiceUnavailableError(f"job queued but the queue is unreachable: {exc}") from exc
+        if task_id:
+            await self.call(self.store.set_task_id, job.job_id, task_id)
+        return queued
+
+    async def abort(self, job: Job) -> Job:
+        aborted = await self.call(self.store.abort, job.job_id)
+        self.events.publish(job.job_id, {"type": "phase", "phase": aborted.phase.value})
+        if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
+            await self.call(self.dispatcher.abort, aborted)
+        return aborted
+
+    async def change_phase(self, job: Job, value: str | None) -> Job:
+        action = parse_phase_action(value)
+        return await (self.run(job) if action == "RUN" else self.abort(job))
+
+    async def set_execution_duration(self, job: Job, value: str | None) -> Job:
+        if value is None:
+            raise UsageError("missing parameter EXECUTIONDURATION", parameter="EXECUTIONDURATION")
+        seconds = self._duration(self.service(job.service), value)
+        return await self.call(self.store.set_execution_duration, job.job_id, seconds)
+
+    async def set_destruction(self, job: Job, value: str | None) -> Job:
+        if value is None:
+            raise UsageError("missing parameter DESTRUCTION", parameter="DESTRUCTION")
+        return await self.call(self.store.set_destruction, job.job_id, self._destruction(value))
+
+    async def update_parameters(self, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
+        if job.phase != ExecutionPhase.PENDING:
+            raise PermissionDeniedError(
+                f"parameters can only be changed while the job is PENDING (it is {job.phase.value})"
+            )
+        if not pairs:
+            raise UsageError("no parameters given", parameter="parameters")
+        # DALI §2.1: a POST to .../parameters sets these parameters; the others are kept.
+        changed = {k.lower() for k, _ in pairs}
+        merged = [(k, v) for k, v in job.parameters if k.lower() not in changed] + list(pairs)
+        self.service(job.service).params_model.from_uws(merged)
+        return await self.call(self.store.update_parameters, job.job_id, merged)
+
+    async def delete(self, job: Job) -> None:
+        if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
+            try:
+                job = await self.abort(job)
+            except PermissionDeniedError:
+                pass  # it finished meanwhile
+        await self.call(self.store.delete, job.job_id)
+        await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
+        self.events.publish(job.job_id, {"type": "deleted", "phase": None})

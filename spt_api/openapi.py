@@ -1,0 +1,333 @@
+"""The OpenAPI 3.1 description of the API, generated from the service declarations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spt_api import __version__
+from spt_api.uws.phases import ExecutionPhase
+from workers.services.base import ServiceSpec
+
+__all__ = ["openapi_document"]
+
+_PHASES = [p.value for p in ExecutionPhase]
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+
+
+def _see_other(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": {"Location": {"schema": {"type": "string"}}}}
+
+
+def _xml_json(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/xml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+        },
+    }
+
+
+def _form(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": schema},
+        },
+    }
+
+
+_ERRORS = {"400": _error("Bad parameter"), "404": _error("No such service or job")}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}}
+
+
+def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
+    name = spec.name
+    params_ref = {"$ref": f"#/components/schemas/{name}_parameters"}
+    create_form = {
+        "allOf": [params_ref],
+        "properties": {
+            "PHASE": {"type": "string", "enum": ["RUN"]},
+            "RUNID": {"type": "string", "maxLength": 64},
+        },
+    }
+    jobs = f"{base}/{name}/jobs"
+    job = f"{jobs}/{{job_id}}"
+    tag = [name]
+    return {
+        jobs: {
+            "get": {
+                "tags": tag,
+                "summary": f"List {name} jobs (UWS 1.1 §2.2.2.1)",
+                "parameters": [
+                    {
+                        "name": "PHASE",
+                        "in": "query",
+                        "schema": {"type": "array", "items": {"type": "string", "enum": _PHASES}},
+                        "style": "form",
+                        "explode": True,
+                    },
+                    {"name": "AFTER", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "LAST", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                ],
+                "responses": {"200": _xml_json("The job list", "JobList"), **_ERRORS},
+            },
+            "post": {
+                "tags": tag,
+                "summary": f"Create a {name} job; PHASE=RUN starts it",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": create_form},
+                        "application/json": {"schema": create_form},
+                    },
+                },
+                "responses": {"303": _see_other("The new job"), **_ERRORS, "413": _error("Body too large")},
+            },
+        },
+        job: {
+            "parameters": [_JOB_ID],
+            "get": {
+                "tags": tag,
+                "summary": "The job; WAIT blocks until its phase changes (UWS 1.1 §2.2.1.2)",
+                "parameters": [
+                    {"name": "WAIT", "in": "query", "schema": {"type": "integer", "minimum": -1}},
+                    {"name": "PHASE", "in": "query", "schema": {"type": "string", "enum": _PHASES}},
+                ],
+                "responses": {"200": _xml_json("The job", "Job"), **_ERRORS},
+            },
+            "post": {
+                "tags": tag,
+                "summary": "ACTION=DELETE destroys the job",
+                "requestBody": _form({"ACTION": {"type": "string", "enum": ["DELETE"]}}, ["ACTION"]),
+                "responses": {"303": _see_other("The job list"), **_ERRORS},
+            },
+            "delete": {
+                "tags": tag,
+                "summary": "Destroy the job and its results",
+                "responses": {"303": _see_other("The job list"), **_ERRORS},
+            },
+        },
+        f"{job}/phase": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("The phase"), **_ERRORS}},
+            "post": {
+                "tags": tag,
+                "requestBody": _form({"PHASE": {"type": "string", "enum": ["RUN", "ABORT"]}}, ["PHASE"]),
+                "responses": {
+                    "303": _see_other("The job"),
+                    "403": _error("Not allowed in this phase"),
+                    "503": _error("Queue unavailable"),
+                    **_ERRORS,
+                },
+            },
+        },
+        f"{job}/executionduration": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("Seconds; 0 is unlimited"), **_ERRORS}},
+            "post": {
+                "tags": tag,
+                "requestBody": _form({"EXECUTIONDURATION": {"type": "integer", "minimum": 0}}, ["EXECUTIONDURATION"]),
+                "responses": {"303": _see_other("The job"), "403": _error("Job not PENDING"), **_ERRORS},
+            },
+        },
+        f"{job}/destruction": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("ISO 8601 instant"), **_ERRORS}},
+            "post": {
+                "tags": tag,
+                "requestBody": _form(
+                    {"DESTRUCTION": {"type": "string", "format": "date-time"}}, ["DESTRUCTION"]
+                ),
+                "responses": {"303": _see_other("The job"), **_ERRORS},
+            },
+        },
+        f"{job}/error": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("The error document"), **_ERRORS}},
+        },
+        f"{job}/quote": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("ISO 8601 instant or empty"), **_ERRORS}},
+        },
+        f"{job}/owner": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _text("Owner id or empty"), **_ERRORS}},
+        },
+        f"{job}/parameters": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _xml_json("Parameters", "Parameters"), **_ERRORS}},
+            "post": {
+                "tags": tag,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": params_ref}},
+                },
+                "responses": {"303": _see_other("The job"), "403": _error("Job not PENDING"), **_ERRORS},
+            },
+        },
+        f"{job}/results": {
+            "parameters": [_JOB_ID],
+            "get": {"tags": tag, "responses": {"200": _xml_json("Results", "Results"), **_ERRORS}},
+        },
+        f"{job}/results/{{result_id}}": {
+            "parameters": [
+                _JOB_ID,
+                {"name": "result_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}},
+            ],
+            "get": {
+                "tags": tag,
+                "responses": {
+                    "200": {"description": "The result's bytes", "content": {"*/*": {}}},
+                    "303": _see_other("A signed URL of the result"),
+                    **_ERRORS,
+                },
+            },
+        },
+    }
+
+
+def _components(services: dict[str, ServiceSpec]) -> dict[str, Any]:
+    nullable_time = {"type": ["string", "null"], "format": "date-time"}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error", "message", "status"],
+            "properties": {
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "status": {"type": "integer"},
+                "parameter": {"type": "string"},
+            },
+        },
+        "Parameters": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "Results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "href"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "href": {"type": "string"},
+                    "size": {"type": ["integer", "null"]},
+                    "mimeType": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "Job": {
+            "type": "object",
+            "required": ["jobId", "phase", "creationTime", "executionDuration", "parameters", "results"],
+            "properties": {
+                "jobId": {"type": "string"},
+                "href": {"type": "string"},
+                "runId": {"type": ["string", "null"]},
+                "ownerId": {"type": ["string", "null"]},
+                "phase": {"type": "string", "enum": _PHASES},
+                "service": {"type": "string"},
+                "quote": nullable_time,
+                "creationTime": {"type": "string", "format": "date-time"},
+                "startTime": nullable_time,
+                "endTime": nullable_time,
+                "executionDuration": {"type": "integer"},
+                "destruction": nullable_time,
+                "parameters": {"$ref": "#/components/schemas/Parameters"},
+                "results": {"$ref": "#/components/schemas/Results"},
+                "errorSummary": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "type": {"type": "string", "enum": ["fatal", "transient"]},
+                        "hasDetail": {"type": "boolean"},
+                        "message": {"type": "string"},
+                    },
+                },
+                "progress": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "done": {"type": "integer"},
+                        "total": {"type": "integer"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "JobList": {
+            "type": "object",
+            "required": ["version", "jobs"],
+            "properties": {
+                "version": {"const": "1.1"},
+                "jobs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["jobId", "href", "phase", "creationTime"],
+                        "properties": {
+                            "jobId": {"type": "string"},
+                            "href": {"type": "string"},
+                            "phase": {"type": "string", "enum": _PHASES},
+                            "runId": {"type": ["string", "null"]},
+                            "ownerId": {"type": ["string", "null"]},
+                            "creationTime": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+            },
+        },
+    }
+    for name, spec in services.items():
+        schema = spec.params_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for def_name, definition in schema.pop("$defs", {}).items():
+            schemas[def_name] = definition
+        schema["additionalProperties"] = False
+        schemas[f"{name}_parameters"] = schema
+    return schemas
+
+
+def openapi_document(services: dict[str, ServiceSpec], base: str = "/api") -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        f"{base}/services": {
+            "get": {
+                "summary": "The services and their parameter schemas",
+                "responses": {"200": {"description": "Services", "content": {"application/json": {}}}},
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Readiness, per component",
+                "responses": {
+                    "200": {"description": "Ready", "content": {"application/json": {}}},
+                    "503": {"description": "A component is failing", "content": {"application/json": {}}},
+                },
+            }
+        },
+    }
+    for spec in services.values():
+        paths.update(_service_paths(base, spec))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "spt-api",
+            "version": __version__,
+            "description": "IVOA UWS 1.1 job service. XML by default; JSON with Accept: application/json.",
+        },
+        "paths": paths,
+        "components": {"schemas": _components(services)},
+    }

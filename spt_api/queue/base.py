@@ -1,0 +1,30 @@
+"""The dispatcher interface: hand a QUEUED job to a worker, stop a running one."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from spt_api.uws.models import Job
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher(ABC):
+    @abstractmethod
+    def send(self, job: Job) -> str | None:
+        """Queue ``job`` for execution (blocking: call from a thread); return a task id if any."""
+
+    @abstractmethod
+    def abort(self, job: Job) -> None:
+        """Stop the job's execution if it is running (its phase is already ABORTED)."""
+
+    def start(self) -> None:
+        """Start background machinery (process pool)."""
+
+    def stop(self) -> None: ...
+
+    def check(self) -> None:
+        """Raise if jobs cannot be dispatched now (readiness)."""
+
+    def queue_depths(self) -> dict[str, int]:
+        return {}

@@ -1,0 +1,260 @@
+"""The embedded executor: a small pool of child processes running the same task code as Celery.
+
+Why processes: a thread cannot be stopped from outside, and ABORT and
+executionDuration must stop a job. A killed child is replaced (as Safir's arq
+worker recreates its pool). Each child has its own pipe to the supervisor, so
+killing one in the middle of a write cannot jam the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from spt_api.config import Settings
+from spt_api.db import JobStore
+from spt_api.events import EventPublisher
+from spt_api.queue.base import Dispatcher
+from spt_api.uws.models import ErrorSummary, ErrorType, Job
+from spt_api.uws.phases import ExecutionPhase
+
+__all__ = ["EmbeddedDispatcher"]
+
+log = logging.getLogger(__name__)
+
+#: Longest the supervisor sleeps when nothing has a deadline; bounds how late a shutdown is seen.
+SUPERVISOR_TICK = 1.0
+
+
+class _PipePublisher:
+    """Child side: events go up the pipe; the supervisor republishes them on the real bus."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        with self.lock:
+            self.conn.send(("event", job_id, event))
+
+
+def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    from workers.runtime import build_runtime
+    from workers.tasks import execute_job
+
+    settings = Settings.model_validate(settings_data)
+    publisher = _PipePublisher(conn)
+    runtime = build_runtime(settings, events=publisher)
+    with publisher.lock:
+        conn.send(("ready", None, None))
+    while True:
+        try:
+            job_id = conn.recv()
+        except EOFError:
+            return
+        if job_id is None:
+            return
+        phase = None
+        try:
+            phase = execute_job(job_id, runtime)
+        except Exception:
+            log.exception("job %s crashed the task code", job_id)
+        with publisher.lock:
+            conn.send(("done", job_id, phase.value if phase else None))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    conn: Connection
+    ready: bool = False
+    job: Job | None = None
+    deadline: float | None = None
+    kill_reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class EmbeddedDispatcher(Dispatcher):
+    def __init__(self, settings: Settings, store: JobStore, events: EventPublisher) -> None:
+        self.settings = settings
+        self.store = store
+        self.events = events
+        self.size = settings.embedded_pool_size
+        self._mp = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._pending: deque[Job] = deque()
+        self._slots: list[_Slot] = []
+        self._wake_r, self._wake_w = self._mp.Pipe(duplex=False)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._settings_data = settings.model_dump()
+
+    # -- public --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            self._slots = [self._spawn() for _ in range(self.size)]
+        self._thread = threading.Thread(target=self._supervise, name="embedded-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            for slot in self._slots:
+                slot.process.kill()
+                slot.process.join(timeout=2)
+            self._slots = []
+
+    def send(self, job: Job) -> str | None:
+        with self._lock:
+            self._pending.append(job)
+        self._wake()
+        return None
+
+    def abort(self, job: Job) -> None:
+        with self._lock:
+            self._pending = deque(j for j in self._pending if j.job_id != job.job_id)
+            for slot in self._slots:
+                if slot.job is not None and slot.job.job_id == job.job_id:
+                    slot.kill_reason = "abort"
+                    slot.process.kill()
+
+    def queue_depths(self) -> dict[str, int]:
+        with self._lock:
+            return {"embedded": len(self._pending)}
+
+    def check(self) -> None:
+        with self._lock:
+            alive = sum(1 for slot in self._slots if slot.process.is_alive())
+        if self._thread is None or not self._thread.is_alive() or alive == 0:
+            raise RuntimeError("embedded worker pool is not running")
+
+    def running_job_ids(self) -> set[str]:
+        with self._lock:
+            return {slot.job.job_id for slot in self._slots if slot.job is not None}
+
+    # -- supervisor ----------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"1")
+        except OSError:
+            pass
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._mp.Pipe()
+        process = self._mp.Process(
+            target=_child_main, args=(child, self._settings_data), daemon=True, name="spt-embedded-worker"
+        )
+        process.start()
+        child.close()
+        return _Slot(process=process, conn=parent)
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                conns = [slot.conn for slot in self._slots]
+                deadlines = [slot.deadline for slot in self._slots if slot.deadline is not None]
+            timeout = SUPERVISOR_TICK
+            if deadlines:
+                timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
+            try:
+                ready = wait([*conns, self._wake_r], timeout=timeout)
+            except OSError:
+                ready = []
+            for conn in ready:
+                if conn is self._wake_r:
+                    while self._wake_r.poll():
+                        self._wake_r.recv_bytes()
+                    continue
+                self._read_child(conn)  # type: ignore[arg-type]
+            self._enforce_deadlines()
+            self._dispatch()
+
+    def _slot_for(self, conn: Connection) -> _Slot | None:
+        with self._lock:
+            return next((slot for slot in self._slots if slot.conn is conn), None)
+
+    def _read_child(self, conn: Connection) -> None:
+        slot = self._slot_for(conn)
+        if slot is None:
+            return
+        try:
+            while conn.poll():
+                kind, job_id, payload = conn.recv()
+                if kind == "event":
+                    self.events.publish(job_id, payload)
+                elif kind == "ready":
+                    slot.ready = True
+                elif kind == "done":
+                    with self._lock:
+                        slot.job = None
+                        slot.deadline = None
+        except (EOFError, OSError):
+            self._replace(slot)
+
+    def _replace(self, slot: _Slot) -> None:
+        """A child died: settle its job, then start a fresh child in its place."""
+        slot.process.join(timeout=2)
+        job, reason = slot.job, slot.kill_reason
+        with self._lock:
+            index = self._slots.index(slot)
+            self._slots[index] = self._spawn() if not self._stopping.is_set() else slot
+        slot.conn.close()
+        if job is None or reason == "abort":
+            return
+        if reason == "timeout":
+            message = f"job exceeded its executionDuration of {job.execution_duration} s and was aborted"
+            try:
+                self.store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, message))
+                self.events.publish(job.job_id, {"type": "phase", "phase": ExecutionPhase.ABORTED.value})
+            except Exception as exc:
+                log.info("timed-out job %s was already final: %s", job.job_id, exc)
+            return
+        current = self.store.get(job.job_id)
+        if current is None or current.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
+            return
+        if current.attempts < self.settings.max_attempts and self.store.requeue(job.job_id, current.worker_id):
+            log.warning("worker process died; job %s requeued", job.job_id)
+            self.send(current)
+        else:
+            summary = ErrorSummary(ErrorType.FATAL, "the worker process running this job died")
+            if self.store.fail(job.job_id, summary):
+                self.events.publish(job.job_id, {"type": "phase", "phase": ExecutionPhase.ERROR.value})
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for slot in self._slots:
+                if slot.deadline is not None and slot.deadline <= now and slot.kill_reason is None:
+                    slot.kill_reason = "timeout"
+                    slot.process.kill()
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            for slot in self._slots:
+                if not self._pending:
+                    return
+                if slot.ready and slot.job is None and slot.process.is_alive():
+                    job = self._pending.popleft()
+                    slot.job = job
+                    slot.kill_reason = None
+                    slot.deadline = (
+                        time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
+                    )
+                    try:
+                        slot.conn.send(job.job_id)
+                    except OSError:
+                        self._pending.appendleft(job)
+                        slot.job = None

@@ -1,0 +1,53 @@
+"""The object store interface and the rules for object keys."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["ObjectStore", "result_key", "safe_name"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """Result names are data, not paths: keep a safe file name (no separators, no dot-dot)."""
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "result"
+    return cleaned[:128]
+
+
+def result_key(service: str, job_id: str, name: str) -> str:
+    return f"{safe_name(service)}/{safe_name(job_id)}/{safe_name(name)}"
+
+
+class ObjectStore(ABC):
+    """Where job results live. Keys are ``service/job_id/name`` (see :func:`result_key`)."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, mime_type: str | None = None) -> int:
+        """Store ``data`` under ``key``; return its size."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path, mime_type: str | None = None) -> int:
+        """Store the file at ``path`` under ``key`` (multipart for large files); return its size."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes, in chunks (raises FileNotFoundError)."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; return how many."""
+
+    @abstractmethod
+    def signed_url(self, key: str, lifetime: int, filename: str | None = None) -> str | None:
+        """A time-limited URL the client can fetch directly, or None when the API must serve it."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise if the store cannot be reached (readiness)."""

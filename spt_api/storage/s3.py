@@ -1,0 +1,94 @@
+"""Results in an S3-compatible bucket (MinIO, SeaweedFS, Ceph, AWS), served by presigned URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from spt_api.storage.base import ObjectStore
+
+__all__ = ["S3ObjectStore"]
+
+# Fail fast: a request that needs S3 while it is down should get a 503 in seconds, not hang.
+_CLIENT_CONFIG = Config(
+    connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}, signature_version="s3v4"
+)
+
+
+class S3ObjectStore(ObjectStore):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        multipart_threshold: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=_CLIENT_CONFIG,
+        )
+        self.transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=8 << 20)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_bytes(self, key: str, data: bytes, mime_type: str | None = None) -> int:
+        extra = {"ContentType": mime_type} if mime_type else {}
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        return len(data)
+
+    def put_file(self, key: str, path: Path, mime_type: str | None = None) -> int:
+        extra = {"ContentType": mime_type} if mime_type else {}
+        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs=extra, Config=self.transfer)
+        return path.stat().st_size
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except self.client.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(key) from exc
+        yield from body.iter_chunks(chunk_size)
+
+    def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if objects:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+                count += len(objects)
+        return count
+
+    def signed_url(self, key: str, lifetime: int, filename: str | None = None) -> str | None:
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=lifetime)
+        return url
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)

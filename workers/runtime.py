@@ -1,0 +1,47 @@
+"""What a worker process needs to run jobs: the store, the object store and an event publisher."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spt_api.config import Settings
+from spt_api.db import JobStore, create_job_store
+from spt_api.events import EventPublisher, RedisEventPublisher
+from spt_api.storage import ObjectStore, create_object_store
+
+__all__ = ["NullPublisher", "WorkerRuntime", "build_runtime"]
+
+
+class NullPublisher:
+    def publish(self, job_id: str, event: dict[str, object]) -> None:
+        return None
+
+
+@dataclass
+class WorkerRuntime:
+    settings: Settings
+    store: JobStore
+    objects: ObjectStore
+    events: EventPublisher
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def scratch_dir(self) -> Path:
+        path = (self.settings.data_dir / "scratch").resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def build_runtime(settings: Settings, events: EventPublisher | None = None) -> WorkerRuntime:
+    if events is None:
+        events = RedisEventPublisher(settings.redis_url) if settings.redis_url else NullPublisher()
+    return WorkerRuntime(
+        settings=settings,
+        # The API (or `spt-api migrate`) owns the schema; a worker must not race it.
+        store=create_job_store(settings.effective_database_url, run_migrations=False, pool_size=2),
+        objects=create_object_store(settings),
+        events=events,
+    )

@@ -1,0 +1,140 @@
+"""The task code: one job from QUEUED to COMPLETED, ERROR or ABORTED.
+
+Celery's ``spt.run_job`` and the embedded process pool both call
+:func:`execute_job`; it claims the job with a conditional update, so a second
+delivery of the same message is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from spt_api.storage import result_key, safe_name
+from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError
+from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress
+from spt_api.uws.phases import ExecutionPhase
+from workers.runtime import WorkerRuntime
+from workers.services import get_service
+
+__all__ = ["RunContext", "execute_job", "phase_event"]
+
+log = logging.getLogger(__name__)
+
+#: How often ``is_aborted`` really asks the store; cheap enough for tight loops.
+ABORT_CHECK_INTERVAL = 0.25
+
+
+def phase_event(job: Job | None, phase: ExecutionPhase) -> dict[str, object]:
+    return {"type": "phase", "phase": phase.value, "job_id": job.job_id if job else None}
+
+
+class RunContext:
+    """The :class:`workers.services.base.JobContext` given to a service's ``run``."""
+
+    def __init__(self, job: Job, runtime: WorkerRuntime) -> None:
+        self.job = job
+        self.job_id = job.job_id
+        self.runtime = runtime
+        self.workdir = runtime.scratch_dir / safe_name(job.job_id)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.results: dict[str, JobResult] = {}
+        self._aborted = False
+        self._last_abort_check = 0.0
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        progress = Progress(done, total, message)
+        self.runtime.store.set_progress(self.job_id, progress)
+        self.runtime.events.publish(
+            self.job_id,
+            {"type": "progress", "phase": "EXECUTING", "done": done, "total": total, "message": message},
+        )
+
+    def add_result(
+        self, name: str, data: bytes | Path, mime_type: str | None = None, *, result_id: str | None = None
+    ) -> str:
+        rid = safe_name(result_id or name)
+        if rid in self.results and self.results[rid].key != result_key(self.job.service, self.job_id, name):
+            raise FatalJobError(f"duplicate result id {rid!r}")
+        key = result_key(self.job.service, self.job_id, name)
+        if isinstance(data, Path):
+            size = self.runtime.objects.put_file(key, data, mime_type)
+        else:
+            size = self.runtime.objects.put_bytes(key, data, mime_type)
+        self.results[rid] = JobResult(rid, key, mime_type, size)
+        return rid
+
+    def is_aborted(self) -> bool:
+        if self._aborted:
+            return True
+        now = time.monotonic()
+        if now - self._last_abort_check >= ABORT_CHECK_INTERVAL:
+            self._last_abort_check = now
+            job = self.runtime.store.get(self.job_id)
+            self._aborted = job is None or job.phase != ExecutionPhase.EXECUTING
+        return self._aborted
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, runtime: WorkerRuntime, job_id: str) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.runtime = runtime
+        self.job_id = job_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.runtime.settings.heartbeat_interval):
+            try:
+                self.runtime.store.heartbeat(self.job_id, self.runtime.worker_id)
+            except Exception as exc:  # a database blip must not kill the job
+                log.warning("heartbeat failed: %s", exc)
+
+
+def _summary(exc: BaseException) -> ErrorSummary:
+    if isinstance(exc, UsageError):
+        return ErrorSummary(ErrorType.FATAL, str(exc))
+    if isinstance(exc, TransientJobError):
+        return ErrorSummary(ErrorType.TRANSIENT, str(exc), traceback.format_exc())
+    if isinstance(exc, FatalJobError):
+        return ErrorSummary(ErrorType.FATAL, str(exc), traceback.format_exc())
+    return ErrorSummary(
+        ErrorType.FATAL, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc()
+    )
+
+
+def execute_job(job_id: str, runtime: WorkerRuntime) -> ExecutionPhase | None:
+    """Run one job; returns its final phase, or None when another worker had it (or it was aborted)."""
+    job = runtime.store.claim(job_id, runtime.worker_id)
+    if job is None:
+        return None
+    runtime.events.publish(job_id, phase_event(job, ExecutionPhase.EXECUTING))
+    spec = get_service(job.service)
+    heartbeat = _Heartbeat(runtime, job_id)
+    heartbeat.start()
+    ctx = RunContext(job, runtime)
+    final: ExecutionPhase | None
+    try:
+        if spec is None:
+            raise FatalJobError(f"this worker does not know the service {job.service!r}")
+        params = spec.params_model.from_uws(job.parameters)
+        spec.load_run()(params, ctx)
+    except Exception as exc:
+        summary = _summary(exc)
+        log.info("job failed: %s", summary.message, extra={"job_id": job_id})
+        final = ExecutionPhase.ERROR if runtime.store.fail(
+            job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
+        ) else None
+    else:
+        # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
+        done = runtime.store.complete(job_id, list(ctx.results.values()), worker_id=runtime.worker_id)
+        final = ExecutionPhase.COMPLETED if done else None
+    finally:
+        heartbeat.stopped.set()
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+    if final is not None:
+        runtime.events.publish(job_id, phase_event(job, final))
+    return final
