@@ -1,0 +1,357 @@
+"""Execution of the ``cutout`` service: ``run(params, ctx)`` for jobs, ``cut_one`` for SODA sync.
+
+A job loops over its positions; for each, the map catalogue names the HDUs
+covering it (no file opened to find out), each is cut (memory-mapped read),
+and the FITS/PNG files go either to one result each or into one archive. Every
+position ends up in the manifest with its status, so a job with some positions
+off the maps still completes with the others; it fails only when nothing at all
+could be cut, with a message saying why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from spt_api.config import get_settings
+from spt_api.uws.errors import FatalJobError, UsageError
+from workers.services.base import JobContext
+from workers.services.cutout.bundle import (
+    SUCCESS,
+    BundleWriter,
+    ManifestRow,
+    manifest_csv,
+    manifest_json,
+    summarize,
+)
+from workers.services.cutout.catalogue import Catalogue, MapEntry, load_catalogue
+from workers.services.cutout.cut import (
+    MapReader,
+    cutout_filename,
+    fits_bytes,
+    make_cutout,
+    render_png,
+    safe_name,
+)
+from workers.services.cutout.params import CutoutParams, Target
+
+__all__ = ["SyncCutout", "check_selection", "cut_one", "cut_positions", "maps_directory", "run"]
+
+#: Positions between progress reports (and at most this long between them):
+#: often enough for a live bar, rare enough not to flood the event channel.
+PROGRESS_EVERY = 10
+PROGRESS_SECONDS = 0.5
+#: Band returned by the sync endpoint when none is asked for: SPT-3G's deepest.
+DEFAULT_SYNC_BAND = 150
+MIME = {"fits": "application/fits", "png": "image/png"}
+
+
+def maps_directory() -> Path:
+    """The maps directory from the settings (``SPT_API_MAPS_URL``)."""
+    url = get_settings().effective_maps_url
+    if url.startswith("s3://"):
+        raise FatalJobError("maps on S3 are not supported by this worker yet: set SPT_API_MAPS_URL to a directory")
+    if url.startswith("file://"):
+        return Path(unquote(urlparse(url).path))
+    return Path(url)
+
+
+def check_selection(params: CutoutParams, catalogue: Catalogue) -> None:
+    """Refuse bands and maps the catalogue does not have (the user's error, named).
+
+    Raises
+    ------
+    UsageError
+    """
+    if not catalogue.entries:
+        raise FatalJobError(f"the map catalogue of {catalogue.directory} is empty")
+    have = catalogue.bands()
+    missing = [b for b in params.band if b not in have]
+    if missing and len(missing) == len(params.band):
+        raise UsageError(
+            f"no map in band {', '.join(map(str, missing))} GHz (maps exist in {', '.join(map(str, have))} GHz)",
+            parameter="band",
+        )
+    for name in params.map:
+        if not catalogue.select(maps=[name]):
+            raise UsageError(f"unknown map {name!r} (known maps: {', '.join(catalogue.map_names())})", parameter="ID")
+
+
+class _Output:
+    """Where cutout files go: one result each, or one archive."""
+
+    def __init__(self, params: CutoutParams, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.bundle: BundleWriter | None = None
+        self._used: set[str] = set()
+        if params.bundle != "none":
+            suffix = "tar.gz" if params.bundle == "tar.gz" else "zip"
+            self.bundle = BundleWriter(ctx.workdir / f"cutouts.{suffix}", params.bundle)
+
+    def unique(self, filename: str) -> str:
+        """The same target may hit two HDUs with the same map and band: number them."""
+        if filename not in self._used:
+            self._used.add(filename)
+            return filename
+        stem, dot, ext = filename.partition(".")
+        n = 2
+        while f"{stem}-{n}{dot}{ext}" in self._used:
+            n += 1
+        self._used.add(f"{stem}-{n}{dot}{ext}")
+        return f"{stem}-{n}{dot}{ext}"
+
+    def emit(self, filename: str, data: bytes, fmt: str) -> str:
+        if self.bundle is not None:
+            return self.bundle.add(filename, data)
+        path = self.ctx.workdir / filename
+        path.write_bytes(data)
+        self.ctx.add_result(filename, path, MIME[fmt], result_id=filename)
+        return filename
+
+    def finish(self, rows: Sequence[ManifestRow], params: CutoutParams) -> None:
+        csv_bytes = manifest_csv(rows)
+        json_bytes = manifest_json(rows, job_id=self.ctx.job_id, parameters=_public_params(params))
+        if self.bundle is not None:
+            self.bundle.add("manifest.csv", csv_bytes)
+            self.bundle.add("manifest.json", json_bytes)
+            self.bundle.close()
+            path = self.bundle.path
+            self.ctx.add_result(path.name, path, self.bundle.mime_type, result_id="bundle")
+        for name, data, mime, result_id in (
+            ("manifest.csv", csv_bytes, "text/csv", "manifest"),
+            ("manifest.json", json_bytes, "application/json", "manifest-json"),
+        ):
+            path = self.ctx.workdir / name
+            path.write_bytes(data)
+            self.ctx.add_result(name, path, mime, result_id=result_id)
+
+    def discard(self) -> None:
+        if self.bundle is not None:
+            self.bundle.close()
+            self.bundle.path.unlink(missing_ok=True)
+
+
+def _public_params(params: CutoutParams) -> dict[str, object]:
+    # The uploaded table can be megabytes: the manifest lists its rows anyway.
+    message = params.to_message()
+    if message.get("positions_table"):
+        message["positions_table"] = f"<{len(params.positions_table or '')} characters>"
+    return message
+
+
+def _formats(params: CutoutParams) -> tuple[str, ...]:
+    return ("fits", "png") if params.format == "both" else (params.format,)
+
+
+def _cut_target(
+    target: Target,
+    entries: Sequence[MapEntry],
+    reader: MapReader,
+    params: CutoutParams,
+    output: _Output,
+) -> list[ManifestRow]:
+    rows: list[ManifestRow] = []
+
+    def row(entry: MapEntry | None, status: str, message: str, file: str = "", fmt: str = "") -> None:
+        rows.append(
+            ManifestRow(
+                name=target.name,
+                ra=target.ra,
+                dec=target.dec,
+                band=entry.band if entry else None,
+                map=entry.map if entry else "",
+                file=file,
+                format=fmt,
+                status=status,
+                message=message,
+                pos=target.pos,
+                hdu=entry.key if entry else "",
+            )
+        )
+
+    if not entries:
+        where = "every map"
+        if params.band or params.map:
+            selection = [f"band {'/'.join(map(str, params.band))} GHz"] if params.band else []
+            selection += [f"ID {'/'.join(params.map)}"] if params.map else []
+            where += f" of {' and '.join(selection)}"
+        row(None, "outside", f"outside {where}")
+        return rows
+    for entry in entries:
+        try:
+            cutout = make_cutout(reader, entry, target)
+        except ValueError as exc:
+            row(entry, "invalid", str(exc))
+            continue
+        except OSError as exc:
+            row(entry, "error", f"reading {entry.key} failed: {exc}")
+            continue
+        if cutout is None:
+            row(entry, "outside", "no overlap with this map")
+            continue
+        if not cutout.has_data:
+            row(entry, "nodata", cutout.message)
+            continue
+        for fmt in _formats(params):
+            if fmt == "fits":
+                data = fits_bytes(cutout)
+            else:
+                data = render_png(cutout, scaling=params.scaling, colormap=params.colormap, axes=params.axes)
+            filename = output.unique(cutout_filename(target, entry, fmt))
+            file = output.emit(filename, data, fmt)
+            row(entry, cutout.status, cutout.message, file, fmt)
+    return rows
+
+
+def cut_positions(
+    targets: Sequence[Target],
+    params: CutoutParams,
+    catalogue: Catalogue,
+    ctx: JobContext,
+    output: _Output,
+) -> tuple[list[ManifestRow], bool]:
+    """Cut every target; returns the manifest rows and whether the job was aborted."""
+    rows: list[ManifestRow] = []
+    total = len(targets)
+    bands, maps = params.band or None, params.map or None
+    last_report = time.monotonic()
+    ctx.progress(0, total, f"0 of {total} positions")
+    with MapReader() as reader:
+        for done, target in enumerate(targets):
+            # Checked between positions: one position takes milliseconds, so an
+            # ABORT is seen well within a second.
+            if ctx.is_aborted():
+                return rows, True
+            entries = catalogue.match(
+                target.ra, target.dec, target.radius, bands, maps, width=target.width, height=target.height
+            )
+            rows.extend(_cut_target(target, entries, reader, params, output))
+            now = time.monotonic()
+            if (done + 1) % PROGRESS_EVERY == 0 or now - last_report >= PROGRESS_SECONDS:
+                ctx.progress(done + 1, total, f"{done + 1} of {total} positions")
+                last_report = now
+    ctx.progress(total, total, f"{total} of {total} positions")
+    return rows, False
+
+
+def _nothing_cut(rows: Sequence[ManifestRow], catalogue: Catalogue) -> UsageError:
+    summary = summarize(rows)["positions_by_status"]
+    parts = [f"{count} {status}" for status, count in sorted(summary.items())]
+    first = rows[0] if rows else None
+    example = f" (first: {first.name!r} at ra={first.ra:g}, dec={first.dec:g}: {first.message})" if first else ""
+    coverage = "; ".join(
+        f"{name}: ra {e.bbox[0]:.1f}..{e.bbox[1]:.1f}, dec {e.bbox[2]:.1f}..{e.bbox[3]:.1f}"
+        for name, e in {e.map: e for e in catalogue.entries}.items()
+    )
+    return UsageError(
+        f"no cutout could be made: positions {', '.join(parts)}{example}. Maps cover {coverage}",
+        parameter="POS",
+    )
+
+
+def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | None = None) -> None:
+    """Cut every position in every matching map and band; store the files and the manifest.
+
+    Raises
+    ------
+    UsageError
+        An unknown band or map was asked for, or nothing could be cut (the
+        message gives the count per status and the first position's reason).
+    FatalJobError
+        The map catalogue is missing, empty or out of date.
+    """
+    catalogue = load_catalogue(maps_dir or maps_directory())
+    check_selection(params, catalogue)
+    targets = params.positions()
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    output = _Output(params, ctx)
+    try:
+        rows, aborted = cut_positions(targets, params, catalogue, ctx, output)
+    except BaseException:
+        output.discard()
+        raise
+    if aborted:
+        output.discard()
+        return
+    if not any(r.status in SUCCESS for r in rows):
+        output.discard()
+        raise _nothing_cut(rows, catalogue)
+    output.finish(rows, params)
+
+
+@dataclass(frozen=True)
+class SyncCutout:
+    """The answer of the SODA sync endpoint."""
+
+    data: bytes
+    mime_type: str
+    filename: str
+    status: str
+    message: str
+
+
+def cut_one(params: CutoutParams, *, maps_dir: Path | None = None) -> SyncCutout:
+    """One position, one band, one map: the FITS (or PNG) bytes, for ``/api/cutout/sync``.
+
+    The band defaults to 150 GHz (or the only band covering the position); when
+    several maps cover it, the first covering its centre is used (``ID`` picks one).
+
+    Raises
+    ------
+    UsageError
+        More than one position, band or format was asked for, or no map covers the position.
+    """
+    targets = params.positions()
+    if len(targets) != 1:
+        raise UsageError(
+            f"the sync endpoint cuts one position, got {len(targets)}: use /api/cutout/jobs for several",
+            parameter="POS",
+        )
+    if len(params.band) > 1:
+        raise UsageError("the sync endpoint cuts one band: give a single band", parameter="band")
+    if params.format == "both":
+        raise UsageError("the sync endpoint returns one file: format must be fits or png", parameter="format")
+    catalogue = load_catalogue(maps_dir or maps_directory())
+    check_selection(params, catalogue)
+    target = targets[0]
+    entries = catalogue.match(
+        target.ra,
+        target.dec,
+        target.radius,
+        params.band or None,
+        params.map or None,
+        width=target.width,
+        height=target.height,
+    )
+    if not params.band and entries:
+        bands = {e.band for e in entries}
+        band = DEFAULT_SYNC_BAND if DEFAULT_SYNC_BAND in bands else entries[0].band
+        entries = [e for e in entries if e.band == band]
+    with MapReader() as reader:
+        for entry in entries:
+            try:
+                cutout = make_cutout(reader, entry, target)
+            except ValueError:
+                continue
+            if cutout is None:
+                continue
+            fmt = params.format
+            if fmt == "fits":
+                data = fits_bytes(cutout)
+            else:
+                data = render_png(cutout, scaling=params.scaling, colormap=params.colormap, axes=params.axes)
+            return SyncCutout(
+                data=data,
+                mime_type=MIME[fmt],
+                filename=cutout_filename(target, entry, fmt),
+                status=cutout.status,
+                message=cutout.message,
+            )
+    raise UsageError(
+        f"position {safe_name(target.name)!r} (ra={target.ra:g}, dec={target.dec:g}) is outside every map"
+        + (" of the requested band/ID" if params.band or params.map else ""),
+        parameter="POS",
+    )
