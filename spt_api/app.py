@@ -43,11 +43,20 @@ class Backends:
     jobs: JobService
     metrics: Metrics
 
+    def __post_init__(self) -> None:
+        self._stop = asyncio.Event()
+        self._maintenance: asyncio.Task[None] | None = None
+
     async def start(self) -> None:
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
+        self._maintenance = asyncio.create_task(run_maintenance(self, self._stop))
 
     async def stop(self) -> None:
+        self._stop.set()
+        if self._maintenance is not None:
+            with contextlib.suppress(Exception):
+                await self._maintenance
         with contextlib.suppress(Exception):
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
@@ -120,3 +129,21 @@ async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
     await stop.wait()
     server.stop()
     await backends.stop()
+
+
+async def run_maintenance(backends: Backends, stop: asyncio.Event) -> None:
+    """Reconcile and clean up every ``reconcile_interval`` seconds, off the event loop."""
+    from spt_api.maintenance import cleanup_expired, reconcile
+
+    jobs = backends.jobs
+    interval = backends.settings.reconcile_interval
+    if interval <= 0:
+        return
+    while not stop.is_set():
+        try:
+            await jobs.call(reconcile, backends.settings, jobs.store, jobs.dispatcher, jobs.events)
+            await jobs.call(cleanup_expired, jobs.store, jobs.objects, jobs.dispatcher, jobs.events)
+        except Exception as exc:
+            log.warning("maintenance pass failed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

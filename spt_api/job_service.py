@@ -13,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy.exc
+from botocore.exceptions import BotoCoreError, EndpointConnectionError
+
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventBus
@@ -53,8 +56,14 @@ class JobService:
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobstore")
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+            raise ServiceUnavailableError(f"the job database is unavailable: {exc.orig or exc}") from exc
+        except (BotoCoreError, EndpointConnectionError) as exc:
+            raise ServiceUnavailableError(f"the result storage is unavailable: {exc}") from exc
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

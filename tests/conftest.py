@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -45,7 +46,11 @@ class RunningServer:
         if run:
             data.append(("PHASE", "RUN"))
         with self.client() as client:
-            response = client.post(self.jobs_url(service), data=data)  # type: ignore[arg-type]
+            response = client.post(
+                self.jobs_url(service),
+                content=urlencode(data),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         assert response.status_code == 303, response.text
         return response.headers["Location"]
 
@@ -107,10 +112,95 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture(scope="session", params=["embedded"])
+@dataclass
+class ProductionInfra:
+    """PostgreSQL (a fresh database on the machine's server), Redis (a private db number), S3 (SeaweedFS)."""
+
+    database_url: str
+    redis_url: str
+    s3: Any
+    data_dir: Path
+
+    @property
+    def storage_url(self) -> str:
+        return f"s3://{self.s3.bucket}/results"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        from tests.support.celery_worker import production_env
+
+        return production_env(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            storage_url=self.storage_url,
+            s3_endpoint=self.s3.endpoint_url,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key,
+            data_dir=self.data_dir,
+            extra=extra,
+        )
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "database_url": self.database_url,
+            "broker_url": self.redis_url,
+            "redis_url": self.redis_url,
+            "storage_url": self.storage_url,
+            "s3_endpoint_url": self.s3.endpoint_url,
+            "s3_access_key_id": self.s3.access_key,
+            "s3_secret_access_key": self.s3.secret_key,
+            "wait_max": 30,
+            "heartbeat_interval": 1,
+            "heartbeat_timeout": 5,
+            "reconcile_interval": 1,
+            "max_body_size": 1024 * 1024,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionInfra]:
+    import random
+
+    import redis
+
+    from spt_api.db.migrate import migrate
+    from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
+    from tests.support.s3server import SeaweedS3
+
+    database_url = fresh_database_on_machine_pg("spt_test")
+    migrate(database_url)
+    # A db number of its own, emptied first; the machine's Redis is shared with nothing else in CI.
+    redis_url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+    redis.Redis.from_url(redis_url).flushdb()
+    s3 = SeaweedS3(bucket="spt-outputs").start()
+    try:
+        yield ProductionInfra(database_url, redis_url, s3, tmp_path_factory.mktemp("production"))
+    finally:
+        s3.close()
+        drop_database(database_url)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(production_infra: ProductionInfra) -> Iterator[Any]:
+    from tests.support.celery_worker import CeleryWorker
+
+    worker = CeleryWorker(production_infra.env(), concurrency=2).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session", params=["embedded", "production"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A running server per backend; the same tests run against each."""
-    running, stop = start_server(embedded_settings(tmp_path_factory.mktemp("embedded")))
+    if request.param == "embedded":
+        settings = embedded_settings(tmp_path_factory.mktemp("embedded"))
+    else:
+        infra: ProductionInfra = request.getfixturevalue("production_infra")
+        request.getfixturevalue("celery_worker")
+        settings = infra.settings()
+    running, stop = start_server(settings)
     yield running
     stop()
 

@@ -21,7 +21,7 @@ from spt_api.uws.phases import ExecutionPhase
 from workers.runtime import WorkerRuntime
 from workers.services import get_service
 
-__all__ = ["RunContext", "execute_job", "phase_event"]
+__all__ = ["RunContext", "execute_job", "overrun_message", "phase_event"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ ABORT_CHECK_INTERVAL = 0.25
 
 def phase_event(job: Job | None, phase: ExecutionPhase) -> dict[str, object]:
     return {"type": "phase", "phase": phase.value, "job_id": job.job_id if job else None}
+
+
+def overrun_message(seconds: int) -> str:
+    return f"job exceeded its executionDuration of {seconds} s and was aborted"
 
 
 class RunContext:
@@ -106,8 +110,15 @@ def _summary(exc: BaseException) -> ErrorSummary:
     )
 
 
-def execute_job(job_id: str, runtime: WorkerRuntime) -> ExecutionPhase | None:
-    """Run one job; returns its final phase, or None when another worker had it (or it was aborted)."""
+def execute_job(
+    job_id: str, runtime: WorkerRuntime, timeout_errors: tuple[type[BaseException], ...] = ()
+) -> ExecutionPhase | None:
+    """Run one job; returns its final phase, or None when another worker had it (or it was aborted).
+
+    ``timeout_errors`` are the exceptions by which the worker says the job ran
+    past its executionDuration (Celery's soft time limit): the job is then
+    aborted, as UWS §2.1.4 says an overrun should be.
+    """
     job = runtime.store.claim(job_id, runtime.worker_id)
     if job is None:
         return None
@@ -122,6 +133,13 @@ def execute_job(job_id: str, runtime: WorkerRuntime) -> ExecutionPhase | None:
             raise FatalJobError(f"this worker does not know the service {job.service!r}")
         params = spec.params_model.from_uws(job.parameters)
         spec.load_run()(params, ctx)
+    except timeout_errors:
+        message = overrun_message(job.execution_duration)
+        try:
+            runtime.store.abort(job_id, ErrorSummary(ErrorType.FATAL, message))
+            final = ExecutionPhase.ABORTED
+        except Exception:
+            final = None
     except Exception as exc:
         summary = _summary(exc)
         log.info("job failed: %s", summary.message, extra={"job_id": job_id})

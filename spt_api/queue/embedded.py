@@ -215,7 +215,9 @@ class EmbeddedDispatcher(Dispatcher):
         if job is None or reason == "abort":
             return
         if reason == "timeout":
-            message = f"job exceeded its executionDuration of {job.execution_duration} s and was aborted"
+            from workers.tasks import overrun_message
+
+            message = overrun_message(job.execution_duration)
             try:
                 self.store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, message))
                 self.events.publish(job.job_id, {"type": "phase", "phase": ExecutionPhase.ABORTED.value})

@@ -1,0 +1,114 @@
+"""Keeping every job moving: the reconciler and the destruction cleanup.
+
+The reconciler finds EXECUTING jobs whose worker stopped heartbeating and
+QUEUED jobs whose message seems lost, and requeues them (bounded by
+``max_attempts``) or ends them in ERROR. It also aborts jobs that ran past
+their executionDuration when the hard limit did not. Cleanup deletes jobs past
+their destruction time with their stored results (UWS §2.1.5). Both are safe
+to run from several processes at once: every change is a conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from spt_api.config import Settings
+from spt_api.db import JobStore
+from spt_api.events import EventPublisher
+from spt_api.queue import Dispatcher
+from spt_api.storage import ObjectStore
+from spt_api.uws.models import ErrorSummary, ErrorType, utcnow
+from spt_api.uws.phases import ExecutionPhase
+
+__all__ = ["MaintenanceReport", "cleanup_expired", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds past executionDuration after which the reconciler aborts a job itself (the worker's
+#: own limits should have fired first; this catches a worker that died holding it).
+OVERRUN_GRACE = 30
+
+
+@dataclass
+class MaintenanceReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+def _publish(events: EventPublisher, job_id: str, phase: ExecutionPhase) -> None:
+    events.publish(job_id, {"type": "phase", "phase": phase.value})
+
+
+def reconcile(
+    settings: Settings,
+    store: JobStore,
+    dispatcher: Dispatcher,
+    events: EventPublisher,
+    now: datetime | None = None,
+) -> MaintenanceReport:
+    now = now or utcnow()
+    report = MaintenanceReport()
+    heartbeat_timeout = timedelta(seconds=settings.heartbeat_timeout)
+    for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
+        if job.phase == ExecutionPhase.EXECUTING and job.start_time and job.execution_duration > 0:
+            if now - job.start_time > timedelta(seconds=job.execution_duration + OVERRUN_GRACE):
+                from workers.tasks import overrun_message
+
+                try:
+                    aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
+                except Exception:
+                    continue
+                dispatcher.abort(aborted)
+                _publish(events, job.job_id, ExecutionPhase.ABORTED)
+                report.aborted.append(job.job_id)
+                continue
+        if job.attempts >= settings.max_attempts:
+            summary = ErrorSummary(
+                ErrorType.FATAL,
+                f"the job was started {job.attempts} times and its worker vanished each time; giving up",
+            )
+            if store.fail(job.job_id, summary, from_phases=[job.phase]):
+                _publish(events, job.job_id, ExecutionPhase.ERROR)
+                report.failed.append(job.job_id)
+            continue
+        if store.requeue(job.job_id, job.worker_id):
+            requeued = store.get(job.job_id)
+            if requeued is None:
+                continue
+            try:
+                task_id = dispatcher.send(requeued)
+            except Exception as exc:
+                log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
+                continue
+            if task_id:
+                store.set_task_id(job.job_id, task_id)
+            log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
+            _publish(events, job.job_id, ExecutionPhase.QUEUED)
+            report.requeued.append(job.job_id)
+    return report
+
+
+def cleanup_expired(
+    store: JobStore,
+    objects: ObjectStore,
+    dispatcher: Dispatcher,
+    events: EventPublisher,
+    now: datetime | None = None,
+) -> MaintenanceReport:
+    """Destroy jobs past their destruction time: abort if running, delete results, forget the job."""
+    report = MaintenanceReport()
+    for job in store.expired(now or utcnow()):
+        if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
+            try:
+                dispatcher.abort(store.abort(job.job_id))
+            except Exception:
+                pass
+        objects.delete_prefix(f"{job.service}/{job.job_id}")
+        if store.delete(job.job_id) is not None:
+            events.publish(job.job_id, {"type": "deleted", "phase": None})
+            report.deleted.append(job.job_id)
+    return report

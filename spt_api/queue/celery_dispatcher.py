@@ -1,0 +1,62 @@
+"""Dispatch to Celery workers over Redis (or RabbitMQ): one queue per service and capability."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from spt_api.config import Settings
+from spt_api.queue.base import Dispatcher
+from spt_api.uws.models import Job
+from workers.services import get_service
+
+__all__ = ["CeleryDispatcher", "HARD_LIMIT_GRACE"]
+
+#: Seconds between the soft time limit (the job is told to stop) and the hard one (it is killed).
+HARD_LIMIT_GRACE = 10
+
+
+class CeleryDispatcher(Dispatcher):
+    def __init__(self, settings: Settings) -> None:
+        from workers.celery_app import make_celery
+
+        self.settings = settings
+        self.app = make_celery(settings)
+
+    def send(self, job: Job) -> str | None:
+        from workers.celery_app import RUN_JOB_TASK
+
+        spec = get_service(job.service)
+        queue = spec.queue if spec else job.service
+        params = spec.params_model.from_uws(job.parameters).to_message() if spec else {}
+        task_id = f"{job.job_id}-{uuid.uuid4().hex[:8]}"
+        options: dict[str, Any] = {"queue": queue, "task_id": task_id}
+        if job.execution_duration > 0:
+            options["soft_time_limit"] = job.execution_duration
+            options["time_limit"] = job.execution_duration + HARD_LIMIT_GRACE
+        self.app.send_task(RUN_JOB_TASK, args=[job.job_id], kwargs={"service": job.service, "params": params},
+                           **options)
+        return task_id
+
+    def abort(self, job: Job) -> None:
+        if job.task_id:
+            # SIGKILL: a job that ignores SIGTERM (native code in astropy/faiss) must still stop.
+            self.app.control.revoke(job.task_id, terminate=True, signal="SIGKILL")
+
+    def check(self) -> None:
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+
+    def queue_depths(self) -> dict[str, int]:
+        from workers.services import services
+
+        depths: dict[str, int] = {}
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel
+            for spec in services().values():
+                try:
+                    depths[spec.queue] = channel.queue_declare(spec.queue, passive=True).message_count
+                except Exception:
+                    depths[spec.queue] = 0
+        return depths

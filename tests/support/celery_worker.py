@@ -1,0 +1,76 @@
+"""A real Celery worker process (``spt-api worker``) for the production-backend tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.support._proc import read_log_tail, terminate_process
+
+__all__ = ["CeleryWorker", "production_env"]
+
+
+def production_env(
+    *, database_url: str, redis_url: str, storage_url: str, s3_endpoint: str, access_key: str, secret_key: str,
+    data_dir: Path, extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    env = {
+        "SPT_API_DATABASE_URL": database_url,
+        "SPT_API_BROKER_URL": redis_url,
+        "SPT_API_REDIS_URL": redis_url,
+        "SPT_API_STORAGE_URL": storage_url,
+        "SPT_API_S3_ENDPOINT_URL": s3_endpoint,
+        "SPT_API_S3_ACCESS_KEY_ID": access_key,
+        "SPT_API_S3_SECRET_ACCESS_KEY": secret_key,
+        "SPT_API_DATA_DIR": str(data_dir),
+        "SPT_API_HEARTBEAT_INTERVAL": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+class CeleryWorker:
+    """``spt-api worker`` as a subprocess with the given settings; kill() is a ``kill -9`` of the whole worker."""
+
+    def __init__(self, env: dict[str, str], *, queues: str = "echo,cutout", concurrency: int = 2,
+                 name: str = "test") -> None:
+        self.env = {**os.environ, **env}
+        self.queues = queues
+        self.concurrency = concurrency
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
+
+    def start(self) -> CeleryWorker:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spt_api", "worker", "--queues", self.queues,
+             "--concurrency", str(self.concurrency), "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as when a node dies."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            terminate_process(self.proc, timeout=10)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def log_tail(self) -> str:
+        return read_log_tail(self.log_path)

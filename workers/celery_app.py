@@ -1,0 +1,60 @@
+"""The Celery application: one task, ``spt.run_job``, calling the shared task code.
+
+Messages are JSON (job id, service, validated parameters) so an API and a worker
+built from different versions still understand each other.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
+
+from spt_api.config import Settings, get_settings
+from workers.runtime import WorkerRuntime, build_runtime
+
+__all__ = ["RUN_JOB_TASK", "celery_app", "make_celery"]
+
+RUN_JOB_TASK = "spt.run_job"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("spt", broker=settings.broker_url, backend=settings.result_backend_url or None)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        # A job is acknowledged only when it is over; a worker that dies hands it back.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="echo",
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        # Fail a publish within seconds when the broker is down: the API answers 503, the reconciler resends.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        broker_transport_options={"visibility_timeout": 6 * 3600, "socket_timeout": 5, "socket_connect_timeout": 3},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+@lru_cache(maxsize=1)
+def _runtime() -> WorkerRuntime:
+    return build_runtime(get_settings())
+
+
+celery_app = make_celery(get_settings())
+
+
+@celery_app.task(name=RUN_JOB_TASK, bind=True)
+def run_job(self: Any, job_id: str, service: str | None = None, params: dict[str, Any] | None = None) -> str | None:
+    # Imported here so the Celery app module stays importable without the task code's dependencies.
+    from workers.tasks import execute_job
+
+    phase = execute_job(job_id, _runtime(), timeout_errors=(SoftTimeLimitExceeded,))
+    return phase.value if phase else None

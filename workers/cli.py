@@ -1,0 +1,119 @@
+"""Worker-side commands of ``spt-api``: worker, reconcile, cleanup, maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from spt_api.config import Settings
+from spt_api.logs import configure_logging
+
+__all__ = ["register_cli"]
+
+log = logging.getLogger(__name__)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.is_embedded_queue:
+        raise SystemExit("spt-api worker needs a Celery broker: set SPT_API_BROKER_URL=redis://… or amqp://…")
+    from workers.celery_app import celery_app
+    from workers.services import services
+
+    queues = args.queues or ",".join(sorted({spec.queue for spec in services().values()}))
+    argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]
+    if args.name:
+        argv += ["-n", args.name]
+    celery_app.worker_main(argv)
+    return 0
+
+
+def _backends() -> tuple[Settings, Any, Any, Any, Any]:
+    from spt_api.app import _dispatcher
+    from spt_api.db import create_job_store
+    from spt_api.storage import create_object_store
+    from workers.runtime import build_runtime
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    runtime = build_runtime(settings)
+    store = create_job_store(settings.effective_database_url)
+    objects = create_object_store(settings)
+    dispatcher = (
+        _NoDispatch() if settings.is_embedded_queue else _dispatcher(settings, store, runtime.events)  # type: ignore[arg-type]
+    )
+    return settings, store, objects, dispatcher, runtime.events
+
+
+class _NoDispatch:
+    """Embedded mode has no queue outside the API process: the API's own reconciler resends."""
+
+    def send(self, job: Any) -> None:
+        raise RuntimeError("embedded mode: the API process resends queued jobs itself")
+
+    def abort(self, job: Any) -> None:
+        return None
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from spt_api.maintenance import reconcile
+
+    settings, store, _objects, dispatcher, events = _backends()
+    report = reconcile(settings, store, dispatcher, events)
+    print(json.dumps(report.__dict__))
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from spt_api.maintenance import cleanup_expired
+
+    _settings, store, objects, dispatcher, events = _backends()
+    report = cleanup_expired(store, objects, dispatcher, events)
+    print(json.dumps({"deleted": len(report.deleted)}))
+    return 0
+
+
+def _maps_demo(args: argparse.Namespace) -> int:
+    from workers.services.cutout.catalogue import build_catalogue
+    from workers.services.cutout.demo import make_demo_maps
+
+    directory = Path(args.directory or Settings().effective_maps_url)
+    paths = make_demo_maps(directory, small=args.small)
+    build_catalogue(directory)
+    print(f"wrote {len(paths)} demo maps and their catalogue to {directory}")
+    return 0
+
+
+def _maps_index(args: argparse.Namespace) -> int:
+    from workers.services.cutout.catalogue import build_catalogue
+
+    directory = Path(args.directory or Settings().effective_maps_url)
+    print(build_catalogue(directory))
+    return 0
+
+
+def register_cli(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="run a Celery worker (wraps `celery worker`)")
+    worker.add_argument("--queues", help="comma-separated queues; default: every service's queue")
+    worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.add_argument("--name", help="Celery node name (e.g. cutout@%%h)")
+    worker.set_defaults(func=_worker)
+
+    sub.add_parser("reconcile", help="requeue or fail jobs whose worker vanished (once)").set_defaults(
+        func=_reconcile
+    )
+    sub.add_parser("cleanup", help="destroy jobs past their destruction time (once)").set_defaults(func=_cleanup)
+
+    maps = sub.add_parser("maps", help="sky maps for the cutout service")
+    maps_sub = maps.add_subparsers(dest="maps_command", required=True)
+    demo = maps_sub.add_parser("demo", help="generate synthetic SPT-3G-like maps")
+    demo.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")
+    demo.add_argument("--small", action="store_true", help="small maps (tests)")
+    demo.set_defaults(func=_maps_demo)
+    index = maps_sub.add_parser("index", help="build the map catalogue")
+    index.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")
+    index.set_defaults(func=_maps_index)
