@@ -24,6 +24,9 @@ _CHART_LABELS = frozenset(
         "app.kubernetes.io/part-of",
     }
 )
+# checksum/* annotations hash text that contains the release name: a config change shows in
+# the ConfigMap/Secret itself, so the checksum is masked instead of reported on every pod.
+_MASKED_PREFIX = "checksum/"
 RELEASE = "RELEASE"
 NAMESPACE = "NAMESPACE"
 
@@ -38,7 +41,8 @@ def _replace(text: str, release: str, namespace: str) -> str:
 def normalize(obj: Any, release: str, namespace: str, key: str | None = None) -> Any:
     """Return ``obj`` with the release name and namespace replaced by placeholders.
 
-    ``metadata.namespace`` is dropped, and the chart's own labels are left as they are.
+    ``metadata.namespace`` is dropped, ``checksum/*`` annotations are masked, and the chart's
+    own labels are left as they are.
     """
     if isinstance(obj, Mapping):
         out: dict[str, Any] = {}
@@ -49,6 +53,8 @@ def normalize(obj: Any, release: str, namespace: str, key: str | None = None) ->
         return out
     if isinstance(obj, list):
         return [normalize(v, release, namespace, key) for v in obj]
+    if isinstance(obj, str) and key is not None and key.startswith(_MASKED_PREFIX):
+        return "<checksum>"
     if isinstance(obj, str) and key not in _CHART_LABELS:
         return _replace(obj, release, namespace)
     return obj
