@@ -113,3 +113,31 @@ def undocumented_keys(text: str) -> list[str]:
         if not documented and not (header and has_children):
             missing.append(f"{lineno} {key}")
     return missing
+
+
+def documented_keys(text: str) -> list[tuple[str, str]]:
+    """(dotted key path, description) of every ``# --`` comment of a values file, in file order."""
+    rows: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing blocks
+    comment: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# --"):
+            comment = [stripped[4:].strip()]
+            continue
+        if stripped.startswith("#") and comment:
+            comment.append(stripped[1:].strip())
+            continue
+        m = _KEY.match(line)
+        if not m or stripped.startswith("-"):
+            comment = []
+            continue
+        indent = len(m["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = ".".join([*(k for _, k in stack), m["key"]])
+        if comment:
+            rows.append((path, " ".join(comment)))
+            comment = []
+        stack.append((indent, m["key"]))
+    return rows

@@ -71,8 +71,9 @@ def test_api_probes_port_env_and_scratch_volumes(env: str, rendered: dict[str, O
     api = container(deploy, "api")
     assert api["command"] == ["spt-api", "serve"]
     assert api["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert api[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    # Both on the /health handler: liveness only asks whether the process serves, readiness checks backends.
+    assert api["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    assert api["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     env_vars = env_of(api)
     assert env_vars["PORT"] == "8080"
     assert env_vars["WORKERS"] == ("2" if env == "prod" else "1")

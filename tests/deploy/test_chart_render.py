@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from spt_api.deploy import environment_values, render_environment
-from tests.deploy._helpers import CHART, ENVS, containers, pod_specs, undocumented_keys
+from tests.deploy._helpers import CHART, ENVS, ROOT, containers, documented_keys, pod_specs, undocumented_keys
 
 # Kinds from CRDs have no schema in kubernetes-validate; they are checked by hand below.
 CRD_KINDS = {"ServiceMonitor"}
@@ -167,3 +167,10 @@ def test_notes_render() -> None:
 def test_render_environment_rejects_unknown_env() -> None:
     with pytest.raises(ValueError, match="unknown environment"):
         render_environment("staging")
+
+
+def test_docs_list_every_values_key() -> None:
+    docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    keys = [path for path, _ in documented_keys((CHART / "values.yaml").read_text(encoding="utf-8"))]
+    assert len(keys) > 80
+    assert [k for k in keys if f"| `{k}` |" not in docs] == []
