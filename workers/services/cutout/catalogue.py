@@ -158,8 +158,10 @@ def pixel_box(wcs: WCS, ra: float, dec: float, width: float, height: float) -> t
     if not (math.isfinite(extent_x) and math.isfinite(extent_y)):
         raise ValueError(f"ra={ra:g}, dec={dec:g} is at a singular point of this map's projection")
     # Odd sizes put the requested position on the central pixel of the cutout.
-    nx = 2 * math.ceil(extent_x / 2) + 1
-    ny = 2 * math.ceil(extent_y / 2) + 1
+    # The epsilon keeps float noise (1e-12 px of cross-term on a CAR grid) from
+    # adding two pixels to an exact size.
+    nx = 2 * math.ceil(extent_x / 2 - 1e-6) + 1
+    ny = 2 * math.ceil(extent_y / 2 - 1e-6) + 1
     return x0, y0, nx, ny
 
 

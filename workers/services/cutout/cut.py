@@ -184,7 +184,7 @@ def make_cutout(reader: MapReader, entry: MapEntry, target: Target) -> Cutout | 
     finite = np.isfinite(pixels)
     has_data = bool(finite.any()) and bool(np.any(pixels[finite] != 0))
     ox, oy = cut.origin_original
-    px, py = cut.position_cutout
+    px, py = cut.input_position_cutout
     return Cutout(
         target=target,
         entry=entry,
@@ -210,20 +210,25 @@ def cutout_header(cutout: Cutout) -> fits.Header:
     for key in COPY_KEYWORDS:
         if key in source:
             header[key] = (source[key], source.comments[key])
-    header["ORIGFILE"] = (entry.file[-68:], "source map file (relative to the maps)")
-    header["ORIGHDU"] = (entry.hdu, "source HDU index")
-    if entry.extname:
-        header["ORIGEXT"] = (entry.extname, "source HDU EXTNAME")
-    header["ORIGX0"] = (cutout.origin[0], "source-map pixel (0-based) at cutout x=0")
-    header["ORIGY0"] = (cutout.origin[1], "source-map pixel (0-based) at cutout y=0")
-    header["MAPNAME"] = (entry.map, "map / field name")
-    if entry.release:
-        header["RELEASE"] = (entry.release, "map release")
-    if entry.band is not None:
-        header["BAND"] = (entry.band, "[GHz] observing band")
-    header["CUTNAME"] = (target.name[:68], "position name")
-    header["CUTRA"] = (target.ra, "[deg] requested centre, ICRS")
-    header["CUTDEC"] = (target.dec, "[deg] requested centre, ICRS")
+    cards: list[tuple[str, Any, str]] = [
+        ("ORIGFILE", entry.file, "source map file"),
+        ("ORIGHDU", entry.hdu, "source HDU index"),
+        ("ORIGEXT", entry.extname, "source HDU EXTNAME"),
+        ("ORIGX0", cutout.origin[0], "source-map pixel (0-based) at cutout x=0"),
+        ("ORIGY0", cutout.origin[1], "source-map pixel (0-based) at cutout y=0"),
+        ("MAPNAME", entry.map, "map / field name"),
+        ("RELEASE", entry.release, "map release"),
+        ("BAND", entry.band, "[GHz] observing band"),
+        ("CUTNAME", target.name, "position name"),
+        ("CUTRA", target.ra, "[deg] requested centre, ICRS"),
+        ("CUTDEC", target.dec, "[deg] requested centre, ICRS"),
+    ]
+    for key, value, comment in cards:
+        if value is None or value == "":
+            continue
+        # Long values (file and position names) keep the whole value: the
+        # comment goes instead, and astropy continues long strings (CONTINUE).
+        header[key] = (value, comment) if len(str(value)) + len(comment) < 60 else value
     # No comment: a POLYGON can be longer than one card, and astropy then
     # continues the value over CONTINUE cards, which a comment would truncate.
     header["CUTPOS"] = target.pos
@@ -297,8 +302,12 @@ def render_png(
     cmap = matplotlib.colormaps[colormap].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     buffer = io.BytesIO()
     if not axes:
-        scaled = norm(np.ma.masked_invalid(cutout.data))
-        rgba = cmap(scaled, bytes=True)[::-1]  # FITS rows go up, PNG rows go down
+        finite = np.isfinite(cutout.data)
+        # ImageNormalize(clip=True) fills masked values, so blanks are set
+        # transparent after the colour map rather than through a masked array.
+        rgba = cmap(np.asarray(norm(np.where(finite, cutout.data, vmin))), bytes=True)
+        rgba[~finite] = 0
+        rgba = rgba[::-1]  # FITS rows go up, PNG rows go down
         factor = max(1, math.ceil(MIN_PNG_PIXELS / max(rgba.shape[:2])))
         if factor > 1:
             rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
