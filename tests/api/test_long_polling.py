@@ -1,0 +1,155 @@
+"""Blocking GET with WAIT (UWS §2.2.1.2), tested with concurrent requests rather than sleeps.
+
+A waiter and a request that changes the phase run together (``asyncio.gather``). To be sure the
+waiter is already blocked when the phase changes, the changer first makes its own bounded
+``WAIT=1`` on the same job: the server holds it for one second, which is also the check that a
+WAIT with no change returns after N seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.uws_helpers import JSON, get_job, wait_for_phase, wait_until_final
+from tests.conftest import RunningServer
+
+# The async client fixture lives on the session loop (asyncio_default_fixture_loop_scope); so do the tests.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+#: Longer than anything here should take; a WAIT that runs this long has missed the change.
+LONG_WAIT = 25
+
+
+@pytest.fixture
+async def aclient(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        yield client
+
+
+async def timed_get(client: httpx.AsyncClient, url: str, **params: Any) -> tuple[dict[str, Any], float, float]:
+    """GET the job as JSON; return it with the start and end times of the request."""
+    start = time.monotonic()
+    response = await client.get(url, params=params, headers=JSON)
+    end = time.monotonic()
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job, start, end
+
+
+async def change_after_one_wait(client: httpx.AsyncClient, url: str, phase: str) -> float:
+    """Hold one WAIT=1 on the job (the waiter is blocked meanwhile), then POST PHASE; return when."""
+    job, start, end = await timed_get(client, url, WAIT=1)
+    assert job["phase"] == "PENDING"
+    assert end - start >= 0.9, "WAIT=1 on a PENDING job returned early"
+    changed = time.monotonic()
+    response = await client.post(f"{url}/phase", data={"PHASE": phase})
+    assert response.status_code == 303
+    return changed
+
+
+async def test_wait_returns_when_run_changes_the_phase(
+    server: RunningServer, aclient: httpx.AsyncClient
+) -> None:
+    url = server.create_job(message="waited")
+    (job, start, end), changed = await asyncio.gather(
+        timed_get(aclient, url, WAIT=LONG_WAIT), change_after_one_wait(aclient, url, "RUN")
+    )
+    assert job["phase"] != "PENDING"
+    assert end >= changed, "the WAIT returned before the phase changed"
+    assert end - changed < 5, f"the WAIT returned {end - changed:.1f}s after the change"
+    assert end - start < LONG_WAIT / 2
+
+
+async def test_wait_with_phase_returns_when_an_executing_job_finishes(
+    server: RunningServer, aclient: httpx.AsyncClient
+) -> None:
+    url = server.create_job(run=True, message="slow", delay=2, steps=4)
+    with server.client() as client:
+        wait_for_phase(client, url, {"EXECUTING"})
+    # Progress events while EXECUTING do not end the WAIT; the phase change does.
+    job, start, end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE="EXECUTING")
+    assert job["phase"] == "COMPLETED"
+    assert end - start < LONG_WAIT / 2
+
+
+async def test_wait_returns_at_once_in_a_final_phase(server: RunningServer, aclient: httpx.AsyncClient) -> None:
+    url = server.create_job(run=True)
+    with server.client() as client:
+        assert wait_until_final(client, url)["phase"] == "COMPLETED"
+    job, start, end = await timed_get(aclient, url, WAIT=LONG_WAIT)
+    assert job["phase"] == "COMPLETED"
+    assert end - start < 2
+    aborted = server.create_job()
+    await aclient.post(f"{aborted}/phase", data={"PHASE": "ABORT"})
+    job, start, end = await timed_get(aclient, aborted, WAIT=-1)
+    assert job["phase"] == "ABORTED"
+    assert end - start < 2
+
+
+@pytest.mark.parametrize("phase", ["EXECUTING", "QUEUED", "COMPLETED", "executing"])
+async def test_wait_returns_at_once_when_phase_differs(
+    server: RunningServer, aclient: httpx.AsyncClient, phase: str
+) -> None:
+    url = server.create_job()
+    job, start, end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE=phase)
+    assert job["phase"] == "PENDING"
+    assert end - start < 2
+
+
+async def test_wait_with_matching_phase_blocks(server: RunningServer, aclient: httpx.AsyncClient) -> None:
+    url = server.create_job()
+    (job, start, end), changed = await asyncio.gather(
+        timed_get(aclient, url, WAIT=LONG_WAIT, PHASE="PENDING"), change_after_one_wait(aclient, url, "ABORT")
+    )
+    assert job["phase"] == "ABORTED"
+    assert changed <= end < changed + 5
+
+
+async def test_wait_minus_one_blocks_until_the_change(server: RunningServer, aclient: httpx.AsyncClient) -> None:
+    # WAIT=-1 means the server's maximum (wait_max), far longer than this test: it returns at the change.
+    assert server.settings.wait_max >= 10
+    url = server.create_job()
+    (job, start, end), changed = await asyncio.gather(
+        timed_get(aclient, url, WAIT=-1), change_after_one_wait(aclient, url, "ABORT")
+    )
+    assert job["phase"] == "ABORTED"
+    assert end >= changed
+    assert end - changed < 5
+
+
+async def test_wait_returns_after_n_seconds_without_change(
+    server: RunningServer, aclient: httpx.AsyncClient
+) -> None:
+    url = server.create_job()
+    job, start, end = await timed_get(aclient, url, WAIT=1)
+    assert job["phase"] == "PENDING"
+    assert 0.9 <= end - start < 5
+    job, start, end = await timed_get(aclient, url, WAIT=0)
+    assert job["phase"] == "PENDING"
+    assert end - start < 1
+
+
+async def test_wait_in_xml(server: RunningServer, aclient: httpx.AsyncClient) -> None:
+    url = server.create_job()
+    start = time.monotonic()
+    response = await aclient.get(url, params={"WAIT": 1})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/xml")
+    assert time.monotonic() - start >= 0.9
+
+
+async def test_many_waiters_all_wake(server: RunningServer, aclient: httpx.AsyncClient) -> None:
+    url = server.create_job()
+    waiters = [timed_get(aclient, url, WAIT=LONG_WAIT) for _ in range(5)]
+    *results, changed = await asyncio.gather(*waiters, change_after_one_wait(aclient, url, "ABORT"))
+    for job, _start, end in results:
+        assert job["phase"] == "ABORTED"
+        assert end - changed < 5
+    with server.client() as client:
+        assert get_job(client, url)["phase"] == "ABORTED"
