@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         7 * 24 * 3600, title="Time from creation to destruction of a new job (seconds)", ge=60
     )
     max_lifetime: int = Field(30 * 24 * 3600, title="Latest destruction a client may set, from now (seconds)")
+    job_cache_ttl: float = Field(
+        1.0, title="Seconds a job read by the API may be served from memory (each change drops it; 0: off)", ge=0
+    )
     list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
     heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
     heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")

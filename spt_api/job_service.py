@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventBus
+from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -54,6 +55,8 @@ class JobService:
         self.objects = objects
         self.services = services
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobstore")
+        self.cache = JobCache(settings.job_cache_ttl)
+        events.add_listener(lambda job_id, _event: self.cache.invalidate(job_id))
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
@@ -119,7 +122,12 @@ class JobService:
 
     async def get(self, service: str, job_id: str, owner: str | None) -> Job:
         self.service(service)
-        return await self.call(self.store.require, job_id, service=service, owner=owner)
+        cached = self.cache.get(job_id)
+        if cached is not None and cached.service == service and (owner is None or cached.owner == owner):
+            return cached
+        job = await self.call(self.store.require, job_id, service=service, owner=owner)
+        self.cache.put(job)
+        return job
 
     async def list(
         self,
@@ -157,12 +165,14 @@ class JobService:
                 if event is not None and event.get("type") == "progress":
                     continue
                 job = await self.call(self.store.require, job.job_id)
+        self.cache.put(job)
         return job
 
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, job: Job) -> Job:
         queued = await self.call(self.store.queue, job.job_id)
+        self.cache.invalidate(job.job_id)
         self.events.publish(job.job_id, {"type": "phase", "phase": queued.phase.value})
         try:
             task_id = await self.call(self.dispatcher.send, queued)
@@ -175,6 +185,7 @@ class JobService:
 
     async def abort(self, job: Job) -> Job:
         aborted = await self.call(self.store.abort, job.job_id)
+        self.cache.invalidate(job.job_id)
         self.events.publish(job.job_id, {"type": "phase", "phase": aborted.phase.value})
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             await self.call(self.dispatcher.abort, aborted)
@@ -188,11 +199,13 @@ class JobService:
         if value is None:
             raise UsageError("missing parameter EXECUTIONDURATION", parameter="EXECUTIONDURATION")
         seconds = self._duration(self.service(job.service), value)
+        self.cache.invalidate(job.job_id)
         return await self.call(self.store.set_execution_duration, job.job_id, seconds)
 
     async def set_destruction(self, job: Job, value: str | None) -> Job:
         if value is None:
             raise UsageError("missing parameter DESTRUCTION", parameter="DESTRUCTION")
+        self.cache.invalidate(job.job_id)
         return await self.call(self.store.set_destruction, job.job_id, self._destruction(value))
 
     async def update_parameters(self, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
@@ -206,6 +219,7 @@ class JobService:
         changed = {k.lower() for k, _ in pairs}
         merged = [(k, v) for k, v in job.parameters if k.lower() not in changed] + list(pairs)
         self.service(job.service).params_model.from_uws(merged)
+        self.cache.invalidate(job.job_id)
         return await self.call(self.store.update_parameters, job.job_id, merged)
 
     async def delete(self, job: Job) -> None:
@@ -215,5 +229,6 @@ class JobService:
             except PermissionDeniedError:
                 pass  # it finished meanwhile
         await self.call(self.store.delete, job.job_id)
+        self.cache.invalidate(job.job_id)
         await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         self.events.publish(job.job_id, {"type": "deleted", "phase": None})

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["EventBus", "EventPublisher", "InProcessEventBus", "JobEvent", "Subscription"]
@@ -52,6 +53,10 @@ class EventBus(ABC):
     def subscribe(self, job_id: str) -> Subscription:
         """Start receiving the job's events (call from the event loop)."""
 
+    @abstractmethod
+    def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        """Call ``listener(job_id, event)`` in the event loop for every event of every job."""
+
     async def start(self) -> None:
         """Bind to the running event loop and connect."""
 
@@ -68,6 +73,10 @@ class InProcessEventBus(EventBus):
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str, JobEvent], None]] = []
+
+    def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -106,6 +115,8 @@ class InProcessEventBus(EventBus):
             loop.call_soon_threadsafe(self._deliver, job_id, event)
 
     def _deliver(self, job_id: str, event: JobEvent) -> None:
+        for listener in self._listeners:
+            listener(job_id, event)
         with self._lock:
             subs = list(self._subscribers.get(job_id, ()))
         for sub in subs:

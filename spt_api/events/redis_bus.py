@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 
 import redis
 import redis.asyncio as aioredis
@@ -62,6 +63,9 @@ class RedisEventBus(EventBus):
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         self._publisher.publish(job_id, event)
+
+    def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        self._local.add_listener(listener)
 
     def subscribe(self, job_id: str) -> Subscription:
         return self._local.subscribe(job_id)

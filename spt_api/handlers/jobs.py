@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from spt_api.handlers.base import BaseHandler
@@ -30,10 +31,20 @@ class JobBaseHandler(BaseHandler):
         return await self.jobs.get(service, job_id, self.owner())
 
     def write_job(self, job: Job) -> None:
-        if self.wants_json:
-            self.write_json(documents.job_to_json(job, self.result_url(job), self.job_url(job)))
+        kind = "json" if self.wants_json else "xml"
+        base = self.absolute("")
+        body = self.jobs.cache.rendered(job, kind, base)
+        if body is None:
+            if kind == "json":
+                body = json.dumps(documents.job_to_json(job, self.result_url(job), self.job_url(job))).encode()
+            else:
+                body = documents.job_to_xml(job, self.result_url(job))
+            self.jobs.cache.remember_render(job, kind, base, body)
+        if kind == "json":
+            self.set_header("Content-Type", "application/json")
+            self.finish(body)
         else:
-            self.write_xml(documents.job_to_xml(job, self.result_url(job)))
+            self.write_xml(body)
 
 
 class JobListHandler(JobBaseHandler):

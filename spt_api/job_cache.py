@@ -1,0 +1,67 @@
+"""A short-lived cache of jobs read by the API, dropped on each of the job's events.
+
+Why: GET of a job document is the hottest request (clients poll, web pages
+refresh); reading it from the database each time costs more than the rest of
+the request. Every change to a job publishes an event, which drops its entry;
+the TTL bounds staleness should an event be lost (e.g. a Redis restart).
+WAIT always reads the database, so a blocked client never misses a change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from spt_api.uws.models import Job
+
+__all__ = ["JobCache"]
+
+
+@dataclass
+class _Entry:
+    job: Job
+    stored: float
+    renders: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+
+class JobCache:
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def _entry(self, job_id: str) -> _Entry | None:
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return None
+        if time.monotonic() - entry.stored > self.ttl:
+            del self._entries[job_id]
+            return None
+        return entry
+
+    def get(self, job_id: str) -> Job | None:
+        entry = self._entry(job_id)
+        return entry.job if entry else None
+
+    def put(self, job: Job) -> None:
+        if self.ttl <= 0:
+            return
+        self._entries[job.job_id] = _Entry(job, time.monotonic())
+        self._entries.move_to_end(job.job_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, job_id: str) -> None:
+        self._entries.pop(job_id, None)
+
+    def rendered(self, job: Job, kind: str, base: str) -> bytes | None:
+        entry = self._entry(job.job_id)
+        if entry is None or entry.job is not job:
+            return None
+        return entry.renders.get((kind, base))
+
+    def remember_render(self, job: Job, kind: str, base: str, body: bytes) -> None:
+        entry = self._entry(job.job_id)
+        if entry is not None and entry.job is job:
+            entry.renders[(kind, base)] = body
