@@ -208,3 +208,32 @@ def test_scaled_integer_map(tmp_path: Path, maps_dir: Path) -> None:
     blank = np.isnan(corner.data[ny // 2 - 1 : ny // 2 + 4, nx // 2 - 1 : nx // 2 + 4])
     assert blank.all()
     assert np.isnan(corner.data[:, 0]).all()
+
+
+@pytest.mark.parametrize("name", ["s", "a name long enough that the position name card has no room for a comment"])
+def test_fast_fits_writer_matches_astropy(
+    catalogue: Catalogue, sources: list[dict[str, Any]], tmp_path: Path, name: str
+) -> None:
+    from workers.services.cutout.cut import cutout_header, write_fits
+
+    source = sources[4]
+    for target in (
+        circle_target(name, source["ra"], source["dec"], 0.05),
+        parse_pos(
+            "POLYGON "
+            + " ".join(
+                f"{source['ra'] + dx} {source['dec'] + dy}"
+                for dx, dy in [(-0.1, -0.1), (0.1, -0.1), (0.1, 0.1), (-0.1, 0.1), (0, 0.15), (-0.05, 0.12)]
+            )
+        ),
+    ):
+        cutout = one(catalogue, target, 95)
+        reference = tmp_path / "reference.fits"
+        fits.PrimaryHDU(cutout.data, cutout_header(cutout)).writeto(reference, overwrite=True)
+        fast = tmp_path / "fast.fits"
+        write_fits(cutout, fast)
+        with fits.open(fast) as mine, fits.open(reference) as theirs:
+            mine.verify("exception")
+            assert dict(mine[0].header) == dict(theirs[0].header)
+            np.testing.assert_array_equal(mine[0].data, theirs[0].data)
+        assert fast.stat().st_size % 2880 == 0

@@ -1,0 +1,175 @@
+"""Benchmark of the cutout service against a plain astropy loop on the same maps.
+
+    .venv/bin/python bench/cutout.py [--positions 1000] [--band 150] [--small] [--maps DIR]
+
+Measures cutouts per second for N positions x 1 band through
+``workers.services.cutout.run.run`` (with a minimal local job context: results
+are recorded, not copied) and through a plain loop of ``Cutout2D`` + ``writeto``
+given each position's map up front (the baseline does no matching, no
+manifest and no provenance, so the ratio is conservative). Each measurement
+runs in a fresh forked process so its peak RSS (``getrusage``) is its own;
+phases alternate and the best of ``--repeat`` runs counts, which evens out
+page-cache and CPU-frequency effects. Goal: ratio >= 0.85.
+
+The demo maps (default size: 2400 x 2400 px per band and field) are generated
+into ``bench/out/maps`` on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workers.services.cutout.catalogue import load_catalogue  # noqa: E402
+from workers.services.cutout.demo import make_demo_maps  # noqa: E402
+from workers.services.cutout.params import CutoutParams  # noqa: E402
+from workers.services.cutout.run import run  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+
+@dataclass
+class LocalContext:
+    """The least a job context does: results are recorded where they lie."""
+
+    workdir: Path
+    job_id: str = "bench"
+
+    def __post_init__(self) -> None:
+        self.results: list[tuple[str, Path | bytes]] = []
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        pass
+
+    def add_result(
+        self, name: str, data: bytes | Path, mime_type: str | None = None, *, result_id: str | None = None
+    ) -> str:
+        self.results.append((name, data))
+        return result_id or name
+
+    def is_aborted(self) -> bool:
+        return False
+
+
+def positions(maps: Path, count: int, band: int, seed: int = 1) -> list[tuple[str, float, float, str, int]]:
+    """Random positions inside the maps of ``band``: (name, ra, dec, file, hdu)."""
+    catalogue = load_catalogue(maps)
+    entries = [e for e in catalogue.entries if e.band == band]
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        entry = entries[i % len(entries)]
+        ny, nx = entry.shape
+        x, y = rng.uniform(50, nx - 50), rng.uniform(50, ny - 50)
+        ra, dec = entry.wcs.wcs_pix2world([[x, y]], 0)[0]
+        out.append((f"p{i:05d}", float(ra) % 360.0, float(dec), entry.file, entry.hdu))
+    return out
+
+
+def service_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    table = "name,ra,dec\n" + "\n".join(f"{n},{ra!r},{dec!r}" for n, ra, dec, _, _ in targets)
+    params = CutoutParams.from_uws([("positions", table), ("band", str(band)), ("size", str(size))])
+    ctx = LocalContext(workdir)
+    run(params, ctx, maps_dir=maps)
+    return sum(1 for name, _ in ctx.results if name.endswith(".fits"))
+
+
+def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.io import fits
+    from astropy.nddata import Cutout2D
+    from astropy.wcs import WCS
+
+    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
+    opened = []
+    for _, _, _, file, hdu in targets:
+        if (file, hdu) not in files:
+            hdul = fits.open(maps / file, memmap=True)
+            opened.append(hdul)
+            files[(file, hdu)] = (hdul[hdu].data, WCS(hdul[hdu].header))
+    written = 0
+    for name, ra, dec, file, hdu in targets:
+        data, wcs = files[(file, hdu)]
+        cut = Cutout2D(data, SkyCoord(ra, dec, unit="deg"), size * u.arcmin, wcs=wcs, mode="partial", fill_value=np.nan)
+        fits.PrimaryHDU(cut.data, header=cut.wcs.to_header()).writeto(workdir / f"{name}.fits")
+        written += 1
+    for hdul in opened:
+        hdul.close()
+    return written
+
+
+def _child(phase: Callable[..., int], args: tuple[Any, ...], queue: Any) -> None:
+    start = time.perf_counter()
+    count = phase(*args)
+    elapsed = time.perf_counter() - start
+    queue.put((count, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def measure(phase: Callable[..., int], maps: Path, targets: list[Any], band: int, size: float) -> dict[str, float]:
+    workdir = OUT / "work"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    context = mp.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(phase, (maps, targets, band, size, workdir), queue))
+    process.start()
+    count, elapsed, rss = queue.get()
+    process.join()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"cutouts": count, "seconds": elapsed, "per_second": count / elapsed, "peak_rss_mb": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--maps", type=Path, default=OUT / "maps")
+    parser.add_argument("--positions", type=int, default=1000)
+    parser.add_argument("--band", type=int, default=150)
+    parser.add_argument("--size", type=float, default=5.0, help="cutout width (arcmin)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="generate the small (test) maps")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+
+    if not (args.maps / "catalogue.json").exists():
+        print(f"generating demo maps in {args.maps} ...", flush=True)
+        make_demo_maps(args.maps, small=args.small)
+    targets = positions(args.maps, args.positions, args.band)
+    # Import the heavy modules and touch the maps once before timing anything.
+    measure(baseline_phase, args.maps, targets[:20], args.band, args.size)
+
+    results: dict[str, list[dict[str, float]]] = {"service": [], "baseline": []}
+    for _ in range(args.repeat):
+        results["baseline"].append(measure(baseline_phase, args.maps, targets, args.band, args.size))
+        results["service"].append(measure(service_phase, args.maps, targets, args.band, args.size))
+    best = {k: max(v, key=lambda r: r["per_second"]) for k, v in results.items()}
+    ratio = best["service"]["per_second"] / best["baseline"]["per_second"]
+    for name in ("service", "baseline"):
+        b = best[name]
+        print(
+            f"{name:9s} {b['cutouts']:5.0f} cutouts in {b['seconds']:6.2f} s = {b['per_second']:7.1f}/s, "
+            f"peak RSS {b['peak_rss_mb']:6.1f} MB  (runs: "
+            + ", ".join(f"{r['per_second']:.0f}/s" for r in results[name])
+            + ")"
+        )
+    print(f"ratio service/baseline = {ratio:.3f} (goal >= 0.85)")
+    if args.json:
+        args.json.write_text(json.dumps({"best": best, "runs": results, "ratio": ratio}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
