@@ -101,6 +101,22 @@ def test_options_are_case_insensitive_with_aliases() -> None:
     assert (p.format, p.scaling, p.colormap, p.bundle, p.axes) == ("png", "asinh", "RdBu_r", "tar.gz", True)
 
 
+@pytest.mark.parametrize(
+    ("value", "bands"),
+    [
+        ("95 150", [95, 150]),
+        ("220,f150", [220, 150]),
+        ("0.0019 0.0021", [150]),
+        ("0.001 0.0035", [95, 150, 220]),
+        ("0.003 +Inf", [95]),
+        ("-Inf 0.0015", [220]),
+    ],
+)
+def test_soda_band_interval_in_metres(value: str, bands: list[int]) -> None:
+    # What pyvo's SodaQuery(band=(1.9 * u.mm, 2.1 * u.mm)) sends.
+    assert params(("POS", "CIRCLE 1 2 0.1"), ("BAND", value)).band == bands
+
+
 def test_control_parameters_are_ignored() -> None:
     p = params(("POS", "CIRCLE 1 2 0.1"), ("RUNID", "mine"), ("PHASE", "RUN"))
     assert len(p.positions()) == 1
@@ -197,6 +213,8 @@ BAD: list[tuple[list[tuple[str, str]], str, str]] = [
     ([("ra", "1"), ("ra", "2"), ("dec", "1")], "ra", "accepts a single value"),
     ([("ra", "1"), ("dec", "1"), ("band", "100")], "band", "band '100': expected one of 95, 150, 220"),
     ([("ra", "1"), ("dec", "1"), ("band", "high")], "band", "band 'high'"),
+    ([("ra", "1"), ("dec", "1"), ("band", "0.5 0.6")], "band", "band '0.5 0.6': no band in this wavelength interval"),
+    ([("ra", "1"), ("dec", "1"), ("band", "1 x")], "band", "band '1 x': expected one of"),
     ([("ra", "1"), ("dec", "1"), ("format", "jpeg")], "format", "format 'jpeg': expected one of"),
     ([("ra", "1"), ("dec", "1"), ("scaling", "log")], "scaling", "scaling 'log'"),
     ([("ra", "1"), ("dec", "1"), ("colormap", "jet")], "colormap", "colormap 'jet'"),

@@ -247,7 +247,7 @@ class MapEntry:
             wcs_header=data["wcs"],
             center=(float(data["center"][0]), float(data["center"][1])),
             radius=float(data["radius"]),
-            bbox=tuple(data["bbox"]),  # type: ignore[arg-type]
+            bbox=(float(data["bbox"][0]), float(data["bbox"][1]), float(data["bbox"][2]), float(data["bbox"][3])),
             footprint=[(float(p[0]), float(p[1])) for p in data["footprint"]],
             pixel_scale_arcmin=float(data["pixel_scale_arcmin"]),
             bunit=data.get("bunit", ""),

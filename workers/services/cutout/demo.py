@@ -139,7 +139,7 @@ def make_demo_maps(directory: Path, *, small: bool = False) -> list[Path]:
         # frequency, dusty galaxies rise, as in the SPT source counts.
         peak150 = rng.uniform(400.0, 4000.0, size=count)
         alpha = np.where(rng.random(count) < 0.6, -0.7, 2.5)
-        field_sources = []
+        field_sources: list[dict[str, Any]] = []
         for i in range(count):
             field_sources.append(
                 {

@@ -234,23 +234,48 @@ def parse_pos(value: str, *, parameter: str = "POS", name: str = "") -> Target:
     raise _usage(parameter, value, f"unknown shape {parts[0]!r}; expected CIRCLE, RANGE or POLYGON")
 
 
-def parse_band(value: Any) -> int:
-    """``"150"``, ``150``, ``"150GHz"``, ``"f150"`` → 150; ``90`` → 95."""
+_SPEED_OF_LIGHT = 299_792_458.0  # m/s
+
+
+def _band_error(value: Any, why: str = "") -> UsageError:
+    expected = f"expected one of {', '.join(map(str, BANDS))} (GHz) or a SODA wavelength interval in metres"
+    return UsageError(f"invalid parameter band {value!r}: {why or expected}", parameter="band")
+
+
+def parse_band(value: Any) -> list[int]:
+    """Read one ``band`` value: ``150``, ``"150GHz"``, ``"f150"`` (``90`` means 95), or SODA ``BAND``.
+
+    SODA's ``BAND`` is a wavelength interval in metres (``"0.0019 0.0021"``,
+    what pyvo's ``SodaQuery(band=...)`` sends); it selects every SPT-3G band
+    whose nominal wavelength lies inside. Hence a list.
+    """
     text = str(value).strip().lower()
+    parts = text.replace(",", " ").split()
+    if len(parts) >= 2 and all(
+        re.fullmatch(r"f?\d+(?:\.\d*)?(?:ghz)?", p) and float(p.strip("fghz")) >= 1 for p in parts
+    ):
+        # "95 150" or "95,150": several bands in GHz (no mm-wave wavelength is >= 1 m).
+        return [band for p in parts for band in parse_band(p)]
+    if len(parts) == 2:
+        try:
+            low, high = sorted(float(p) for p in parts)
+        except ValueError:
+            raise _band_error(value) from None
+        if math.isnan(low) or math.isnan(high):
+            raise _band_error(value)
+        bands = [b for b in BANDS if low <= _SPEED_OF_LIGHT / (b * 1e9) <= high]
+        if not bands:
+            wavelengths = ", ".join(f"{b} GHz = {_SPEED_OF_LIGHT / (b * 1e9):.5f} m" for b in BANDS)
+            raise _band_error(value, f"no band in this wavelength interval (metres; {wavelengths})")
+        return bands
     match = re.fullmatch(r"f?(\d+(?:\.\d*)?)\s*(?:ghz)?", text)
     if match is None:
-        raise UsageError(
-            f"invalid parameter band {value!r}: expected one of {', '.join(map(str, BANDS))} (GHz)",
-            parameter="band",
-        )
+        raise _band_error(value)
     number = round(float(match.group(1)))
     band = _BAND_ALIASES.get(number, number)
     if band not in BANDS:
-        raise UsageError(
-            f"invalid parameter band {value!r}: expected one of {', '.join(map(str, BANDS))} (GHz)",
-            parameter="band",
-        )
-    return band
+        raise _band_error(value)
+    return [band]
 
 
 # --- uploaded tables -------------------------------------------------------------
@@ -273,9 +298,9 @@ def _column_map(header: Sequence[str], ucds: Sequence[str] = ()) -> dict[str, in
                 found[column] = lowered.index(alias)
                 break
     for index, ucd in enumerate(ucds):
-        column = _UCD_COLUMNS.get(ucd.strip().lower())
-        if column and column not in found:
-            found[column] = index
+        by_ucd = _UCD_COLUMNS.get(ucd.strip().lower())
+        if by_ucd and by_ucd not in found:
+            found[by_ucd] = index
     missing = [c for c in ("ra", "dec") if c not in found]
     if missing:
         raise UsageError(
@@ -438,7 +463,10 @@ class CutoutParams(ParamsModel):
         title="Table of positions: CSV or VOTable (TABLEDATA) text with columns name, ra, dec[, size]",
         max_length=MAX_TABLE_CHARS,
     )
-    band: list[int] = Field([], title=f"Bands in GHz (repeatable; {', '.join(map(str, BANDS))}); default: all")
+    band: list[int] = Field(
+        [],
+        title=f"Bands in GHz (repeatable; {', '.join(map(str, BANDS))}) or a SODA wavelength interval; default: all",
+    )
     map: list[str] = Field(
         [], alias="ID", title="Map release or field names (repeatable); default: every map covering the position"
     )
@@ -457,9 +485,10 @@ class CutoutParams(ParamsModel):
     def _check_shapes(cls, values: Any, info: ValidationInfo) -> Any:
         if isinstance(values, str):
             values = [values]
-        prefix = {"pos": "", "circle": "CIRCLE ", "polygon": "POLYGON "}[info.field_name]
+        field = str(info.field_name)
+        prefix = {"pos": "", "circle": "CIRCLE ", "polygon": "POLYGON "}[field]
         for value in values:
-            parse_pos(prefix + str(value), parameter=info.field_name.upper())
+            parse_pos(prefix + str(value), parameter=field.upper())
         return values
 
     @field_validator("ra", "dec", mode="before")
@@ -467,7 +496,7 @@ class CutoutParams(ParamsModel):
     def _check_coordinate(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None or value == "":
             return None
-        parameter = info.field_name
+        parameter = str(info.field_name)
         number = _float(parameter, str(value), str(value), parameter)
         if parameter == "ra":
             return _check_ra(parameter, str(value), number)
@@ -488,9 +517,9 @@ class CutoutParams(ParamsModel):
             values = [values]
         bands: list[int] = []
         for value in values:
-            band = parse_band(value)
-            if band not in bands:
-                bands.append(band)
+            for band in parse_band(value):
+                if band not in bands:
+                    bands.append(band)
         return bands
 
     @field_validator("map", mode="before")
