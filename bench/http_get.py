@@ -7,18 +7,17 @@ Goal: ratio >= 0.7.
 from __future__ import annotations
 
 import argparse
-import statistics
 import asyncio
+import statistics
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from _common import hammer, report  # type: ignore[import-not-found]
-
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+from _common import hammer, report  # type: ignore[import-not-found]
 
 from spt_api.app import build_backends, make_app
 from spt_api.config import Settings

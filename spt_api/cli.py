@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from spt_api.config import Settings
 from spt_api.logs import configure_logging
@@ -80,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _optional_commands() -> list[object]:
-    registers = []
+def _optional_commands() -> list[Callable[[Any], None]]:
+    registers: list[Callable[[Any], None]] = []
     for module in ("workers.cli", "spt_api.deploy"):
         try:
             imported = __import__(module, fromlist=["register_cli"])

@@ -18,9 +18,11 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 
 from spt_api.config import Settings
 from spt_api.db import JobStore
+from spt_api.db.store import new_job_id
 from spt_api.events import EventBus
 from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
+from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
 from spt_api.uws.models import Job, utcnow
@@ -91,17 +93,21 @@ class JobService:
         duration = self._duration(spec, first_value(pairs, "EXECUTIONDURATION"))
         destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
+        job_id = new_job_id()
         job = await self.call(
             self.store.create,
+            job_id=job_id,
             service=service,
             owner=owner,
             parameters=stored,
             execution_duration=duration,
             destruction_time=destruction,
             run_id=run_id,
+            queue=phase is not None,
+            task_id=new_task_id(job_id) if phase is not None else None,
         )
         if phase is not None:
-            job = await self.run(job)
+            await self._dispatch(job)
         return job
 
     def _duration(self, spec: ServiceSpec, value: str | None) -> int:
@@ -171,17 +177,18 @@ class JobService:
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, job: Job) -> Job:
-        queued = await self.call(self.store.queue, job.job_id)
+        queued = await self.call(self.store.queue, job.job_id, new_task_id(job.job_id))
         self.cache.invalidate(job.job_id)
-        self.events.publish(job.job_id, {"type": "phase", "phase": queued.phase.value})
+        await self._dispatch(queued)
+        return queued
+
+    async def _dispatch(self, job: Job) -> None:
+        self.events.publish(job.job_id, {"type": "phase", "phase": job.phase.value})
         try:
-            task_id = await self.call(self.dispatcher.send, queued)
+            await self.call(self.dispatcher.send, job)
         except Exception as exc:
             # The job stays QUEUED and the reconciler will send it again; the client learns now.
             raise ServiceUnavailableError(f"job queued but the queue is unreachable: {exc}") from exc
-        if task_id:
-            await self.call(self.store.set_task_id, job.job_id, task_id)
-        return queued
 
     async def abort(self, job: Job) -> Job:
         aborted = await self.call(self.store.abort, job.job_id)

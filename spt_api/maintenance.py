@@ -18,6 +18,7 @@ from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventPublisher
 from spt_api.queue import Dispatcher
+from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
 from spt_api.uws.models import ErrorSummary, ErrorType, utcnow
 from spt_api.uws.phases import ExecutionPhase
@@ -54,18 +55,23 @@ def reconcile(
     report = MaintenanceReport()
     heartbeat_timeout = timedelta(seconds=settings.heartbeat_timeout)
     for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
-        if job.phase == ExecutionPhase.EXECUTING and job.start_time and job.execution_duration > 0:
-            if now - job.start_time > timedelta(seconds=job.execution_duration + OVERRUN_GRACE):
-                from workers.tasks import overrun_message
+        if (
+            job.phase == ExecutionPhase.EXECUTING
+            and job.start_time
+            and job.execution_duration > 0
+            and now - job.start_time > timedelta(seconds=job.execution_duration + OVERRUN_GRACE)
+        ):
+            from workers.tasks import overrun_message
 
-                try:
-                    aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
-                except Exception:
-                    continue
-                dispatcher.abort(aborted)
-                _publish(events, job.job_id, ExecutionPhase.ABORTED)
-                report.aborted.append(job.job_id)
+            summary = ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration))
+            try:
+                aborted = store.abort(job.job_id, summary)
+            except Exception:
                 continue
+            dispatcher.abort(aborted)
+            _publish(events, job.job_id, ExecutionPhase.ABORTED)
+            report.aborted.append(job.job_id)
+            continue
         if job.attempts >= settings.max_attempts:
             summary = ErrorSummary(
                 ErrorType.FATAL,
@@ -75,17 +81,13 @@ def reconcile(
                 _publish(events, job.job_id, ExecutionPhase.ERROR)
                 report.failed.append(job.job_id)
             continue
-        if store.requeue(job.job_id, job.worker_id):
-            requeued = store.get(job.job_id)
-            if requeued is None:
-                continue
+        requeued = store.requeue(job.job_id, job.worker_id, new_task_id(job.job_id))
+        if requeued is not None:
             try:
-                task_id = dispatcher.send(requeued)
+                dispatcher.send(requeued)
             except Exception as exc:
                 log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
                 continue
-            if task_id:
-                store.set_task_id(job.job_id, task_id)
             log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
             _publish(events, job.job_id, ExecutionPhase.QUEUED)
             report.requeued.append(job.job_id)

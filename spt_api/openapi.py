@@ -189,7 +189,12 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
         f"{job}/results/{{result_id}}": {
             "parameters": [
                 _JOB_ID,
-                {"name": "result_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}},
+                {
+                    "name": "result_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[^/]+$"},
+                },
             ],
             "get": {
                 "tags": tag,

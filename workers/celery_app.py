@@ -51,7 +51,7 @@ def _runtime() -> WorkerRuntime:
 celery_app = make_celery(get_settings())
 
 
-@celery_app.task(name=RUN_JOB_TASK, bind=True)
+@celery_app.task(name=RUN_JOB_TASK, bind=True)  # type: ignore[untyped-decorator]
 def run_job(self: Any, job_id: str, service: str | None = None, params: dict[str, Any] | None = None) -> str | None:
     # Imported here so the Celery app module stays importable without the task code's dependencies.
     from workers.tasks import execute_job

@@ -6,6 +6,7 @@ through a thread pool so the event loop never blocks.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -114,7 +115,7 @@ class JobStore:
         after: datetime | None = None,
         last: int | None = None,
         limit: int = 1000,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Jobs filtered as UWS §2.2.2.1 says: ARCHIVED only when asked for, newest first."""
         query = sa.select(jobs)
         if service is not None:
@@ -137,7 +138,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return {(service, phase): n for service, phase, n in conn.execute(query)}
 
-    def expired(self, now: datetime, limit: int = 500) -> list[Job]:
+    def expired(self, now: datetime, limit: int = 500) -> builtins.list[Job]:
         query = (
             sa.select(jobs)
             .where(jobs.c.destruction_time.is_not(None), jobs.c.destruction_time <= now)
@@ -146,7 +147,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
-    def stale(self, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta) -> list[Job]:
+    def stale(self, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta) -> builtins.list[Job]:
         """EXECUTING jobs whose worker is silent and QUEUED jobs waiting suspiciously long."""
         silent = sa.and_(
             jobs.c.phase == ExecutionPhase.EXECUTING.value,
@@ -173,36 +174,43 @@ class JobStore:
         run_id: str | None = None,
         job_id: str | None = None,
         creation_time: datetime | None = None,
+        queue: bool = False,
+        task_id: str | None = None,
     ) -> Job:
+        """Insert a PENDING job, or a QUEUED one when ``queue`` (PHASE=RUN at creation: one round trip)."""
+        now = creation_time or utcnow()
         values = {
             "job_id": job_id or new_job_id(),
             "service": service,
             "owner": owner,
-            "phase": ExecutionPhase.PENDING.value,
+            "phase": (ExecutionPhase.QUEUED if queue else ExecutionPhase.PENDING).value,
             "run_id": run_id,
-            "creation_time": creation_time or utcnow(),
+            "creation_time": now,
             "execution_duration": execution_duration,
             "destruction_time": destruction_time,
             "parameters": [list(p) for p in parameters],
             "results": [],
             "attempts": 0,
+            "queued_time": now if queue else None,
+            "task_id": task_id,
         }
         with self.engine.begin() as conn:
-            conn.execute(jobs.insert().values(**values))
-        job = self.get(values["job_id"])
-        assert job is not None
-        return job
+            row = conn.execute(jobs.insert().values(**values).returning(*jobs.c)).mappings().one()
+        return _row_to_job(row)
 
     def _conditional_update(
         self, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
-    ) -> bool:
+    ) -> Job | None:
+        """One UPDATE ... WHERE phase IN (...) RETURNING *: the new job, or None when the phase did not match."""
         query = (
             jobs.update()
             .where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
             .values(**values)
+            .returning(*jobs.c)
         )
         with self.engine.begin() as conn:
-            return conn.execute(query).rowcount == 1
+            row = conn.execute(query).mappings().first()
+        return _row_to_job(row) if row is not None else None
 
     def transition(self, job_id: str, action: Action, **values: Any) -> Job:
         """Apply ``action`` if the job's phase allows it, in one conditional UPDATE.
@@ -215,15 +223,22 @@ class JobStore:
             The current phase does not allow the action.
         """
         sources = allowed_sources(action)
+        if action in (Action.RUN, Action.ABORT, Action.START, Action.COMPLETE):
+            # Every source phase of these actions leads to the same target, so one UPDATE does it.
+            target = next_phase(next(iter(sources)), action)
+            updated = self._conditional_update(job_id, sources, {"phase": target.value, **values})
+            if updated is not None:
+                return updated
+            job = self.require(job_id)
+            raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
         for _ in range(3):
             job = self.require(job_id)
             try:
                 target = next_phase(job.phase, action)
             except InvalidTransitionError as exc:
                 raise JobUpdateError(str(exc)) from exc
-            if self._conditional_update(job_id, [job.phase], {"phase": target.value, **values}):
-                updated = self.get(job_id)
-                assert updated is not None
+            updated = self._conditional_update(job_id, [job.phase], {"phase": target.value, **values})
+            if updated is not None:
                 return updated
             # Lost a race with another writer; read the new phase and try again.
         job = self.require(job_id)
@@ -241,7 +256,7 @@ class JobStore:
     def claim(self, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
         now = utcnow()
-        claimed = self._conditional_update(
+        return self._conditional_update(
             job_id,
             [ExecutionPhase.QUEUED],
             {
@@ -252,7 +267,6 @@ class JobStore:
                 "attempts": jobs.c.attempts + 1,
             },
         )
-        return self.get(job_id) if claimed else None
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         query = (
@@ -317,7 +331,7 @@ class JobStore:
     def abort(self, job_id: str, error: ErrorSummary | None = None) -> Job:
         return self.transition(job_id, Action.ABORT, end_time=utcnow(), **_error_values(error))
 
-    def requeue(self, job_id: str, worker_id: str | None) -> bool:
+    def requeue(self, job_id: str, worker_id: str | None, task_id: str | None = None) -> Job | None:
         """EXECUTING (of a vanished worker) or QUEUED (message lost) → QUEUED again."""
         query = jobs.update().where(
             jobs.c.job_id == job_id,
@@ -332,9 +346,11 @@ class JobStore:
             worker_id=None,
             start_time=None,
             heartbeat_time=None,
-        )
+            task_id=task_id,
+        ).returning(*jobs.c)
         with self.engine.begin() as conn:
-            return conn.execute(query).rowcount == 1
+            row = conn.execute(query).mappings().first()
+        return _row_to_job(row) if row is not None else None
 
     def update_parameters(self, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
         return self._update_pending(job_id, {"parameters": [list(p) for p in parameters]}, "parameters")
@@ -344,11 +360,10 @@ class JobStore:
 
     def _update_pending(self, job_id: str, values: dict[str, Any], what: str) -> Job:
         # The worker reads parameters and limits when the job is queued: later changes could not apply.
-        if not self._conditional_update(job_id, [ExecutionPhase.PENDING], values):
+        updated = self._conditional_update(job_id, [ExecutionPhase.PENDING], values)
+        if updated is None:
             job = self.require(job_id)
             raise JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
-        updated = self.get(job_id)
-        assert updated is not None
         return updated
 
     def set_destruction(self, job_id: str, when: datetime) -> Job:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 
 from spt_api.uws.models import Job
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "new_task_id"]
+
+
+def new_task_id(job_id: str) -> str:
+    """A fresh id per dispatch: a revoked id must never block a later run of the same job."""
+    return f"{job_id}-{uuid.uuid4().hex[:8]}"
 
 
 class Dispatcher(ABC):
     @abstractmethod
     def send(self, job: Job) -> str | None:
-        """Queue ``job`` for execution (blocking: call from a thread); return a task id if any."""
+        """Queue ``job`` (already QUEUED in the store, with its ``task_id``) for execution.
+
+        Blocking: call it from a thread. Returns the task id used, if any.
+        """
 
     @abstractmethod
     def abort(self, job: Job) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from spt_api.config import Settings
-from spt_api.queue.base import Dispatcher
+from spt_api.queue.base import Dispatcher, new_task_id
 from spt_api.uws.models import Job
 from workers.services import get_service
 
-__all__ = ["CeleryDispatcher", "HARD_LIMIT_GRACE"]
+__all__ = ["HARD_LIMIT_GRACE", "CeleryDispatcher"]
 
 #: Seconds between the soft time limit (the job is told to stop) and the hard one (it is killed).
 HARD_LIMIT_GRACE = 10
@@ -29,7 +28,7 @@ class CeleryDispatcher(Dispatcher):
         spec = get_service(job.service)
         queue = spec.queue if spec else job.service
         params = spec.params_model.from_uws(job.parameters).to_message() if spec else {}
-        task_id = f"{job.job_id}-{uuid.uuid4().hex[:8]}"
+        task_id = job.task_id or new_task_id(job.job_id)
         options: dict[str, Any] = {"queue": queue, "task_id": task_id}
         if job.execution_duration > 0:
             options["soft_time_limit"] = job.execution_duration

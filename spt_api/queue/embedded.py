@@ -227,9 +227,14 @@ class EmbeddedDispatcher(Dispatcher):
         current = self.store.get(job.job_id)
         if current is None or current.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             return
-        if current.attempts < self.settings.max_attempts and self.store.requeue(job.job_id, current.worker_id):
+        requeued = (
+            self.store.requeue(job.job_id, current.worker_id)
+            if current.attempts < self.settings.max_attempts
+            else None
+        )
+        if requeued is not None:
             log.warning("worker process died; job %s requeued", job.job_id)
-            self.send(current)
+            self.send(requeued)
         else:
             summary = ErrorSummary(ErrorType.FATAL, "the worker process running this job died")
             if self.store.fail(job.job_id, summary):

@@ -76,7 +76,8 @@ def _dt(value: datetime | None) -> str | None:
 
 
 def _serialize(root: ET.Element) -> bytes:
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
 
 
 def _add_parameters(parent: ET.Element, job: Job) -> None:
