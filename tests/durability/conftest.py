@@ -1,0 +1,52 @@
+"""Fixtures of the durability tests: each test module gets its own processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.durability.stack import Stack
+from tests.support.redisserver import PrivateRedis
+from tests.support.s3server import SeaweedS3
+
+
+@pytest.fixture(scope="module")
+def durability_s3() -> Iterator[SeaweedS3]:
+    """An S3 server of this module's own (tests of S3 outages stop and start it)."""
+    with SeaweedS3(bucket="spt-durability") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def machine_db() -> Iterator[str]:
+    """A fresh, migrated database on the machine's PostgreSQL."""
+    from spt_api.db.migrate import migrate
+    from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
+
+    url = fresh_database_on_machine_pg("spt_durability")
+    migrate(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def private_redis() -> Iterator[PrivateRedis]:
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+
+    def make(database_url: str, redis_url: str, s3: SeaweedS3) -> Stack:
+        stack = Stack(database_url, redis_url, s3, tmp_path / f"stack{len(stacks)}")
+        stack.data_dir.mkdir()
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.close()

@@ -1,0 +1,187 @@
+"""The durability tests' miniature deployment and helpers (used by bench/kill_worker.py too).
+
+A :class:`Stack` is one deployment in miniature: a PostgreSQL database, a Redis (broker
+and events), an S3 bucket prefix, API servers in threads and ``spt-api worker``
+subprocesses, all with short heartbeat and reconcile intervals so that a vanished
+worker is noticed in seconds. Tests that restart or kill a backend get private
+servers; nothing here touches the session-wide production fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from spt_api.config import Settings
+from tests.conftest import RunningServer, start_server
+from tests.support.celery_worker import CeleryWorker, production_env
+from tests.support.s3server import SeaweedS3
+
+#: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
+HEARTBEAT_TIMEOUT = 3
+ACTIVE = ("PENDING", "QUEUED", "EXECUTING")
+FINAL = ("COMPLETED", "ERROR", "ABORTED")
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy (exceptions count as "not yet"); return it."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last!r})" if last else ""
+            raise AssertionError(f"{what}: not reached in {timeout:.0f} s{detail}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    database_url: str
+    redis_url: str
+    s3: SeaweedS3
+    data_dir: Path
+    prefix: str = field(default_factory=lambda: f"dur-{uuid.uuid4().hex[:8]}")
+    workers: list[CeleryWorker] = field(default_factory=list)
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def storage_url(self) -> str:
+        return f"s3://{self.s3.bucket}/{self.prefix}"
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "database_url": self.database_url,
+            "broker_url": self.redis_url,
+            "redis_url": self.redis_url,
+            "storage_url": self.storage_url,
+            "s3_endpoint_url": self.s3.endpoint_url,
+            "s3_access_key_id": self.s3.access_key,
+            "s3_secret_access_key": self.s3.secret_key,
+            "wait_max": 30,
+            "heartbeat_interval": 1,
+            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+            "reconcile_interval": 1,
+            "max_attempts": 3,
+            "max_body_size": 1024 * 1024,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        values = {"SPT_API_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT), "SPT_API_MAX_ATTEMPTS": "3"}
+        values.update(extra)
+        return production_env(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            storage_url=self.storage_url,
+            s3_endpoint=self.s3.endpoint_url,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key,
+            data_dir=self.data_dir,
+            extra=values,
+        )
+
+    def worker(self, concurrency: int = 2, **env: str) -> CeleryWorker:
+        worker = CeleryWorker(self.env(**env), queues="echo", concurrency=concurrency, name="dur").start()
+        self.workers.append(worker)
+        return worker
+
+    def server(self, **overrides: Any) -> RunningServer:
+        running, stop = start_server(self.settings(**overrides))
+        self._stops.append(stop)
+        return running
+
+    def cli(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``spt-api ARGS`` with this stack's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "spt_api", *args],
+            env={**os.environ, **self.env(**env)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def keys(self, job_id: str, service: str = "echo") -> list[str]:
+        """The objects stored for a job, as keys relative to the stack's prefix."""
+        client = self.s3.client()
+        prefix = f"{self.prefix}/{service}/{job_id}/"
+        listed = client.list_objects_v2(Bucket=self.s3.bucket, Prefix=prefix)
+        return sorted(obj["Key"].removeprefix(self.prefix + "/") for obj in listed.get("Contents", []))
+
+    def close(self) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                worker.kill()
+        for stop in reversed(self._stops):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def get_job(server: RunningServer, job_url: str, **params: Any) -> dict[str, Any]:
+    with server.client() as client:
+        response = client.get(job_url, params=params, headers={"Accept": "application/json"})
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def wait_all_final(server: RunningServer, job_urls: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Every job's JSON once it is no longer active (WAIT requests, one job at a time)."""
+    deadline = time.monotonic() + timeout
+    done: dict[str, dict[str, Any]] = {}
+    with server.client() as client:
+        for url in job_urls:
+            while True:
+                job = client.get(url, params={"WAIT": 5}, headers={"Accept": "application/json"}).json()
+                if job["phase"] not in ACTIVE:
+                    done[url] = job
+                    break
+                if time.monotonic() > deadline:
+                    phases = {u: get_job(server, u)["phase"] for u in job_urls if u not in done}
+                    raise AssertionError(f"jobs still active after {timeout:.0f} s: {phases}")
+    return done
+
+
+def post_form(client: httpx.Client, url: str, **data: Any) -> httpx.Response:
+    return client.post(url, data={k: str(v) for k, v in data.items()}, headers={"Accept": "application/json"})
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Samples of metric ``name`` in a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                samples.append((dict(sample.labels), float(sample.value)))
+    return samples
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+    return lines
