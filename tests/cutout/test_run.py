@@ -209,3 +209,19 @@ def test_cut_one_png_and_band(maps_dir: Path, sources: list[dict[str, Any]]) -> 
 def test_cut_one_errors(maps_dir: Path, pairs: list[tuple[str, str]], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         cut_one(params(*pairs), maps_dir=maps_dir)
+
+
+def test_non_ascii_names(maps_dir: Path, sources: list[dict[str, Any]], make_ctx: Ctx) -> None:
+    table = f'name,ra,dec\n"Großer α, Nord",{sources[0]["ra"]},{sources[0]["dec"]}\n'
+    ctx = make_ctx()
+    run(params(("positions", table), ("band", "150")), ctx, maps_dir=maps_dir)
+    (row,) = manifest(ctx)
+    assert row["name"] == "Großer α, Nord"  # the manifest keeps the name as given
+    assert row["file"] == "Gro_er_Nord_ra0hdec-59.75_150GHz.fits"
+    assert fits.getheader(ctx.results[row["file"]].path)["CUTNAME"] == "Gro?er ?, Nord"
+
+
+def test_abort_between_maps(maps_dir: Path, sources: list[dict[str, Any]], make_ctx: Ctx) -> None:
+    ctx = make_ctx(abort_after=1)  # the first position starts, then the abort comes
+    run(params(at(sources[0]), at(sources[1])), ctx, maps_dir=maps_dir)
+    assert sorted(ctx.results) == ["pos1_ra0hdec-59.75_95GHz.fits"]  # one of three bands

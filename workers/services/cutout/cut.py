@@ -60,6 +60,11 @@ def safe_name(text: str) -> str:
     return cleaned[:100] or "x"
 
 
+def fits_text(text: str) -> str:
+    """Printable ASCII for a header value (FITS allows nothing else); others become ``?``."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
 def cutout_filename(target: Target, entry: MapEntry, extension: str) -> str:
     band = f"{entry.band}GHz" if entry.band is not None else f"hdu{entry.hdu}"
     return f"{safe_name(target.name)}_{safe_name(entry.map)}_{band}.{extension}"
@@ -211,15 +216,15 @@ def cutout_header(cutout: Cutout) -> fits.Header:
         if key in source:
             header[key] = (source[key], source.comments[key])
     cards: list[tuple[str, Any, str]] = [
-        ("ORIGFILE", entry.file, "source map file"),
+        ("ORIGFILE", fits_text(entry.file), "source map file"),
         ("ORIGHDU", entry.hdu, "source HDU index"),
         ("ORIGEXT", entry.extname, "source HDU EXTNAME"),
         ("ORIGX0", cutout.origin[0], "source-map pixel (0-based) at cutout x=0"),
         ("ORIGY0", cutout.origin[1], "source-map pixel (0-based) at cutout y=0"),
-        ("MAPNAME", entry.map, "map / field name"),
-        ("RELEASE", entry.release, "map release"),
+        ("MAPNAME", fits_text(entry.map), "map / field name"),
+        ("RELEASE", fits_text(entry.release), "map release"),
         ("BAND", entry.band, "[GHz] observing band"),
-        ("CUTNAME", target.name, "position name"),
+        ("CUTNAME", fits_text(target.name), "position name"),
         ("CUTRA", target.ra, "[deg] requested centre, ICRS"),
         ("CUTDEC", target.dec, "[deg] requested centre, ICRS"),
     ]
@@ -290,8 +295,8 @@ def fits_bytes(cutout: Cutout) -> bytes:
         fits.Card("ORIGY0", cutout.origin[1], "source-map pixel (0-based) at cutout y=0"),
     ]
     if target.name:
-        name_comment = "position name" if len(target.name) + 13 < 60 else ""
-        tail.append(fits.Card("CUTNAME", target.name, name_comment))
+        name = fits_text(target.name)
+        tail.append(fits.Card("CUTNAME", name, "position name" if len(name) + 13 < 60 else ""))
     tail += [
         fits.Card("CUTRA", target.ra, "[deg] requested centre, ICRS"),
         fits.Card("CUTDEC", target.dec, "[deg] requested centre, ICRS"),

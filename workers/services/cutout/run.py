@@ -11,7 +11,7 @@ could be cut, with a message saying why.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -152,6 +152,7 @@ def _cut_target(
     reader: MapReader,
     params: CutoutParams,
     output: _Output,
+    aborted: Callable[[], bool],
 ) -> list[ManifestRow]:
     rows: list[ManifestRow] = []
 
@@ -180,7 +181,11 @@ def _cut_target(
             where += f" of {' and '.join(selection)}"
         row(None, "outside", f"outside {where}")
         return rows
-    for entry in entries:
+    for index, entry in enumerate(entries):
+        # Large stamps with labelled PNGs take a while per map: look for an
+        # ABORT between maps too, so that it is seen within a second.
+        if index and aborted():
+            break
         try:
             cutout = make_cutout(reader, entry, target)
         except ValueError as exc:
@@ -228,7 +233,7 @@ def cut_positions(
             entries = catalogue.match(
                 target.ra, target.dec, target.radius, bands, maps, width=target.width, height=target.height
             )
-            rows.extend(_cut_target(target, entries, reader, params, output))
+            rows.extend(_cut_target(target, entries, reader, params, output, ctx.is_aborted))
             now = time.monotonic()
             if (done + 1) % PROGRESS_EVERY == 0 or now - last_report >= PROGRESS_SECONDS:
                 ctx.progress(done + 1, total, f"{done + 1} of {total} positions")
