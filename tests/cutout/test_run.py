@@ -212,11 +212,11 @@ def test_cut_one_errors(maps_dir: Path, pairs: list[tuple[str, str]], message: s
 
 
 def test_non_ascii_names(maps_dir: Path, sources: list[dict[str, Any]], make_ctx: Ctx) -> None:
-    table = f'name,ra,dec\n"Großer α, Nord",{sources[0]["ra"]},{sources[0]["dec"]}\n'
+    table = f'name,ra,dec\n"Großer \u03b1, Nord",{sources[0]["ra"]},{sources[0]["dec"]}\n'
     ctx = make_ctx()
     run(params(("positions", table), ("band", "150")), ctx, maps_dir=maps_dir)
     (row,) = manifest(ctx)
-    assert row["name"] == "Großer α, Nord"  # the manifest keeps the name as given
+    assert row["name"] == "Großer \u03b1, Nord"  # the manifest keeps the name as given
     assert row["file"] == "Gro_er_Nord_ra0hdec-59.75_150GHz.fits"
     assert fits.getheader(ctx.results[row["file"]].path)["CUTNAME"] == "Gro?er ?, Nord"
 
