@@ -225,3 +225,16 @@ def test_abort_between_maps(maps_dir: Path, sources: list[dict[str, Any]], make_
     ctx = make_ctx(abort_after=1)  # the first position starts, then the abort comes
     run(params(at(sources[0]), at(sources[1])), ctx, maps_dir=maps_dir)
     assert sorted(ctx.results) == ["pos1_ra0hdec-59.75_95GHz.fits"]  # one of three bands
+
+
+def test_changed_map_is_refused(maps_dir: Path, tmp_path: Path, make_ctx: Ctx) -> None:
+    from spt_api.uws.errors import FatalJobError
+
+    directory = tmp_path / "maps"
+    directory.mkdir()
+    (directory / "m.fits").write_bytes((maps_dir / "spt3g_ra0hdec-44.75_150ghz.fits").read_bytes())
+    run(params(("POS", "CIRCLE 0 -44.75 0.05")), make_ctx(), maps_dir=directory)  # indexes on first use
+    with (directory / "m.fits").open("ab") as handle:
+        handle.write(b"\0" * 2880)
+    with pytest.raises(FatalJobError, match="changed since it was indexed"):
+        run(params(("POS", "CIRCLE 0 -44.75 0.05")), make_ctx(), maps_dir=directory)

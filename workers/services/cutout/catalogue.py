@@ -478,7 +478,10 @@ def load_catalogue(directory: Path | str, *, build_if_missing: bool = True) -> C
     if not path.exists():
         if not build_if_missing or not directory.is_dir():
             raise FatalJobError(f"no map catalogue at {path}: run 'spt-api maps index {directory}'")
-        build_catalogue(directory)
+        try:
+            build_catalogue(directory)
+        except OSError as exc:  # a read-only maps volume
+            raise FatalJobError(f"no map catalogue at {path} and none can be written there: {exc}") from exc
     mtime = path.stat().st_mtime
     with _CACHE_LOCK:
         cached = _CACHE.get(directory)

@@ -100,9 +100,10 @@ class MapReader:
             stat = path.stat()
         except OSError as exc:
             raise FatalJobError(f"map {entry.file} listed in the catalogue is missing: {exc}") from exc
-        if entry.size and (stat.st_size != entry.size or abs(stat.st_mtime - entry.mtime) > 1e-3):
+        if entry.size and stat.st_size != entry.size:
             # The WCS used to place the cutout comes from the catalogue; a
             # changed file could have another grid, so refuse rather than cut wrong pixels.
+            # (Only the size is compared: copies and volume mounts change mtimes.)
             raise FatalJobError(f"map {entry.file} changed since it was indexed: rebuild the catalogue")
         hdul = fits.open(path, memmap=True, do_not_scale_image_data=True, lazy_load_hdus=True, mode="readonly")
         self._files[path] = hdul
