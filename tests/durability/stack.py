@@ -151,10 +151,19 @@ def wait_all_final(server: RunningServer, job_urls: list[str], timeout: float) -
     with server.client() as client:
         for url in job_urls:
             while True:
-                job = client.get(url, params={"WAIT": 5}, headers={"Accept": "application/json"}).json()
-                if job["phase"] not in ACTIVE:
-                    done[url] = job
-                    break
+                try:
+                    response = client.get(url, params={"WAIT": 5}, headers={"Accept": "application/json"})
+                except httpx.TransportError:
+                    response = None
+                if response is not None and response.status_code == 200:
+                    job = response.json()
+                    if job["phase"] not in ACTIVE:
+                        done[url] = job
+                        break
+                elif response is not None and response.status_code != 503:
+                    raise AssertionError(f"GET {url}: {response.status_code} {response.text}")
+                else:
+                    time.sleep(0.2)  # a backend is down (503): ask again shortly
                 if time.monotonic() > deadline:
                     phases = {u: get_job(server, u)["phase"] for u in job_urls if u not in done}
                     raise AssertionError(f"jobs still active after {timeout:.0f} s: {phases}")

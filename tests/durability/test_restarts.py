@@ -1,0 +1,95 @@
+"""Restarts of Redis (broker and events) and PostgreSQL while jobs run: nothing is lost.
+
+The private ``redis-server`` keeps nothing across a restart, so the messages of queued jobs
+vanish with it; the reconciler finds those QUEUED jobs and sends them again. A PostgreSQL
+restart drops every pooled connection; workers and the API reconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from spt_api.db.migrate import migrate
+from tests.conftest import RunningServer
+from tests.durability.stack import Stack, get_job, wait_all_final, wait_for
+from tests.support.pgserver import PrivatePostgres
+from tests.support.redisserver import PrivateRedis
+from tests.support.s3server import SeaweedS3
+
+JOB = {"delay": 1.5, "steps": 3, "size": 16}
+
+
+@pytest.fixture
+def own_redis() -> Iterator[PrivateRedis]:
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PrivatePostgres]:
+    with PrivatePostgres() as server:
+        yield server
+
+
+def _submit(server: RunningServer, count: int, label: str) -> list[str]:
+    return [server.create_job("echo", run=True, message=f"{label} {i}", **JOB) for i in range(count)]
+
+
+def _assert_all_completed(stack: Stack, jobs: dict[str, dict[str, Any]]) -> None:
+    phases = {job["jobId"]: job["phase"] for job in jobs.values()}
+    assert set(phases.values()) == {"COMPLETED"}, phases
+    for job in jobs.values():
+        assert sorted(r["id"] for r in job["results"]) == ["blob", "message"]
+        assert stack.keys(job["jobId"]) == [f"echo/{job['jobId']}/blob", f"echo/{job['jobId']}/message"]
+
+
+def test_redis_restart_while_jobs_run(
+    make_stack: Callable[..., Stack], machine_db: str, own_redis: PrivateRedis, durability_s3: SeaweedS3
+) -> None:
+    stack = make_stack(machine_db, own_redis.url, durability_s3)
+    server = stack.server()
+    worker = stack.worker()
+    urls = _submit(server, 6, "before")
+    wait_for(lambda: get_job(server, urls[0])["phase"] == "EXECUTING", 30, "first job running")
+
+    own_redis.stop(kill=True)  # a crash: queued messages are gone with it
+    own_redis.start()
+
+    urls += _submit(server, 2, "after")
+    jobs = wait_all_final(server, urls, timeout=90)
+    try:
+        _assert_all_completed(stack, jobs)
+    except AssertionError:
+        print(worker.log_tail())
+        raise
+
+
+def test_postgres_restart_while_jobs_run(
+    make_stack: Callable[..., Stack], own_postgres: PrivatePostgres, private_redis: PrivateRedis,
+    durability_s3: SeaweedS3,
+) -> None:
+    database_url = own_postgres.create_database("spt")
+    migrate(database_url)
+    stack = make_stack(database_url, private_redis.url_for(1), durability_s3)
+    server = stack.server()
+    worker = stack.worker()
+    urls = _submit(server, 6, "before")
+    wait_for(lambda: get_job(server, urls[0])["phase"] == "EXECUTING", 30, "first job running")
+
+    own_postgres.stop(kill=True)  # immediate shutdown: every connection is cut
+    with server.client() as client:
+        response = client.get(urls[1], headers={"Accept": "application/json"})
+    assert response.status_code == 503, response.text
+    assert "database" in response.json()["message"]
+    own_postgres.start()
+
+    urls += _submit(server, 2, "after")
+    jobs = wait_all_final(server, urls, timeout=90)
+    try:
+        _assert_all_completed(stack, jobs)
+    except AssertionError:
+        print(worker.log_tail())
+        raise
