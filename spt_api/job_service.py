@@ -25,7 +25,7 @@ from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
-from spt_api.uws.models import Job, utcnow
+from spt_api.uws.models import Job, JobRef, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
 from workers.services.base import ServiceSpec
@@ -142,10 +142,10 @@ class JobService:
         phases: Sequence[ExecutionPhase],
         after: datetime | None,
         last: int | None,
-    ) -> list[Job]:
+    ) -> list[JobRef]:
         self.service(service)
         return await self.call(
-            self.store.list,
+            self.store.list_refs,
             service=service,
             owner=owner,
             phases=phases,

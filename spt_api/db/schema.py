@@ -43,6 +43,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
     sa.Index("ix_jobs_destruction", "destruction_time"),
+    sa.Index("ix_jobs_service_list", "service", "creation_time"),
+    sa.Index("ix_jobs_service_phase", "service", "phase", "creation_time"),
     # The reconciler scans active jobs only; partial on PostgreSQL keeps it tiny.
     sa.Index(
         "ix_jobs_active",

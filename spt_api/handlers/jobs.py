@@ -9,7 +9,7 @@ from spt_api.handlers.base import BaseHandler
 from spt_api.uws import documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
-from spt_api.uws.models import Job, JobResult
+from spt_api.uws.models import Job, JobRef, JobResult
 from spt_api.uws.phases import ExecutionPhase
 from spt_api.uws.requests import parse_datetime, parse_last, parse_phases, parse_wait
 
@@ -20,7 +20,7 @@ class JobBaseHandler(BaseHandler):
     def list_url(self, service: str) -> str:
         return self.absolute(f"{self.settings_obj.base_path}/{service}/jobs")
 
-    def job_url(self, job: Job) -> str:
+    def job_url(self, job: Job | JobRef) -> str:
         return f"{self.list_url(job.service)}/{job.job_id}"
 
     def result_url(self, job: Job) -> documents.ResultUrl:

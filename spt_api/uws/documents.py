@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from spt_api.uws.models import Job, JobResult
+from spt_api.uws.models import Job, JobRef, JobResult
 
 __all__ = [
     "UWS_NS",
@@ -138,7 +138,7 @@ def job_to_xml(job: Job, result_url: ResultUrl) -> bytes:
     return _serialize(root)
 
 
-def jobs_to_xml(jobs: Iterable[Job], job_url: Callable[[Job], str]) -> bytes:
+def jobs_to_xml(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) -> bytes:
     """Render ``<uws:jobs version="1.1">`` of jobrefs (XSD ShortJobDescription order)."""
     root = ET.Element(_q("jobs"), {"version": "1.1"})
     for job in jobs:
@@ -220,7 +220,7 @@ def job_to_json(job: Job, result_url: ResultUrl, job_url: str) -> dict[str, Any]
     }
 
 
-def jobs_to_json(jobs: Iterable[Job], job_url: Callable[[Job], str]) -> dict[str, Any]:
+def jobs_to_json(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) -> dict[str, Any]:
     return {
         "version": "1.1",
         "jobs": [

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from spt_api.uws.phases import ExecutionPhase
 
-__all__ = ["ErrorSummary", "ErrorType", "Job", "JobResult", "Progress", "utcnow"]
+__all__ = ["ErrorSummary", "ErrorType", "Job", "JobRef", "JobResult", "Progress", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -46,6 +46,18 @@ class Progress:
     done: int
     total: int
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """What a job list shows of a job (UWS ShortJobDescription)."""
+
+    job_id: str
+    service: str
+    phase: ExecutionPhase
+    run_id: str | None
+    owner: str | None
+    creation_time: datetime
 
 
 @dataclass(frozen=True)
