@@ -194,6 +194,11 @@ class BaseHandler(tornado.web.RequestHandler):
             parameter = None
         else:
             error, message, parameter = "internal_error", "internal server error", None
+        if self._body_unread():
+            # Tornado closes the connection after answering a request whose body it has not read
+            # (an error in prepare, such as 413); say so, or a keep-alive client reuses the closed
+            # connection and gets a reset instead of its next response.
+            self.set_header("Connection", "close")
         if self.wants_json:
             self.set_header("Content-Type", "application/json")
             body: dict[str, Any] = {"error": error, "message": message, "status": status_code}
@@ -204,6 +209,10 @@ class BaseHandler(tornado.web.RequestHandler):
             # DALI §4.2: a text/plain error document starting with the required text.
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.finish(f"{'UsageError' if status_code < 500 else 'Error'}: {message}\n")
+
+    def _body_unread(self) -> bool:
+        future = getattr(self.request, "_body_future", None)
+        return future is not None and not future.done()
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, RequestError):
@@ -218,7 +227,32 @@ class BaseHandler(tornado.web.RequestHandler):
 
 
 class NotFoundHandler(BaseHandler):
-    """Every unknown path: a 404 error document instead of Tornado's HTML page."""
+    """Every unknown path: a 404 error document instead of Tornado's HTML page.
 
-    def prepare(self) -> None:
+    The 404 is raised by the method, not in ``prepare``: by then the (size-checked) body has been
+    read, so the connection stays usable for the client's next request.
+    """
+
+    def _not_found(self) -> None:
         raise NotFoundError(f"no resource at {self.request.path}")
+
+    def get(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def head(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def post(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def put(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def patch(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def delete(self, *args: str, **kwargs: str) -> None:
+        self._not_found()
+
+    def options(self, *args: str, **kwargs: str) -> None:
+        self._not_found()

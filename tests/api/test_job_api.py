@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -379,10 +378,7 @@ def test_delete_job(server: RunningServer, client: httpx.Client, how: str) -> No
     url = server.create_job(run=True, message="to delete")
     assert wait_until_final(client, url)["phase"] == "COMPLETED"
     assert client.get(f"{url}/results/message", follow_redirects=True).status_code == 200
-    if how == "DELETE":
-        response = client.delete(url)
-    else:
-        response = client.post(url, data={"ACTION": "DELETE"})
+    response = client.delete(url) if how == "DELETE" else client.post(url, data={"ACTION": "DELETE"})
     assert response.status_code == 303
     assert response.headers["Location"] == server.jobs_url()
     _assert_gone(client, url)
@@ -397,10 +393,3 @@ def test_delete_executing_job(server: RunningServer, client: httpx.Client) -> No
     response = client.delete(url)
     assert response.status_code == 303
     _assert_gone(client, url)
-
-
-def _sub_json(client: httpx.Client, url: str) -> dict[str, Any]:
-    response = client.get(url, headers=JSON)
-    assert response.status_code == 200
-    result: dict[str, Any] = response.json()
-    return result

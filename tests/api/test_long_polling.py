@@ -104,7 +104,7 @@ async def test_wait_returns_at_once_when_phase_differs(
 
 async def test_wait_with_matching_phase_blocks(server: RunningServer, aclient: httpx.AsyncClient) -> None:
     url = server.create_job()
-    (job, start, end), changed = await asyncio.gather(
+    (job, _start, end), changed = await asyncio.gather(
         timed_get(aclient, url, WAIT=LONG_WAIT, PHASE="PENDING"), change_after_one_wait(aclient, url, "ABORT")
     )
     assert job["phase"] == "ABORTED"
@@ -115,7 +115,7 @@ async def test_wait_minus_one_blocks_until_the_change(server: RunningServer, acl
     # WAIT=-1 means the server's maximum (wait_max), far longer than this test: it returns at the change.
     assert server.settings.wait_max >= 10
     url = server.create_job()
-    (job, start, end), changed = await asyncio.gather(
+    (job, _start, end), changed = await asyncio.gather(
         timed_get(aclient, url, WAIT=-1), change_after_one_wait(aclient, url, "ABORT")
     )
     assert job["phase"] == "ABORTED"
