@@ -16,6 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/spt-api maps demo --if-missing
 	$(BIN)/spt-api serve
 
 lint: $(STAMP)

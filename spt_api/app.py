@@ -15,6 +15,7 @@ from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
 from spt_api.handlers.base import NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
+from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, MetricsHandler
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
@@ -94,7 +95,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
     common = {"jobs": backends.jobs, "settings": settings}
     base = settings.base_path.rstrip("/")
     routes: list[Any] = [
-        (base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]
+        (base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *SYNC_ROUTES, *JOB_ROUTES]
     ]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),

@@ -100,9 +100,20 @@ def start_server(settings: Settings) -> tuple[RunningServer, Callable[[], None]]
     return running, stop
 
 
+@pytest.fixture(scope="session")
+def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small synthetic SPT-3G-like maps (three bands, ZEA and CAR fields) with their catalogue."""
+    from workers.services.cutout.demo import make_demo_maps
+
+    directory = tmp_path_factory.mktemp("maps")
+    make_demo_maps(directory, small=True)
+    return directory
+
+
 def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
+        "maps_url": str(data_dir / "maps"),
         "embedded_pool_size": 2,
         "wait_max": 30,
         "heartbeat_interval": 1,
@@ -183,10 +194,10 @@ def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Produ
 
 
 @pytest.fixture(scope="session")
-def celery_worker(production_infra: ProductionInfra) -> Iterator[Any]:
+def celery_worker(production_infra: ProductionInfra, demo_maps: Path) -> Iterator[Any]:
     from tests.support.celery_worker import CeleryWorker
 
-    worker = CeleryWorker(production_infra.env(), concurrency=2).start()
+    worker = CeleryWorker(production_infra.env(SPT_API_MAPS_URL=str(demo_maps)), concurrency=2).start()
     yield worker
     worker.stop()
 
@@ -194,12 +205,13 @@ def celery_worker(production_infra: ProductionInfra) -> Iterator[Any]:
 @pytest.fixture(scope="session", params=["embedded", "production"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A running server per backend; the same tests run against each."""
+    maps: Path = request.getfixturevalue("demo_maps")
     if request.param == "embedded":
-        settings = embedded_settings(tmp_path_factory.mktemp("embedded"))
+        settings = embedded_settings(tmp_path_factory.mktemp("embedded"), maps_url=str(maps))
     else:
         infra: ProductionInfra = request.getfixturevalue("production_infra")
         request.getfixturevalue("celery_worker")
-        settings = infra.settings()
+        settings = infra.settings(maps_url=str(maps))
     running, stop = start_server(settings)
     yield running
     stop()

@@ -82,6 +82,9 @@ def _maps_demo(args: argparse.Namespace) -> int:
     from workers.services.cutout.demo import make_demo_maps
 
     directory = Path(args.directory or Settings().effective_maps_url)
+    if args.if_missing and (directory / "catalogue.json").exists():
+        print(f"maps already in {directory}")
+        return 0
     paths = make_demo_maps(directory, small=args.small)
     build_catalogue(directory)
     print(f"wrote {len(paths)} demo maps and their catalogue to {directory}")
@@ -113,6 +116,7 @@ def register_cli(sub: Any) -> None:
     demo = maps_sub.add_parser("demo", help="generate synthetic SPT-3G-like maps")
     demo.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")
     demo.add_argument("--small", action="store_true", help="small maps (tests)")
+    demo.add_argument("--if-missing", action="store_true", help="do nothing when a catalogue exists")
     demo.set_defaults(func=_maps_demo)
     index = maps_sub.add_parser("index", help="build the map catalogue")
     index.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")

@@ -14,6 +14,9 @@ import time
 import traceback
 from pathlib import Path
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
+
 from spt_api.storage import result_key, safe_name
 from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress
@@ -44,6 +47,7 @@ class RunContext:
         self.job = job
         self.job_id = job.job_id
         self.runtime = runtime
+        self.settings = runtime.settings
         self.workdir = runtime.scratch_dir / safe_name(job.job_id)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.results: dict[str, JobResult] = {}
@@ -65,10 +69,17 @@ class RunContext:
         if rid in self.results and self.results[rid].key != result_key(self.job.service, self.job_id, name):
             raise FatalJobError(f"duplicate result id {rid!r}")
         key = result_key(self.job.service, self.job_id, name)
-        if isinstance(data, Path):
-            size = self.runtime.objects.put_file(key, data, mime_type)
-        else:
-            size = self.runtime.objects.put_bytes(key, data, mime_type)
+        try:
+            if isinstance(data, Path):
+                size = self.runtime.objects.put_file(key, data, mime_type)
+            else:
+                size = self.runtime.objects.put_bytes(key, data, mime_type)
+        except (OSError, BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            # Say what failed in words a user understands; worth retrying later (transient).
+            raise TransientJobError(
+                f"could not store the result {rid!r}: the result storage is unavailable "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         self.results[rid] = JobResult(rid, key, mime_type, size)
         return rid
 

@@ -9,7 +9,7 @@ from workers.services.base import ServiceSpec
 __all__ = ["SERVICE_MODULES", "get_service", "services"]
 
 #: Service packages, in the order they are listed by ``GET /api/services``.
-SERVICE_MODULES: tuple[str, ...] = ("echo",)
+SERVICE_MODULES: tuple[str, ...] = ("cutout", "echo")
 
 
 def services() -> dict[str, ServiceSpec]:

@@ -26,6 +26,8 @@ class JobContext(Protocol):
 
     job_id: str
     workdir: Path
+    #: The worker's settings (``spt_api.config.Settings``), e.g. where the maps are.
+    settings: Any
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Report progress (n of N); published as a job event."""

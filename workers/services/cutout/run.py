@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from spt_api.config import get_settings
+from spt_api.config import Settings, get_settings
 from spt_api.uws.errors import FatalJobError, UsageError
 from workers.services.base import JobContext
 from workers.services.cutout.bundle import (
@@ -49,9 +49,9 @@ DEFAULT_SYNC_BAND = 150
 MIME = {"fits": "application/fits", "png": "image/png"}
 
 
-def maps_directory() -> Path:
+def maps_directory(settings: Settings | None = None) -> Path:
     """The maps directory from the settings (``SPT_API_MAPS_URL``)."""
-    url = get_settings().effective_maps_url
+    url = (settings or get_settings()).effective_maps_url
     if url.startswith("s3://"):
         raise FatalJobError("maps on S3 are not supported by this worker yet: set SPT_API_MAPS_URL to a directory")
     if url.startswith("file://"):
@@ -268,7 +268,7 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | None = None) 
     FatalJobError
         The map catalogue is missing, empty or out of date.
     """
-    catalogue = load_catalogue(maps_dir or maps_directory())
+    catalogue = load_catalogue(maps_dir or maps_directory(getattr(ctx, "settings", None)))
     check_selection(params, catalogue)
     targets = params.positions()
     ctx.workdir.mkdir(parents=True, exist_ok=True)

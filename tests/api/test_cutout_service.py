@@ -1,0 +1,117 @@
+"""The cutout service through the API on each backend: async jobs (UWS) and SODA sync."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tests.conftest import RunningServer
+
+
+@pytest.fixture(scope="module")
+def source(demo_maps: Path) -> dict[str, Any]:
+    catalogue = json.loads((demo_maps / "sources.json").read_text())
+    return dict(catalogue["sources"][0])
+
+
+def _download(href: str) -> bytes:
+    with httpx.Client(follow_redirects=True, timeout=60) as client:
+        response = client.get(href)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def test_cutout_centred_on_a_source(server: RunningServer, source: dict[str, Any]) -> None:
+    job_url = server.create_job(
+        "cutout", run=True, POS=f"CIRCLE {source['ra']} {source['dec']} 0.05", band="150", format="fits"
+    )
+    job = server.wait_final(job_url)
+    assert job["phase"] == "COMPLETED", job
+    fits_results = [r for r in job["results"] if r["href"].endswith(".fits")]
+    assert len(fits_results) == 1
+    with fits.open(io.BytesIO(_download(fits_results[0]["href"]))) as hdul:
+        data = hdul[0].data
+        header = hdul[0].header
+    peak_y, peak_x = np.unravel_index(np.nanargmax(data), data.shape)
+    centre_y, centre_x = (data.shape[0] - 1) / 2, (data.shape[1] - 1) / 2
+    assert abs(peak_x - centre_x) <= 1 and abs(peak_y - centre_y) <= 1
+    assert header["BUNIT"]
+    assert "CTYPE1" in header
+
+
+def test_bundle_with_manifest_and_partial_failure(server: RunningServer, source: dict[str, Any]) -> None:
+    # Two POS values: one inside a map, one outside every map.
+    with server.client() as client:
+        job_url = client.post(
+            server.jobs_url("cutout"),
+            content="&".join(
+                [
+                    f"POS=CIRCLE+{source['ra']}+{source['dec']}+0.05",
+                    "POS=CIRCLE+180+10+0.05",  # outside every map
+                    "band=150",
+                    "bundle=zip",
+                    "PHASE=RUN",
+                ]
+            ),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ).headers["Location"]
+    job = server.wait_final(job_url)
+    assert job["phase"] == "COMPLETED", job
+    bundle = next(r for r in job["results"] if r["id"] == "bundle")
+    with zipfile.ZipFile(io.BytesIO(_download(bundle["href"]))) as archive:
+        names = archive.namelist()
+        manifest = next(n for n in names if n.endswith("manifest.json"))
+        rows = json.loads(archive.read(manifest))
+    statuses = json.dumps(rows)
+    assert "outside" in statuses
+    assert any(n.endswith(".fits") for n in names)
+
+
+def test_all_positions_outside_ends_in_error(server: RunningServer) -> None:
+    job_url = server.create_job("cutout", run=True, POS="CIRCLE 180 10 0.05", band="150")
+    job = server.wait_final(job_url)
+    assert job["phase"] == "ERROR"
+    assert job["errorSummary"]["message"]
+    with server.client() as client:
+        error = client.get(f"{job_url}/error")
+    assert error.status_code == 200
+    assert job["errorSummary"]["message"].strip() in error.text
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"POS": "CIRCLE 10 100 0.1"}, "POS"),
+        ({"POS": "SQUARE 1 2 3"}, "POS"),
+        ({"band": "42", "POS": "CIRCLE 0 -60 0.1"}, "band"),
+        ({"format": "jpeg", "POS": "CIRCLE 0 -60 0.1"}, "format"),
+    ],
+)
+def test_bad_cutout_parameters_are_400(server: RunningServer, params: dict[str, str], named: str) -> None:
+    with server.client() as client:
+        response = client.post(server.jobs_url("cutout"), data=params, headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    body = response.json()
+    assert named.lower() in (body.get("parameter", "") + body["message"]).lower()
+
+
+def test_soda_sync_returns_fits(server: RunningServer, source: dict[str, Any]) -> None:
+    with server.client() as client:
+        response = client.get(
+            f"{server.api}/cutout/sync", params={"POS": f"CIRCLE {source['ra']} {source['dec']} 0.05", "band": "150"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("application/fits")
+        with fits.open(io.BytesIO(response.content)) as hdul:
+            assert hdul[0].data.ndim == 2
+        outside = client.get(f"{server.api}/cutout/sync", params={"POS": "CIRCLE 180 10 0.05"})
+        assert outside.status_code == 400
+        assert outside.text.startswith("UsageError:")
