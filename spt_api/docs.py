@@ -31,9 +31,10 @@ def configuration_markdown() -> str:
     ]
     for name, info in Settings.model_fields.items():
         default = info.default
-        shown = "" if default in ("", None) else str(getattr(default, "get_secret_value", lambda: default)())
         if name in ("s3_secret_access_key", "keycloak_client_secret"):
             shown = "(secret)"
+        else:
+            shown = "" if default in ("", None) else str(default)
         extra = " (also `PORT`)" if name == "port" else " (also `WORKERS`)" if name == "workers" else ""
         lines.append(f"| `SPT_API_{name.upper()}`{extra} | `{shown}` | {info.title or ''} |")
     return "\n".join(lines) + "\n"
