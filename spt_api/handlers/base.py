@@ -14,6 +14,7 @@ from tornado import httputil
 from spt_api.config import Settings
 from spt_api.job_service import JobService
 from spt_api.uws.errors import (
+    JobNotSentError,
     NotFoundError,
     PayloadTooLargeError,
     RequestError,
@@ -115,7 +116,10 @@ class BaseHandler(tornado.web.RequestHandler):
             elif media == "multipart/form-data":
                 arguments: dict[str, list[bytes]] = {}
                 files: dict[str, list[httputil.HTTPFile]] = {}
-                httputil.parse_body_arguments(content_type, body, arguments, files, self.request.headers)
+                try:
+                    httputil.parse_body_arguments(content_type, body, arguments, files, self.request.headers)
+                except httputil.HTTPInputError as exc:  # e.g. no boundary: the client's mistake, not a 500
+                    raise UsageError(f"could not parse the multipart/form-data body: {exc}") from None
                 if not arguments and not files:
                     raise UsageError("could not parse the multipart/form-data body")
                 for name, values in arguments.items():
@@ -199,11 +203,20 @@ class BaseHandler(tornado.web.RequestHandler):
             # (an error in prepare, such as 413); say so, or a keep-alive client reuses the closed
             # connection and gets a reset instead of its next response.
             self.set_header("Connection", "close")
+        job_href = None
+        if isinstance(exc, JobNotSentError):
+            # The job exists (QUEUED, sent later): name it, so the client follows it instead of resubmitting.
+            job_href = self.absolute(f"{self.settings_obj.base_path}/{exc.service}/jobs/{exc.job_id}")
+            self.set_header("Location", job_href)
+        if status_code == 503:
+            self.set_header("Retry-After", "5")
         if self.wants_json:
             self.set_header("Content-Type", "application/json")
             body: dict[str, Any] = {"error": error, "message": message, "status": status_code}
             if parameter:
                 body["parameter"] = parameter
+            if job_href:
+                body["href"] = job_href
             self.finish(json.dumps(body))
         else:
             # DALI §4.2: a text/plain error document starting with the required text.

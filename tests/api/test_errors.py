@@ -112,6 +112,10 @@ CASES = [
     Case("JSON array body", "POST", jobs, 400, ("JSON", "object"), raw_json(b'["message", "x"]')),
     Case("unsupported body type", "POST", jobs, 400, ("Content-Type", "text/csv"),
          {"content": b"a,b", "headers": {"Content-Type": "text/csv"}}),
+    Case("multipart without boundary", "POST", jobs, 400, ("multipart",),
+         {"content": b"message=x", "headers": {"Content-Type": "multipart/form-data"}}),
+    Case("form body not UTF-8", "POST", jobs, 400, ("UTF-8",),
+         {"content": b"message=%ff\xff", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
     # -- PHASE
     Case("bad PHASE filter", "GET", lambda j: f"{j.jobs}?PHASE=SLEEPING", 400, ("PHASE", "SLEEPING")),
     Case("bad PHASE with WAIT", "GET", lambda j: f"{j.pending}?WAIT=1&PHASE=SLEEPING", 400,
