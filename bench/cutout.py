@@ -134,6 +134,66 @@ def measure(phase: Callable[..., int], maps: Path, targets: list[Any], band: int
     return {"cutouts": count, "seconds": elapsed, "per_second": count / elapsed, "peak_rss_mb": rss}
 
 
+def through_api(backend: str, maps: Path, targets: list[Any], band: int, size: float) -> dict[str, float]:
+    """One job of all positions through HTTP and the real queue; results copied into the object store."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from http_get import start  # type: ignore[import-not-found]
+
+    from spt_api.config import Settings
+
+    table = "name,ra,dec\n" + "\n".join(f"{n},{ra!r},{dec!r}" for n, ra, dec, _, _ in targets)
+    worker = None
+    database_url = None
+    with tempfile.TemporaryDirectory() as tmp:
+        values: dict[str, Any] = {"data_dir": Path(tmp), "maps_url": str(maps), "reconcile_interval": 0}
+        if backend == "celery":
+            from tests.support.pgserver import fresh_database_on_machine_pg
+
+            broker = "redis://127.0.0.1:6379/11"
+            database_url = fresh_database_on_machine_pg("spt_bench_cutout")
+            values.update(database_url=database_url, broker_url=broker, redis_url=broker,
+                          storage_url=(Path(tmp) / "results").as_uri())
+            env = {**os.environ, "SPT_API_DATABASE_URL": database_url, "SPT_API_BROKER_URL": broker,
+                   "SPT_API_REDIS_URL": broker, "SPT_API_DATA_DIR": tmp, "SPT_API_MAPS_URL": str(maps),
+                   "SPT_API_STORAGE_URL": (Path(tmp) / "results").as_uri()}
+            worker = subprocess.Popen([sys.executable, "-m", "spt_api", "worker", "--queues", "cutout",
+                                       "--concurrency", "1"], env=env, start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base, backends, stop = start(Settings(**values))
+        try:
+            with httpx.Client(timeout=600) as client:
+                def one(body: str) -> tuple[float, dict[str, Any]]:
+                    t0 = time.perf_counter()
+                    url = client.post(f"{base}/api/cutout/jobs", data={"positions": body, "band": str(band),
+                                                                        "size": str(size), "PHASE": "RUN"})
+                    job_url = url.headers["Location"]
+                    while True:
+                        job = client.get(job_url, params={"WAIT": 60}, headers={"Accept": "application/json"}).json()
+                        if job["phase"] not in ("PENDING", "QUEUED", "EXECUTING"):
+                            return time.perf_counter() - t0, job
+                one("name,ra,dec\n" + "\n".join(table.splitlines()[1:21]))  # warm-up: imports, worker start
+                elapsed, job = one(table)
+            assert job["phase"] == "COMPLETED", job
+            count = sum(1 for r in job["results"] if r["href"].endswith(".fits"))
+        finally:
+            stop()
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(30)
+            if database_url:
+                from tests.support.pgserver import drop_database
+
+                drop_database(database_url)
+    return {"cutouts": count, "seconds": elapsed, "per_second": count / elapsed, "peak_rss_mb": float("nan")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--maps", type=Path, default=OUT / "maps")
@@ -143,6 +203,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--small", action="store_true", help="generate the small (test) maps")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--through", choices=["none", "embedded", "celery", "both"], default="both",
+                        help="also run one job of all positions through HTTP and the queue")
     args = parser.parse_args()
 
     if not (args.maps / "catalogue.json").exists():
@@ -167,6 +229,16 @@ def main() -> None:
             + ")"
         )
     print(f"ratio service/baseline = {ratio:.3f} (goal >= 0.85)")
+    for backend in ("embedded", "celery"):
+        if args.through not in (backend, "both"):
+            continue
+        api = through_api(backend, args.maps, targets, args.band, args.size)
+        best[f"api-{backend}"] = api
+        print(
+            f"api-{backend:8s} {api['cutouts']:5.0f} cutouts in {api['seconds']:6.2f} s = {api['per_second']:7.1f}/s "
+            f"(POST → COMPLETED, results stored)  ratio vs baseline = "
+            f"{api['per_second'] / best['baseline']['per_second']:.3f}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"best": best, "runs": results, "ratio": ratio}, indent=1))
 

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: How often ``is_aborted`` really asks the store; cheap enough for tight loops.
 ABORT_CHECK_INTERVAL = 0.25
+#: Shortest time between two stored progress reports: smooth for a progress bar, light on the database.
+PROGRESS_INTERVAL = 0.25
 
 
 def phase_event(job: Job | None, phase: ExecutionPhase) -> dict[str, object]:
@@ -53,8 +55,14 @@ class RunContext:
         self.results: dict[str, JobResult] = {}
         self._aborted = False
         self._last_abort_check = 0.0
+        self._last_progress = 0.0
 
     def progress(self, done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        # A service may report as often as it likes; the store and the event channel see a few per second.
+        if done < total and done != 0 and now - self._last_progress < PROGRESS_INTERVAL:
+            return
+        self._last_progress = now
         progress = Progress(done, total, message)
         self.runtime.store.set_progress(self.job_id, progress)
         self.runtime.events.publish(
