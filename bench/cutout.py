@@ -166,7 +166,7 @@ def through_api(backend: str, maps: Path, targets: list[Any], band: int, size: f
             worker = subprocess.Popen([sys.executable, "-m", "spt_api", "worker", "--queues", "cutout",
                                        "--concurrency", "1"], env=env, start_new_session=True,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base, backends, stop = start(Settings(**values))
+        base, _backends, stop = start(Settings(**values))
         try:
             with httpx.Client(timeout=600) as client:
                 def one(body: str) -> tuple[float, dict[str, Any]]:
