@@ -24,7 +24,8 @@ _ = ROOT
 FILL = """
 INSERT INTO jobs (job_id, service, owner, phase, creation_time, execution_duration, parameters, results, attempts)
 SELECT md5(i::text), 'echo', 'user' || (i %% 1000),
-       (ARRAY['COMPLETED','COMPLETED','COMPLETED','ERROR','ABORTED','ARCHIVED','PENDING','QUEUED','EXECUTING'])[1 + i %% 9],
+       (ARRAY['COMPLETED','COMPLETED','COMPLETED','ERROR','ABORTED','ARCHIVED',
+              'PENDING','QUEUED','EXECUTING'])[1 + i %% 9],
        now() - (i || ' seconds')::interval, 600, '[["message","x"]]'::jsonb, '[]'::jsonb, 1
 FROM generate_series(1, %s) AS i
 """

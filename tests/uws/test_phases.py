@@ -1,4 +1,4 @@
-"""Every phase × every action against the UWS 1.1 state diagram (§2.1.3)."""
+"""Every phase x every action against the UWS 1.1 state diagram (§2.1.3)."""
 
 from __future__ import annotations
 
