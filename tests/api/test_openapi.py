@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from spt_api.openapi import openapi_document
 from tests.api.uws_helpers import JSON
-from workers.services import services
 from tests.conftest import RunningServer
+from workers.services import services
 
 #: UWS sub-resources every service has under {jobs}/{job_id}.
 SUB_RESOURCES = (
