@@ -24,7 +24,13 @@ from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
-from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
+from spt_api.uws.errors import (
+    JobNotSentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+    UsageError,
+)
 from spt_api.uws.models import Job, JobRef, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
@@ -188,7 +194,12 @@ class JobService:
             await self.call(self.dispatcher.send, job)
         except Exception as exc:
             # The job stays QUEUED and the reconciler will send it again; the client learns now.
-            raise ServiceUnavailableError(f"job queued but the queue is unreachable: {exc}") from exc
+            raise JobNotSentError(
+                f"job {job.job_id} is QUEUED but the job queue is unreachable ({exc}); "
+                "it will be sent when the queue is back",
+                service=job.service,
+                job_id=job.job_id,
+            ) from exc
 
     async def abort(self, job: Job) -> Job:
         aborted = await self.call(self.store.abort, job.job_id)

@@ -13,6 +13,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "FatalJobError",
+    "JobNotSentError",
     "MethodNotAllowedError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -75,6 +76,18 @@ class PayloadTooLargeError(RequestError):
 class ServiceUnavailableError(RequestError):
     status = 503
     error = "service_unavailable"
+
+
+class JobNotSentError(ServiceUnavailableError):
+    """The job is stored QUEUED but its message could not be sent; the reconciler sends it later.
+
+    The answer still names the job (``Location``), so a client does not submit it twice.
+    """
+
+    def __init__(self, message: str, *, service: str, job_id: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.job_id = job_id
 
 
 class FatalJobError(Exception):

@@ -113,6 +113,13 @@ def test_redis_outage(
             assert elapsed < 10, f"503 took {elapsed:.1f} s"
             # The job is QUEUED, not lost; reads need only the database.
             assert get_job(server, job_url)["phase"] == "QUEUED"
+            # Created with PHASE=RUN: stored QUEUED; the 503 names the job so it is not submitted twice.
+            created = post_form(client, server.jobs_url(), message="created during outage", PHASE="RUN")
+            _assert_503_document(created, "queue")
+            created_url = created.headers["Location"]
+            assert created.json()["href"] == created_url
+            assert created.headers["Retry-After"]
+            assert get_job(server, created_url)["phase"] == "QUEUED"
             listing = client.get(server.jobs_url(), headers={"Accept": "application/json"})
             assert listing.status_code == 200
     finally:
@@ -120,8 +127,9 @@ def test_redis_outage(
 
     wait_for(lambda: _failing(server) == set(), 30, "/health ok again after Redis returned")
     # The reconciler sends the QUEUED job whose message never left; the worker reconnected.
-    job = server.wait_final(job_url, timeout=60)
-    assert job["phase"] == "COMPLETED", (job, worker.log_tail())
+    for url in (job_url, created_url):
+        job = server.wait_final(url, timeout=60)
+        assert job["phase"] == "COMPLETED", (job, worker.log_tail())
     assert server.wait_final(server.create_job("echo", run=True))["phase"] == "COMPLETED"
 
 
