@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +26,9 @@ from workers.services.base import params_from_json
 __all__ = ["BaseHandler", "NotFoundHandler"]
 
 log = logging.getLogger(__name__)
+
+#: Characters XML 1.0 cannot contain (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/U+FFFF).
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml", "application/x-votable+xml")
@@ -132,8 +136,14 @@ class BaseHandler(tornado.web.RequestHandler):
                     "multipart/form-data or application/json"
                 )
         for name, value in pairs:
-            if "\x00" in name or "\x00" in value:
-                raise UsageError(f"parameter {name!r} contains a NUL character", parameter=name)
+            # Parameters are echoed in the XML documents; XML 1.0 cannot carry these characters.
+            bad = XML_ILLEGAL.search(name) or XML_ILLEGAL.search(value)
+            if bad:
+                raise UsageError(
+                    f"parameter {name.encode('unicode_escape').decode()!r} contains the character "
+                    f"U+{ord(bad.group()):04X}, which is not allowed",
+                    parameter=name,
+                )
         self._pairs = pairs
         return pairs
 

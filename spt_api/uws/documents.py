@@ -7,6 +7,7 @@ described by ``JSON_SCHEMA`` in the OpenAPI document.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -53,13 +54,22 @@ def format_datetime(value: datetime | None) -> str:
     return text + "Z"
 
 
+#: Characters XML 1.0 cannot contain; a job's error message may hold any text, so they are replaced.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    """``text`` with XML-illegal characters replaced by U+FFFD, so the document stays well-formed."""
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
 def _q(name: str) -> str:
     return f"{{{UWS_NS}}}{name}"
 
 
 def _text(parent: ET.Element, name: str, value: str) -> ET.Element:
     el = ET.SubElement(parent, _q(name))
-    el.text = value
+    el.text = _clean(value)
     return el
 
 
@@ -68,7 +78,7 @@ def _nillable(parent: ET.Element, name: str, value: str | None) -> None:
     if value is None or value == "":
         el.set(f"{{{XSI_NS}}}nil", "true")
     else:
-        el.text = value
+        el.text = _clean(value)
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -83,8 +93,8 @@ def _serialize(root: ET.Element) -> bytes:
 def _add_parameters(parent: ET.Element, job: Job) -> None:
     params = ET.SubElement(parent, _q("parameters"))
     for name, value in job.parameters:
-        el = ET.SubElement(params, _q("parameter"), {"id": name})
-        el.text = value
+        el = ET.SubElement(params, _q("parameter"), {"id": _clean(name)})
+        el.text = _clean(value)
 
 
 def _add_results(parent: ET.Element, job: Job, result_url: ResultUrl) -> None:
@@ -134,7 +144,7 @@ def job_to_xml(job: Job, result_url: ResultUrl) -> bytes:
             f"{{{SPT_NS}}}progress",
             {"done": str(job.progress.done), "total": str(job.progress.total)},
         )
-        progress.text = job.progress.message
+        progress.text = _clean(job.progress.message)
     return _serialize(root)
 
 
@@ -174,8 +184,8 @@ def results_to_xml(job: Job, result_url: ResultUrl) -> bytes:
 def parameters_to_xml(job: Job) -> bytes:
     root = ET.Element(_q("parameters"))
     for name, value in job.parameters:
-        el = ET.SubElement(root, _q("parameter"), {"id": name})
-        el.text = value
+        el = ET.SubElement(root, _q("parameter"), {"id": _clean(name)})
+        el.text = _clean(value)
     return _serialize(root)
 
 

@@ -116,6 +116,13 @@ CASES = [
          {"content": b"message=x", "headers": {"Content-Type": "multipart/form-data"}}),
     Case("form body not UTF-8", "POST", jobs, 400, ("UTF-8",),
          {"content": b"message=%ff\xff", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+    Case("control character in a value", "POST", jobs, 400, ("message", "U+0001"), F(("message", "a\x01b"))),
+    Case("control character in a name", "POST", jobs, 400, ("U+001B",), F(("mes\x1bsage", "x"))),
+    Case("lone surrogate in JSON", "POST", jobs, 400, ("message", "U+D800"),
+         raw_json(b'{"message": "\\ud800"}')),
+    Case("control character in RUNID", "POST", jobs, 400, ("RUNID",), F(("RUNID", "r\x07"))),
+    Case("control character in a parameter update", "POST", lambda j: f"{j.pending}/parameters", 400,
+         ("message",), F(("message", "\x0c"))),
     # -- PHASE
     Case("bad PHASE filter", "GET", lambda j: f"{j.jobs}?PHASE=SLEEPING", 400, ("PHASE", "SLEEPING")),
     Case("bad PHASE with WAIT", "GET", lambda j: f"{j.pending}?WAIT=1&PHASE=SLEEPING", 400,
