@@ -72,7 +72,8 @@ def build_backends(settings: Settings) -> Backends:
     objects = create_object_store(settings)
     jobs = JobService(settings, store, dispatcher, events, objects, services())
     metrics = Metrics()
-    metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths)
+    metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths, store.worker_heartbeats)
+    events.add_listener(metrics.observe_event)
     return Backends(settings, jobs, metrics)
 
 

@@ -1,8 +1,17 @@
-"""Prometheus metrics: HTTP latency by route and status, jobs by service and phase, queue depth."""
+"""Prometheus metrics: HTTP latency by route and status, jobs by service and phase, queue depth,
+job durations and the heartbeats of the workers running jobs.
+
+Job counts, queue depths and heartbeats are read at scrape time from the shared database and
+broker, so every API replica reports the same truth. Job durations are observed when a
+worker's final phase event reaches this process (Redis pub/sub delivers every event to every
+replica: aggregate them across replicas with ``max``, not ``sum``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -18,9 +27,11 @@ class _JobCollector(Collector):
         self,
         counts: Callable[[], dict[tuple[str, str], int]],
         depths: Callable[[], dict[str, int]],
+        heartbeats: Callable[[], dict[str, datetime]] | None = None,
     ) -> None:
         self.counts = counts
         self.depths = depths
+        self.heartbeats = heartbeats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         jobs = GaugeMetricFamily("spt_jobs", "Jobs by service and phase", labels=["service", "phase"])
@@ -37,6 +48,19 @@ class _JobCollector(Collector):
         except Exception:
             pass
         yield depth
+        if self.heartbeats is not None:
+            ages = GaugeMetricFamily(
+                "spt_worker_heartbeat_age_seconds",
+                "Seconds since each worker process running a job last heartbeat",
+                labels=["worker"],
+            )
+            try:
+                now = datetime.now(UTC)
+                for worker, beat in sorted(self.heartbeats().items()):
+                    ages.add_metric([worker], max(0.0, (now - beat).total_seconds()))
+            except Exception:
+                pass
+            yield ages
 
 
 class Metrics:
@@ -57,6 +81,15 @@ class Metrics:
         )
 
     def watch_jobs(
-        self, counts: Callable[[], dict[tuple[str, str], int]], depths: Callable[[], dict[str, int]]
+        self,
+        counts: Callable[[], dict[tuple[str, str], int]],
+        depths: Callable[[], dict[str, int]],
+        heartbeats: Callable[[], dict[str, datetime]] | None = None,
     ) -> None:
-        self.registry.register(_JobCollector(counts, depths))
+        self.registry.register(_JobCollector(counts, depths, heartbeats))
+
+    def observe_event(self, job_id: str, event: dict[str, Any]) -> None:
+        """An event listener: a job's final phase event with its run time feeds the duration histogram."""
+        duration, service, phase = event.get("duration"), event.get("service"), event.get("phase")
+        if isinstance(duration, int | float) and isinstance(service, str) and isinstance(phase, str):
+            self.job_duration.labels(service, phase).observe(max(0.0, float(duration)))

@@ -7,6 +7,7 @@ delivery of the same message is a no-op.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import shutil
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
+from structlog.contextvars import bound_contextvars
 
 from spt_api.storage import result_key, safe_name
 from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError
@@ -34,8 +36,13 @@ ABORT_CHECK_INTERVAL = 0.25
 PROGRESS_INTERVAL = 0.25
 
 
-def phase_event(job: Job | None, phase: ExecutionPhase) -> dict[str, object]:
-    return {"type": "phase", "phase": phase.value, "job_id": job.job_id if job else None}
+def phase_event(job: Job | None, phase: ExecutionPhase, duration: float | None = None) -> dict[str, object]:
+    event: dict[str, object] = {"type": "phase", "phase": phase.value, "job_id": job.job_id if job else None}
+    if job is not None:
+        event["service"] = job.service
+    if duration is not None:
+        event["duration"] = round(duration, 6)  # the API's spt_job_duration_seconds observes it
+    return event
 
 
 def overrun_message(seconds: int) -> str:
@@ -108,8 +115,13 @@ class _Heartbeat(threading.Thread):
         self.runtime = runtime
         self.job_id = job_id
         self.stopped = threading.Event()
+        # The job's logging context (job_id), which a new thread would not inherit.
+        self.context = contextvars.copy_context()
 
     def run(self) -> None:
+        self.context.run(self._beat)
+
+    def _beat(self) -> None:
         while not self.stopped.wait(self.runtime.settings.heartbeat_interval):
             try:
                 self.runtime.store.heartbeat(self.job_id, self.runtime.worker_id)
@@ -136,11 +148,22 @@ def execute_job(
 
     ``timeout_errors`` are the exceptions by which the worker says the job ran
     past its executionDuration (Celery's soft time limit): the job is then
-    aborted, as UWS §2.1.4 says an overrun should be.
+    aborted, as UWS §2.1.4 says an overrun should be. Every log line written meanwhile
+    carries the job id (structlog context variables).
     """
+    with bound_contextvars(job_id=job_id):
+        return _execute(job_id, runtime, timeout_errors)
+
+
+def _execute(
+    job_id: str, runtime: WorkerRuntime, timeout_errors: tuple[type[BaseException], ...]
+) -> ExecutionPhase | None:
     job = runtime.store.claim(job_id, runtime.worker_id)
     if job is None:
+        log.info("job not claimed: it is no longer QUEUED (a repeated message, or aborted)")
         return None
+    started = time.monotonic()
+    log.info("job started: %s, attempt %d", job.service, job.attempts, extra={"service": job.service})
     runtime.events.publish(job_id, phase_event(job, ExecutionPhase.EXECUTING))
     spec = get_service(job.service)
     heartbeat = _Heartbeat(runtime, job_id)
@@ -161,7 +184,7 @@ def execute_job(
             final = None
     except Exception as exc:
         summary = _summary(exc)
-        log.info("job failed: %s", summary.message, extra={"job_id": job_id})
+        log.info("job failed: %s", summary.message)
         final = ExecutionPhase.ERROR if runtime.store.fail(
             job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
         ) else None
@@ -172,6 +195,10 @@ def execute_job(
     finally:
         heartbeat.stopped.set()
         shutil.rmtree(ctx.workdir, ignore_errors=True)
+    elapsed = time.monotonic() - started
     if final is not None:
-        runtime.events.publish(job_id, phase_event(job, final))
+        log.info("job finished: %s in %.3f s", final.value, elapsed, extra={"phase": final.value})
+        runtime.events.publish(job_id, phase_event(job, final, elapsed))
+    else:
+        log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
     return final

@@ -168,6 +168,17 @@ class JobStore:
         with self.engine.connect() as conn:
             return {(service, phase): n for service, phase, n in conn.execute(query)}
 
+    def worker_heartbeats(self) -> dict[str, datetime]:
+        """The latest heartbeat of each worker process that is running a job."""
+        query = (
+            sa.select(jobs.c.worker_id, sa.func.max(jobs.c.heartbeat_time))
+            .where(jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.worker_id.is_not(None))
+            .group_by(jobs.c.worker_id)
+        )
+        with self.engine.connect() as conn:
+            beats = {str(worker): _aware(beat) for worker, beat in conn.execute(query)}
+        return {worker: beat for worker, beat in beats.items() if beat is not None}
+
     def expired(self, now: datetime, limit: int = 500) -> builtins.list[Job]:
         query = (
             sa.select(jobs)
