@@ -56,6 +56,10 @@ def prefers_json(accept: str) -> bool:
     return best_json > best_xml and best_json > 0
 
 
+def _answered(*args: Any, **kwargs: Any) -> None:
+    """The HTTP method of a request already answered from ``data_received``."""
+
+
 @tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
     """Every API handler; the request body is streamed so its size limit answers 413, not a dropped socket."""
@@ -84,11 +88,22 @@ class BaseHandler(tornado.web.RequestHandler):
         return None
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return  # already answered 413; the rest of the body is dropped
         self._body_size += len(chunk)
         if self._body_size > self.settings_obj.max_body_size:
-            raise PayloadTooLargeError(
+            # A body without Content-Length (chunked) is only found too large here. Raising would make
+            # Tornado log an uncaught error and reset the connection with no answer; answer 413 instead
+            # (the connection then closes, as the body is unread).
+            error = PayloadTooLargeError(
                 f"request body exceeds the limit of {self.settings_obj.max_body_size} bytes"
             )
+            self._body_chunks.clear()
+            self.send_error(error.status, exc_info=(type(error), error, None))
+            # If the rest of the body still arrives before the connection closes, Tornado would go on
+            # to call the HTTP method: make it a no-op for this request.
+            setattr(self, self.request.method.lower() if self.request.method else "get", _answered)
+            return
         self._body_chunks.append(chunk)
 
     # -- parameters ----------------------------------------------------------------------------------

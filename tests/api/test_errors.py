@@ -279,3 +279,36 @@ def test_too_large_body_closes_the_connection_explicitly(server: RunningServer) 
     )
     assert heads[0].startswith(b"HTTP/1.1 413")
     assert b"connection: close" in heads[0].lower()
+
+
+@pytest.mark.parametrize("overshoot", [1, 200_000])
+def test_chunked_body_over_the_limit(server: RunningServer, client: httpx.Client, overshoot: int) -> None:
+    # Without Content-Length the limit is found while streaming; the answer is still a 413 document.
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC).isoformat()
+    total = server.settings.max_body_size + overshoot
+
+    def body() -> Iterator[bytes]:
+        yield b"message="
+        sent = 8
+        while sent < total:
+            chunk = b"x" * min(64 * 1024, total - sent)
+            sent += len(chunk)
+            yield chunk
+
+    try:
+        response = client.post(
+            server.jobs_url(),
+            content=body(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        )
+    except httpx.TransportError:
+        pytest.fail("connection dropped instead of a 413 answer")
+    assert response.status_code == 413
+    assert response.json()["status"] == 413
+    assert "limit" in response.json()["message"]
+    # No job was made from the part that was read.
+    with server.client() as fresh:
+        listed = fresh.get(server.jobs_url(), params={"AFTER": before}, headers={"Accept": "application/json"})
+    assert listed.json()["jobs"] == []
