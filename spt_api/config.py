@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     job_cache_ttl: float = Field(
         1.0, title="Seconds a job read by the API may be served from memory (each change drops it; 0: off)", ge=0
     )
+    fan_out_chunk: int = Field(
+        500, title="Work items (e.g. cutout positions) per child job when a large job is split across workers", ge=1
+    )
     list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
     heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
     heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")

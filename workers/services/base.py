@@ -17,8 +17,17 @@ from typing import Any, ClassVar, Protocol, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spt_api.uws.errors import UsageError
+from spt_api.uws.models import JobResult
 
-__all__ = ["JobContext", "ParamsModel", "ServiceSpec", "params_from_json", "usage_error_from_validation"]
+__all__ = [
+    "ChildOutcome",
+    "JobContext",
+    "MergeContext",
+    "ParamsModel",
+    "ServiceSpec",
+    "params_from_json",
+    "usage_error_from_validation",
+]
 
 
 class JobContext(Protocol):
@@ -39,6 +48,30 @@ class JobContext(Protocol):
 
     def is_aborted(self) -> bool:
         """True once the job has been aborted; long loops check it between steps."""
+
+
+class MergeContext(JobContext, Protocol):
+    """The context of a fan-out parent's ``merge``: a job context that can also reach its children's results."""
+
+    def read_result(self, result: JobResult) -> bytes:
+        """The bytes of a child's stored result."""
+
+    def fetch_result(self, result: JobResult, destination: Path) -> None:
+        """Copy a child's stored result into a local file (for large files and bundles)."""
+
+    def adopt_result(self, result: JobResult) -> str:
+        """List a child's stored result as a result of this job, without copying; return its result id."""
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """What one fan-out child did: its parameters, final phase, results and error message."""
+
+    job_id: str
+    params: ParamsModel
+    phase: str
+    results: tuple[JobResult, ...]
+    error_message: str | None = None
 
 
 def _is_multi(annotation: Any) -> bool:
@@ -137,6 +170,11 @@ def params_from_json(body: Mapping[str, Any]) -> list[tuple[str, str]]:
 RunFunction = Callable[[Any, JobContext], None]
 
 
+def _load(path: str) -> Any:
+    module_name, _, func_name = path.partition(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """One job type, declared once; the API, OpenAPI, web forms and docs come from it.
@@ -152,11 +190,21 @@ class ServiceSpec:
     run: str
     queue: str
     default_execution_duration: int | None = None
+    #: Optional fan-out: ``"module:function"`` with ``split(params, settings) -> list[ParamsModel]``; when it
+    #: returns more than one parameter set, each becomes a child job run by any worker, and when the last
+    #: child ends, ``merge(params, children: list[ChildOutcome], ctx: MergeContext)`` finishes the parent.
+    split: str | None = None
+    merge: str | None = None
 
     def load_run(self) -> RunFunction:
-        module_name, _, func_name = self.run.partition(":")
-        func: RunFunction = getattr(importlib.import_module(module_name), func_name)
+        func: RunFunction = _load(self.run)
         return func
+
+    def load_split(self) -> Callable[[Any, Any], list[ParamsModel]] | None:
+        return _load(self.split) if self.split else None
+
+    def load_merge(self) -> Callable[[Any, list[ChildOutcome], MergeContext], None] | None:
+        return _load(self.merge) if self.merge else None
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()
