@@ -44,6 +44,21 @@ def _publish(events: EventPublisher, job_id: str, phase: ExecutionPhase) -> None
     events.publish(job_id, {"type": "phase", "phase": phase.value})
 
 
+def _queue_of(service: str) -> str:
+    from workers.services import get_service
+
+    spec = get_service(service)
+    return spec.queue if spec else service
+
+
+def _queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
+    try:
+        return dispatcher.queue_depths()
+    except Exception as exc:  # the broker is down: sending would fail as well, and is retried later
+        log.warning("queue depths unknown: %s", exc)
+        return {}
+
+
 def reconcile(
     settings: Settings,
     store: JobStore,
@@ -54,7 +69,17 @@ def reconcile(
     now = now or utcnow()
     report = MaintenanceReport()
     heartbeat_timeout = timedelta(seconds=settings.heartbeat_timeout)
+    depths: dict[str, int] | None = None
     for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
+        if job.phase == ExecutionPhase.QUEUED:
+            # A job waiting in a backlog has its message in the queue still: resending it would
+            # grow the backlog at every pass. Only a queue that is empty has lost the message.
+            if depths is None:
+                depths = _queue_depths(dispatcher)
+            waiting = depths.get(_queue_of(job.service), 0)
+            if waiting:
+                log.debug("job %s waits behind %d messages; not resent", job.job_id, waiting)
+                continue
         if (
             job.phase == ExecutionPhase.EXECUTING
             and job.start_time
