@@ -246,7 +246,9 @@ class JobService:
                 job = await self.abort(job)
             except PermissionDeniedError:
                 pass  # it finished meanwhile
+        # Objects first: should the storage be down, the 503 leaves the job in place to delete again,
+        # instead of forgetting the job and orphaning its objects where nothing would find them.
+        await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         await self.call(self.store.delete, job.job_id)
         self.cache.invalidate(job.job_id)
-        await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         self.events.publish(job.job_id, {"type": "deleted", "phase": None})
