@@ -43,6 +43,7 @@ __all__ = [
     "parse_band",
     "parse_pos",
     "parse_positions_table",
+    "split",
 ]
 
 #: Nominal SPT-3G bands (GHz). 90 is accepted for 95: both names are in use.
@@ -612,6 +613,25 @@ class CutoutParams(ParamsModel):
         ]
 
 
+#: Positions per child job when ``settings`` gives no ``fan_out_chunk`` (the Settings default).
+DEFAULT_FAN_OUT_CHUNK = 500
+
+
+def split(params: CutoutParams, settings: Any = None) -> list[CutoutParams]:
+    """Fan-out: the parameter sets of the child jobs of a large job.
+
+    A job of at most ``settings.fan_out_chunk`` positions (``SPT_API_FAN_OUT_CHUNK``)
+    is returned unchanged, as the only set: it runs as one job. A larger one is cut
+    into consecutive chunks of that many positions (:meth:`CutoutParams.chunks`:
+    the same targets and names, so the same file names), each with ``bundle=none``:
+    children store their files and manifests, and ``merge`` builds the one bundle.
+    """
+    size = int(getattr(settings, "fan_out_chunk", None) or DEFAULT_FAN_OUT_CHUNK)
+    if len(params.positions()) <= size:
+        return [params]
+    return [chunk.model_copy(update={"bundle": "none"}) for chunk in params.chunks(size)]
+
+
 SERVICE = ServiceSpec(
     name="cutout",
     title="Map cutouts",
@@ -623,4 +643,6 @@ SERVICE = ServiceSpec(
     run="workers.services.cutout.run:run",
     queue="cutout",
     default_execution_duration=3600,
+    split="workers.services.cutout.params:split",
+    merge="workers.services.cutout.merge:merge",
 )

@@ -38,7 +38,15 @@ from workers.services.cutout.cut import (
 )
 from workers.services.cutout.params import CutoutParams, Target
 
-__all__ = ["SyncCutout", "check_selection", "cut_one", "cut_positions", "maps_directory", "run"]
+__all__ = [
+    "SyncCutout",
+    "check_selection",
+    "cut_one",
+    "cut_positions",
+    "maps_directory",
+    "public_params",
+    "run",
+]
 
 #: Positions between progress reports (and at most this long between them):
 #: often enough for a live bar, rare enough not to flood the event channel.
@@ -113,7 +121,7 @@ class _Output:
 
     def finish(self, rows: Sequence[ManifestRow], params: CutoutParams) -> None:
         csv_bytes = manifest_csv(rows)
-        json_bytes = manifest_json(rows, job_id=self.ctx.job_id, parameters=_public_params(params))
+        json_bytes = manifest_json(rows, job_id=self.ctx.job_id, parameters=public_params(params))
         if self.bundle is not None:
             self.bundle.add("manifest.csv", csv_bytes)
             self.bundle.add("manifest.json", json_bytes)
@@ -134,7 +142,8 @@ class _Output:
             self.bundle.path.unlink(missing_ok=True)
 
 
-def _public_params(params: CutoutParams) -> dict[str, object]:
+def public_params(params: CutoutParams) -> dict[str, object]:
+    """The job's parameters as recorded in ``manifest.json``."""
     # The uploaded table can be megabytes: the manifest lists its rows anyway.
     message = params.to_message()
     if message.get("positions_table"):
