@@ -75,6 +75,12 @@ def test_s3_outage(
         assert body["components"]["storage"]["message"]
         assert {"database", "queue", "events"} <= {n for n, c in body["components"].items() if c["status"] == "ok"}
 
+        # Deleting needs the storage: 503, and the job stays (its objects are not orphaned).
+        with server.client() as client:
+            response = client.delete(done["href"], headers={"Accept": "application/json"})
+        _assert_503_document(response, "storage")
+        assert get_job(server, done["href"])["phase"] == "COMPLETED"
+
         # A job cannot store its result: it ends in ERROR and says why.
         failed = server.wait_final(server.create_job("echo", run=True, message="nowhere to go"), timeout=60)
         assert failed["phase"] == "ERROR", failed
@@ -90,6 +96,10 @@ def test_s3_outage(
     with httpx.Client(follow_redirects=True, timeout=30) as client:
         assert client.get(again["results"][0]["href"]).content == b"stored after"
         assert client.get(done["results"][0]["href"]).content == b"stored before"
+    # Deleting works again, objects included.
+    with server.client() as client:
+        assert client.delete(done["href"]).status_code == 303
+    assert stack.keys(done["jobId"]) == []
 
 
 def test_redis_outage(
@@ -131,6 +141,13 @@ def test_redis_outage(
         job = server.wait_final(url, timeout=60)
         assert job["phase"] == "COMPLETED", (job, worker.log_tail())
     assert server.wait_final(server.create_job("echo", run=True))["phase"] == "COMPLETED"
+    # Events flow again: a WAIT wakes on the change, not on its periodic re-read (every 5 s).
+    url = server.create_job("echo", run=True, message="events", delay=2)
+    wait_for(lambda: get_job(server, url)["phase"] == "EXECUTING", 30, "job running")
+    started = time.monotonic()
+    job = get_job(server, url, WAIT=20, PHASE="EXECUTING")
+    assert job["phase"] == "COMPLETED"
+    assert time.monotonic() - started < 4
 
 
 def test_postgres_outage(
