@@ -205,8 +205,11 @@ class JobService:
         aborted = await self.call(self.store.abort, job.job_id)
         self.cache.invalidate(job.job_id)
         self.events.publish(job.job_id, {"type": "phase", "phase": aborted.phase.value})
-        if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
-            await self.call(self.dispatcher.abort, aborted)
+        # Whatever phase the (possibly cached) job showed, stop any execution: revoking an idle task is harmless.
+        await self.call(self.dispatcher.abort, aborted)
+        for child in await self.call(self.store.abort_children, job.job_id):
+            self.events.publish(child.job_id, {"type": "phase", "phase": child.phase.value})
+            await self.call(self.dispatcher.abort, child)
         return aborted
 
     async def change_phase(self, job: Job, value: str | None) -> Job:
@@ -248,6 +251,9 @@ class JobService:
                 pass  # it finished meanwhile
         # Objects first: should the storage be down, the 503 leaves the job in place to delete again,
         # instead of forgetting the job and orphaning its objects where nothing would find them.
+        for child in await self.call(self.store.children, job.job_id):
+            await self.call(self.objects.delete_prefix, f"{child.service}/{child.job_id}")
+            await self.call(self.store.delete, child.job_id)
         await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         await self.call(self.store.delete, job.job_id)
         self.cache.invalidate(job.job_id)

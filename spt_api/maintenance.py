@@ -116,6 +116,16 @@ def reconcile(
             log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
             _publish(events, job.job_id, ExecutionPhase.QUEUED)
             report.requeued.append(job.job_id)
+    for parent in store.unmerged_parents():
+        # Run the merge in a worker: the requeued parent sees its children and merges them.
+        requeued = store.requeue(parent.job_id, parent.worker_id, new_task_id(parent.job_id))
+        if requeued is not None:
+            try:
+                dispatcher.send(requeued)
+            except Exception as exc:
+                log.warning("merge of %s not sent (will retry): %s", parent.job_id, exc)
+                continue
+            report.requeued.append(parent.job_id)
     return report
 
 

@@ -114,6 +114,8 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "maps_url": str(data_dir / "maps"),
+        # Small, so cutout jobs of a few positions already fan out to child jobs.
+        "fan_out_chunk": 3,
         "embedded_pool_size": 2,
         "wait_max": 30,
         "heartbeat_interval": 1,
@@ -165,6 +167,7 @@ class ProductionInfra:
             "heartbeat_timeout": 5,
             "reconcile_interval": 1,
             "max_body_size": 1024 * 1024,
+            "fan_out_chunk": 3,
         }
         values.update(overrides)
         return Settings(**values)
@@ -197,7 +200,8 @@ def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Produ
 def celery_worker(production_infra: ProductionInfra, demo_maps: Path) -> Iterator[Any]:
     from tests.support.celery_worker import CeleryWorker
 
-    worker = CeleryWorker(production_infra.env(SPT_API_MAPS_URL=str(demo_maps)), concurrency=2).start()
+    env = production_infra.env(SPT_API_MAPS_URL=str(demo_maps), SPT_API_FAN_OUT_CHUNK="3")
+    worker = CeleryWorker(env, concurrency=2).start()
     yield worker
     worker.stop()
 

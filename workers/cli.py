@@ -40,7 +40,7 @@ def _backends() -> tuple[Settings, Any, Any, Any, Any]:
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, dispatch=_NoDispatch().send if settings.is_embedded_queue else None)
     store = create_job_store(settings.effective_database_url)
     objects = create_object_store(settings)
     dispatcher = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventPublisher, RedisEventPublisher
 from spt_api.storage import ObjectStore, create_object_store
+from spt_api.uws.models import Job
 
 __all__ = ["NullPublisher", "WorkerRuntime", "build_runtime"]
 
@@ -26,6 +28,8 @@ class WorkerRuntime:
     store: JobStore
     objects: ObjectStore
     events: EventPublisher
+    #: Sends a QUEUED job (a fan-out child) to the workers.
+    dispatch: Callable[[Job], object]
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @property
@@ -35,13 +39,24 @@ class WorkerRuntime:
         return path
 
 
-def build_runtime(settings: Settings, events: EventPublisher | None = None) -> WorkerRuntime:
+def build_runtime(
+    settings: Settings,
+    events: EventPublisher | None = None,
+    dispatch: Callable[[Job], object] | None = None,
+) -> WorkerRuntime:
     if events is None:
         events = RedisEventPublisher(settings.redis_url) if settings.redis_url else NullPublisher()
+    if dispatch is None:
+        if settings.is_embedded_queue:
+            raise ValueError("an embedded worker dispatches through its supervisor: pass dispatch=")
+        from spt_api.queue.celery_dispatcher import CeleryDispatcher
+
+        dispatch = CeleryDispatcher(settings).send
     return WorkerRuntime(
         settings=settings,
         # The API (or `spt-api migrate`) owns the schema; a worker must not race it.
         store=create_job_store(settings.effective_database_url, run_migrations=False, pool_size=2),
         objects=create_object_store(settings),
         events=events,
+        dispatch=dispatch,
     )

@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from boto3.exceptions import S3UploadFailedError
@@ -25,6 +26,7 @@ from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress
 from spt_api.uws.phases import ExecutionPhase
 from workers.runtime import WorkerRuntime
 from workers.services import get_service
+from workers.services.base import ChildOutcome, params_from_json
 
 __all__ = ["RunContext", "execute_job", "overrun_message", "phase_event"]
 
@@ -162,19 +164,50 @@ def _execute(
     if job is None:
         log.info("job not claimed: it is no longer QUEUED (a repeated message, or aborted)")
         return None
-    started = time.monotonic()
     log.info("job started: %s, attempt %d", job.service, job.attempts, extra={"service": job.service})
     runtime.events.publish(job_id, phase_event(job, ExecutionPhase.EXECUTING))
     spec = get_service(job.service)
-    heartbeat = _Heartbeat(runtime, job_id)
-    heartbeat.start()
-    ctx = RunContext(job, runtime)
-    final: ExecutionPhase | None
-    try:
+
+    def body(ctx: RunContext) -> bool:
+        """Run the job; False when it was split into children and must wait for them."""
         if spec is None:
             raise FatalJobError(f"this worker does not know the service {job.service!r}")
         params = spec.params_model.from_uws(job.parameters)
+        if job.parent_id is None and spec.split is not None:
+            if runtime.store.children(job_id):
+                # A requeued parent: its children exist already; merge (once) if they have all ended.
+                _merge_if_done(job, runtime, claimed=job.pending_children == 0)
+                return False
+            split = spec.load_split()
+            parts = split(params, runtime.settings) if split else [params]
+            if len(parts) > 1:
+                _fan_out(job, [params_from_json(p.to_message()) for p in parts], runtime)
+                return False
         spec.load_run()(params, ctx)
+        return True
+
+    final = _settle(job, runtime, body, timeout_errors)
+    if job.parent_id is not None and final is not None:
+        _child_ended(job.parent_id, runtime)
+    return final
+
+
+def _settle(
+    job: Job,
+    runtime: WorkerRuntime,
+    body: Callable[[RunContext], bool],
+    timeout_errors: tuple[type[BaseException], ...] = (),
+    ctx_class: type[RunContext] | None = None,
+) -> ExecutionPhase | None:
+    """Run ``body`` with a heartbeat, then record COMPLETED, ERROR or ABORTED with one conditional update."""
+    job_id = job.job_id
+    started = time.monotonic()
+    heartbeat = _Heartbeat(runtime, job_id)
+    heartbeat.start()
+    ctx = (ctx_class or RunContext)(job, runtime)
+    final: ExecutionPhase | None
+    try:
+        finished = body(ctx)
     except timeout_errors:
         message = overrun_message(job.execution_duration)
         try:
@@ -189,6 +222,9 @@ def _execute(
             job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
         ) else None
     else:
+        if not finished:
+            log.info("job split into children; it ends when they do")
+            return None
         # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
         done = runtime.store.complete(job_id, list(ctx.results.values()), worker_id=runtime.worker_id)
         final = ExecutionPhase.COMPLETED if done else None
@@ -202,3 +238,80 @@ def _execute(
     else:
         log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
     return final
+
+
+# -- fan-out ---------------------------------------------------------------------------------------------
+
+
+class MergeRunContext(RunContext):
+    """The :class:`workers.services.base.MergeContext` of a parent: its children's results are reachable."""
+
+    def read_result(self, result: JobResult) -> bytes:
+        return b"".join(self.runtime.objects.read_chunks(result.key))
+
+    def fetch_result(self, result: JobResult, destination: Path) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with destination.open("wb") as handle:
+            for chunk in self.runtime.objects.read_chunks(result.key):
+                handle.write(chunk)
+
+    def adopt_result(self, result: JobResult) -> str:
+        if result.result_id in self.results:
+            raise FatalJobError(f"two children produced the result id {result.result_id!r}")
+        self.results[result.result_id] = result
+        return result.result_id
+
+
+def _fan_out(parent: Job, parameter_sets: list[list[tuple[str, str]]], runtime: WorkerRuntime) -> None:
+    children = runtime.store.create_children(parent, parameter_sets)
+    log.info("job split into %d children", len(children))
+    runtime.store.set_progress(parent.job_id, Progress(0, len(children), f"0 of {len(children)} parts"))
+    for child in children:
+        runtime.events.publish(child.job_id, phase_event(child, ExecutionPhase.QUEUED))
+        runtime.dispatch(child)
+
+
+def _child_ended(parent_id: str, runtime: WorkerRuntime) -> None:
+    """A child reached a final phase: count it on the parent, and merge when it was the last."""
+    children = runtime.store.children(parent_id)
+    done = sum(1 for c in children if c.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING))
+    message = f"{done} of {len(children)} parts"
+    runtime.store.set_progress(parent_id, Progress(done, len(children), message))
+    runtime.events.publish(
+        parent_id, {"type": "progress", "phase": "EXECUTING", "done": done, "total": len(children), "message": message}
+    )
+    parent = runtime.store.get(parent_id)
+    if parent is not None:
+        with bound_contextvars(job_id=parent_id):
+            _merge_if_done(parent, runtime)
+
+
+def _merge_if_done(parent: Job, runtime: WorkerRuntime, *, claimed: bool = False) -> ExecutionPhase | None:
+    """Merge the children's results into the parent, once, when they have all ended."""
+    job = parent if claimed else runtime.store.claim_merge(parent.job_id, runtime.worker_id)
+    if job is None:
+        return None
+    spec = get_service(job.service)
+
+    def body(ctx: RunContext) -> bool:
+        if spec is None:
+            raise FatalJobError(f"this worker does not know the service {job.service!r}")
+        merge = spec.load_merge()
+        if merge is None:
+            raise FatalJobError(f"service {job.service!r} split a job but has no merge")
+        params = spec.params_model.from_uws(job.parameters)
+        outcomes = [
+            ChildOutcome(
+                job_id=child.job_id,
+                params=spec.params_model.from_uws(child.parameters),
+                phase=child.phase.value,
+                results=child.results,
+                error_message=child.error.message if child.error else None,
+            )
+            for child in runtime.store.children(job.job_id)
+        ]
+        assert isinstance(ctx, MergeRunContext)
+        merge(params, outcomes, ctx)
+        return True
+
+    return _settle(job, runtime, body, ctx_class=MergeRunContext)

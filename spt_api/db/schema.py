@@ -39,10 +39,15 @@ jobs = sa.Table(
     sa.Column("heartbeat_time", sa.DateTime(timezone=True), nullable=True),
     sa.Column("queued_time", sa.DateTime(timezone=True), nullable=True),
     sa.Column("task_id", sa.String(64), nullable=True),
+    # Fan-out: a child names its parent; a parent counts children not yet merged (0 once merged).
+    sa.Column("parent_id", sa.String(32), nullable=True),
+    sa.Column("pending_children", sa.Integer, nullable=True),
+    sa.Column("child_index", sa.Integer, nullable=True),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
     sa.Index("ix_jobs_destruction", "destruction_time"),
+    sa.Index("ix_jobs_parent", "parent_id"),
     sa.Index("ix_jobs_service_list", "service", "creation_time"),
     sa.Index("ix_jobs_service_phase", "service", "phase", "creation_time"),
     # The reconciler scans active jobs only; partial on PostgreSQL keeps it tiny.

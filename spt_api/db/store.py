@@ -70,6 +70,8 @@ def _row_to_job(row: RowMapping) -> Job:
         worker_id=row["worker_id"],
         heartbeat_time=_aware(row["heartbeat_time"]),
         task_id=row["task_id"],
+        parent_id=row["parent_id"],
+        pending_children=row["pending_children"],
     )
 
 
@@ -150,6 +152,8 @@ class JobStore:
         last: int | None,
         limit: int,
     ) -> sa.Select[Any]:
+        # Fan-out children are the service's business, not the user's: they are not listed.
+        query = query.where(jobs.c.parent_id.is_(None))
         if service is not None:
             query = query.where(jobs.c.service == service)
         if owner is not None:
@@ -192,6 +196,8 @@ class JobStore:
         """EXECUTING jobs whose worker is silent and QUEUED jobs waiting suspiciously long."""
         silent = sa.and_(
             jobs.c.phase == ExecutionPhase.EXECUTING.value,
+            # A parent waiting on its children is alive while they are; the children are watched instead.
+            sa.func.coalesce(jobs.c.pending_children, 0) == 0,
             sa.func.coalesce(jobs.c.heartbeat_time, jobs.c.start_time) < now - heartbeat_timeout,
         )
         waiting = sa.and_(
@@ -392,6 +398,95 @@ class JobStore:
         with self.engine.begin() as conn:
             row = conn.execute(query).mappings().first()
         return _row_to_job(row) if row is not None else None
+
+    # -- fan-out ---------------------------------------------------------------------------------------
+
+    def create_children(self, parent: Job, parameter_sets: Sequence[Sequence[tuple[str, str]]]) -> builtins.list[Job]:
+        """Insert one QUEUED child per parameter set and make the parent wait for them, in one transaction."""
+        from spt_api.queue.base import new_task_id
+
+        now = utcnow()
+        rows = []
+        for index, parameters in enumerate(parameter_sets):
+            job_id = new_job_id()
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "service": parent.service,
+                    "owner": parent.owner,
+                    "phase": ExecutionPhase.QUEUED.value,
+                    "run_id": parent.run_id,
+                    "creation_time": now,
+                    "execution_duration": parent.execution_duration,
+                    "destruction_time": parent.destruction_time,
+                    "parameters": [list(p) for p in parameters],
+                    "results": [],
+                    "attempts": 0,
+                    "queued_time": now,
+                    "task_id": new_task_id(job_id),
+                    "parent_id": parent.job_id,
+                    "child_index": index,
+                }
+            )
+        with self.engine.begin() as conn:
+            children = [
+                _row_to_job(conn.execute(jobs.insert().values(**row).returning(*jobs.c)).mappings().one())
+                for row in rows
+            ]
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.job_id == parent.job_id)
+                .values(pending_children=len(rows), heartbeat_time=now)
+            )
+        return children
+
+    def children(self, parent_id: str) -> builtins.list[Job]:
+        query = sa.select(jobs).where(jobs.c.parent_id == parent_id).order_by(jobs.c.child_index)
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    def claim_merge(self, parent_id: str, worker_id: str) -> Job | None:
+        """Once every child has ended, hand the merge to exactly one caller (None for the others)."""
+        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
+        child = jobs.alias("child")
+        still_running = sa.exists().where(child.c.parent_id == parent_id, child.c.phase.in_(active))
+        query = (
+            jobs.update()
+            .where(
+                jobs.c.job_id == parent_id,
+                jobs.c.phase == ExecutionPhase.EXECUTING.value,
+                jobs.c.pending_children > 0,
+                ~still_running,
+            )
+            .values(pending_children=0, heartbeat_time=utcnow(), worker_id=worker_id)
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        return _row_to_job(row) if row is not None else None
+
+    def abort_children(self, parent_id: str) -> builtins.list[Job]:
+        """Abort the parent's active children; return them (their executions must be stopped)."""
+        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
+        query = (
+            jobs.update()
+            .where(jobs.c.parent_id == parent_id, jobs.c.phase.in_(active))
+            .values(phase=ExecutionPhase.ABORTED.value, end_time=utcnow())
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    def unmerged_parents(self) -> builtins.list[Job]:
+        """EXECUTING parents whose children have all ended but whose merge never started (a worker died)."""
+        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
+        child = jobs.alias("child")
+        still_running = sa.exists().where(child.c.parent_id == jobs.c.job_id, child.c.phase.in_(active))
+        query = sa.select(jobs).where(
+            jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.pending_children > 0, ~still_running
+        )
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     def update_parameters(self, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
         return self._update_pending(job_id, {"parameters": [list(p) for p in parameters]}, "parameters")

@@ -44,6 +44,11 @@ class _PipePublisher:
         with self.lock:
             self.conn.send(("event", job_id, event))
 
+    def dispatch(self, job: Job) -> None:
+        """Fan-out children are queued by the supervisor, which owns the pool."""
+        with self.lock:
+            self.conn.send(("dispatch", job.job_id, None))
+
 
 def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
@@ -52,7 +57,7 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
 
     settings = Settings.model_validate(settings_data)
     publisher = _PipePublisher(conn)
-    runtime = build_runtime(settings, events=publisher)
+    runtime = build_runtime(settings, events=publisher, dispatch=publisher.dispatch)
     with publisher.lock:
         conn.send(("ready", None, None))
     while True:
@@ -195,6 +200,10 @@ class EmbeddedDispatcher(Dispatcher):
                 kind, job_id, payload = conn.recv()
                 if kind == "event":
                     self.events.publish(job_id, payload)
+                elif kind == "dispatch":
+                    child = self.store.get(job_id)
+                    if child is not None:
+                        self.send(child)
                 elif kind == "ready":
                     slot.ready = True
                 elif kind == "done":

@@ -83,6 +83,8 @@ class Job:
     worker_id: str | None = None
     heartbeat_time: datetime | None = None
     task_id: str | None = None
+    parent_id: str | None = None
+    pending_children: int | None = None
     meta: dict[str, str] = field(default_factory=dict)
 
     def parameter_values(self, name: str) -> list[str]:

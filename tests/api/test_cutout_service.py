@@ -115,3 +115,22 @@ def test_soda_sync_returns_fits(server: RunningServer, source: dict[str, Any]) -
         outside = client.get(f"{server.api}/cutout/sync", params={"POS": "CIRCLE 180 10 0.05"})
         assert outside.status_code == 400
         assert outside.text.startswith("UsageError:")
+
+
+def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: Path) -> None:
+    """Seven positions with SPT_API_FAN_OUT_CHUNK=3 (the test servers' value): three child jobs, one bundle."""
+    sources = json.loads((demo_maps / "sources.json").read_text())["sources"][:7]
+    body = "&".join(f"POS=CIRCLE+{s['ra']}+{s['dec']}+0.05" for s in sources) + "&band=150&bundle=zip&PHASE=RUN"
+    with server.client() as client:
+        job_url = client.post(
+            server.jobs_url("cutout"), content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ).headers["Location"]
+    job = server.wait_final(job_url)
+    assert job["phase"] == "COMPLETED", job
+    children = server.backends.jobs.store.children(job["jobId"])
+    assert len(children) == 3
+    assert {r["id"] for r in job["results"]} >= {"bundle", "manifest", "manifest-json"}
+    bundle = next(r for r in job["results"] if r["id"] == "bundle")
+    with zipfile.ZipFile(io.BytesIO(_download(bundle["href"]))) as archive:
+        fits_files = [n for n in archive.namelist() if n.endswith(".fits")]
+    assert len(fits_files) == 7

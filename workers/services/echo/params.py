@@ -18,6 +18,17 @@ class EchoParams(ParamsModel):
     fail: bool = Field(False, title="End the job in ERROR instead of COMPLETED")
     size: int = Field(0, title="Extra bytes of output (a second result, 'blob')", ge=0, le=MAX_ECHO_SIZE)
     steps: int = Field(1, title="Progress steps reported while sleeping", ge=1, le=1000)
+    parts: int = Field(1, title="Child jobs to split into (fan-out demo); results are joined", ge=1, le=100)
+
+
+def split(params: EchoParams, settings: object) -> list[EchoParams]:
+    """``parts`` children, each echoing its own line; one part means no fan-out."""
+    if params.parts == 1:
+        return [params]
+    return [
+        params.model_copy(update={"parts": 1, "message": f"{params.message} [{i + 1}/{params.parts}]"})
+        for i in range(params.parts)
+    ]
 
 
 SERVICE = ServiceSpec(
@@ -27,4 +38,6 @@ SERVICE = ServiceSpec(
     params_model=EchoParams,
     run="workers.services.echo.run:run",
     queue="echo",
+    split="workers.services.echo.params:split",
+    merge="workers.services.echo.run:merge",
 )
