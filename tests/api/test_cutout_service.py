@@ -134,3 +134,28 @@ def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: P
     with zipfile.ZipFile(io.BytesIO(_download(bundle["href"]))) as archive:
         fits_files = [n for n in archive.namelist() if n.endswith(".fits")]
     assert len(fits_files) == 7
+
+
+def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, demo_maps: Path) -> None:
+    import time
+
+    sources = json.loads((demo_maps / "sources.json").read_text())["sources"]
+    positions = [sources[i % len(sources)] for i in range(60)]
+    body = "&".join(f"POS=CIRCLE+{s['ra']}+{s['dec']}+0.05" for s in positions)
+    body += "&band=95&band=150&band=220&format=both&bundle=zip&PHASE=RUN"
+    with server.client() as client:
+        job_url = client.post(
+            server.jobs_url("cutout"), content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        ).headers["Location"]
+        job_id = job_url.rsplit("/", 1)[-1]
+        store = server.backends.jobs.store
+        deadline = time.monotonic() + 30
+        while not any(c.phase.value == "EXECUTING" for c in store.children(job_id)):
+            assert time.monotonic() < deadline, "no child started"
+            client.get(job_url, params={"WAIT": 1})
+        started = time.monotonic()
+        assert client.post(f"{job_url}/phase", data={"PHASE": "ABORT"}).status_code == 303
+        job = client.get(job_url, headers={"Accept": "application/json"}).json()
+        assert job["phase"] == "ABORTED"
+        assert all(c.phase.value in ("ABORTED", "COMPLETED", "ERROR") for c in store.children(job_id))
+    assert time.monotonic() - started < 1.0
