@@ -160,23 +160,27 @@ class JobService:
             limit=self.settings.list_max,
         )
 
-    async def wait(self, job: Job, timeout: float, phase: ExecutionPhase | None) -> Job:
-        """Block until the job leaves its phase (UWS §2.2.1.2), woken by its events."""
-        if job.phase not in ACTIVE_PHASES or (phase is not None and job.phase != phase):
-            return job
-        start_phase = job.phase
-        deadline = time.monotonic() + timeout
-        with self.events.subscribe(job.job_id) as sub:
-            # Re-read after subscribing: a change between the first read and the subscription is not lost.
-            job = await self.call(self.store.require, job.job_id)
-            while job.phase == start_phase:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
-                if event is not None and event.get("type") == "progress":
-                    continue
-                job = await self.call(self.store.require, job.job_id)
+    async def wait(
+        self, service: str, job_id: str, owner: str | None, timeout: float, phase: ExecutionPhase | None
+    ) -> Job:
+        """The job once it leaves its phase (UWS §2.2.1.2), woken by its events, or after ``timeout``.
+
+        Subscribing before reading the job means a change made between the two is not lost.
+        """
+        self.service(service)
+        with self.events.subscribe(job_id) as sub:
+            job = await self.call(self.store.require, job_id, service=service, owner=owner)
+            start_phase = job.phase
+            if start_phase in ACTIVE_PHASES and (phase is None or start_phase == phase):
+                deadline = time.monotonic() + timeout
+                while job.phase == start_phase:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
+                    if event is not None and event.get("type") == "progress":
+                        continue
+                    job = await self.call(self.store.require, job_id)
         self.cache.put(job)
         return job
 

@@ -174,7 +174,7 @@ def _execute(
             raise FatalJobError(f"this worker does not know the service {job.service!r}")
         params = spec.params_model.from_uws(job.parameters)
         if job.parent_id is None and spec.split is not None:
-            if runtime.store.children(job_id):
+            if job.attempts > 1 and runtime.store.children(job_id):
                 # A requeued parent: its children exist already; merge (once) if they have all ended.
                 _merge_if_done(job, runtime, claimed=job.pending_children == 0)
                 return False

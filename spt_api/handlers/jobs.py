@@ -67,13 +67,14 @@ class JobListHandler(JobBaseHandler):
 
 class JobHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
-        job = await self.load(service, job_id)
         wait = self.param("WAIT")
-        if wait is not None:
+        if wait is None:
+            job = await self.load(service, job_id)
+        else:
             timeout = parse_wait(wait, self.settings_obj.wait_max)
             phase_value = self.param("PHASE")
             phase = parse_phases([phase_value])[0] if phase_value is not None else None
-            job = await self.jobs.wait(job, timeout, phase)
+            job = await self.jobs.wait(service, job_id, self.owner(), timeout, phase)
         self.write_job(job)
 
     async def delete(self, service: str, job_id: str) -> None:
