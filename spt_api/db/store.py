@@ -89,7 +89,10 @@ class JobStore:
     """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # Every method but one is a single statement, atomic on its own: autocommit saves the
+        # BEGIN and COMMIT round trips. ``transactional`` serves the multi-statement writes.
+        self.transactional = engine
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -428,7 +431,7 @@ class JobStore:
                     "child_index": index,
                 }
             )
-        with self.engine.begin() as conn:
+        with self.transactional.begin() as conn:
             children = [
                 _row_to_job(conn.execute(jobs.insert().values(**row).returning(*jobs.c)).mappings().one())
                 for row in rows
