@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 
 import redis
@@ -42,6 +43,8 @@ class RedisEventBus(EventBus):
         self.prefix = prefix
         self._local = InProcessEventBus()
         self._publisher = RedisEventPublisher(url, prefix)
+        # One thread: publishing never blocks the event loop, and events leave in the order published.
+        self._publish_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-publish")
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
 
@@ -57,12 +60,13 @@ class RedisEventBus(EventBus):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        self._publish_thread.shutdown(wait=True)
 
     def healthy(self) -> bool:
         return self._connected.is_set()
 
     def publish(self, job_id: str, event: JobEvent) -> None:
-        self._publisher.publish(job_id, event)
+        self._publish_thread.submit(self._publisher.publish, job_id, event)
 
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._local.add_listener(listener)
