@@ -145,9 +145,13 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
         with tempfile.TemporaryDirectory() as tmp:
             env = {"SPT_API_DATABASE_URL": database_url, "SPT_API_BROKER_URL": broker, "SPT_API_REDIS_URL": broker,
                    "SPT_API_DATA_DIR": tmp, "BENCH_BROKER_URL": broker}
-            settings = Settings(data_dir=Path(tmp), database_url=database_url, broker_url=broker, redis_url=broker,
-                                reconcile_interval=0)
-            base, _backends, stop = _start_api(settings)
+            # The API server in a process of its own, as deployed: the bench's client threads must not
+            # share its interpreter (and GIL).
+            port = _free_port()
+            base = f"http://127.0.0.1:{port}"
+            procs.append(_worker([sys.executable, "-m", "spt_api", "serve", "--port", str(port)],
+                                 {**env, "SPT_API_RECONCILE_INTERVAL": "0"}))
+            _wait_http(f"{base}/health/live")
             procs.append(_worker([sys.executable, "-m", "spt_api", "worker", "--queues", "echo",
                                   "--concurrency", "2"], env))
             procs.append(_worker([sys.executable, "-m", "celery", "-A", "raw_celery", "worker", "-c", "2",
@@ -171,7 +175,6 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
                 raw_one(), http_one()  # warm-up, also waits for both workers to be up
             raw_lat, raw_rate = measure(raw_one, args.jobs, args.concurrency)
             api_lat, api_rate = measure(http_one, args.jobs, args.concurrency)
-            stop()
     finally:
         for proc in procs:
             try:
@@ -180,8 +183,30 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
             except Exception:
                 os.killpg(proc.pid, signal.SIGKILL)
         drop_database(database_url)
-    return _rows("celery (HTTP+PostgreSQL+Celery/Redis, 2 worker processes, vs raw Celery apply_async().get())",
+    return _rows("celery (HTTP+PostgreSQL+Celery/Redis, API process + 2 worker processes, vs raw Celery "
+                 "apply_async().get() with 2 worker processes)",
                  api_lat, api_rate, raw_lat, raw_rate)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer")
+        time.sleep(0.1)
 
 
 def main() -> None:
