@@ -7,10 +7,8 @@ Goal: ratio >= 0.7.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,8 @@ import tornado.netutil
 import tornado.web
 from _common import hammer, report  # type: ignore[import-not-found]
 
-from spt_api.app import build_backends, make_app
 from spt_api.config import Settings
+from spt_api.testing import start_server_thread
 
 
 class TrivialHandler(tornado.web.RequestHandler):
@@ -29,32 +27,8 @@ class TrivialHandler(tornado.web.RequestHandler):
 
 
 def start(settings: Settings) -> tuple[str, Any, Any]:
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        backends = build_backends(settings)
-        loop.run_until_complete(backends.start())
-        app = make_app(backends)
-        app.add_handlers(r".*", [(r"/trivial", TrivialHandler)])
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        tornado.httpserver.HTTPServer(app).add_sockets(sockets)
-        holder.update(port=sockets[0].getsockname()[1], backends=backends, loop=loop)
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(backends.stop())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(60)
-
-    def stop() -> None:
-        holder["loop"].call_soon_threadsafe(holder["loop"].stop)
-        thread.join(10)
-
-    return f"http://127.0.0.1:{holder['port']}", holder["backends"], stop
+    server = start_server_thread(settings, [(r"/trivial", TrivialHandler)])
+    return server.base_url, server.backends, server.stop
 
 
 def main() -> None:

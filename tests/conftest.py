@@ -7,7 +7,6 @@ The server runs in its own thread and event loop, so synchronous clients
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import tornado.httpserver
-import tornado.netutil
 
-from spt_api.app import Backends, build_backends, make_app
+from spt_api.app import Backends
 from spt_api.config import Settings
+from spt_api.testing import start_server_thread
 
 
 @dataclass
@@ -70,34 +68,8 @@ class RunningServer:
 
 
 def start_server(settings: Settings) -> tuple[RunningServer, Callable[[], None]]:
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        backends = build_backends(settings)
-        loop.run_until_complete(backends.start())
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        server = tornado.httpserver.HTTPServer(make_app(backends), max_body_size=256 << 20)
-        server.add_sockets(sockets)
-        holder.update(loop=loop, backends=backends, port=sockets[0].getsockname()[1], server=server)
-        ready.set()
-        loop.run_forever()
-        server.stop()
-        loop.run_until_complete(backends.stop())
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True, name="spt-api-test-server")
-    thread.start()
-    assert ready.wait(60), "server did not start"
-    running = RunningServer(f"http://127.0.0.1:{holder['port']}", settings, holder["backends"], holder["loop"])
-
-    def stop() -> None:
-        holder["loop"].call_soon_threadsafe(holder["loop"].stop)
-        thread.join(timeout=30)
-
-    return running, stop
+    thread = start_server_thread(settings)
+    return RunningServer(thread.base_url, settings, thread.backends, thread.loop), thread.stop
 
 
 @pytest.fixture(scope="session")

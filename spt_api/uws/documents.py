@@ -91,14 +91,20 @@ def _serialize(root: ET.Element) -> bytes:
 
 
 def _add_parameters(parent: ET.Element, job: Job) -> None:
-    params = ET.SubElement(parent, _q("parameters"))
+    _fill_parameters(ET.SubElement(parent, _q("parameters")), job)
+
+
+def _fill_parameters(params: ET.Element, job: Job) -> None:
     for name, value in job.parameters:
         el = ET.SubElement(params, _q("parameter"), {"id": _clean(name)})
         el.text = _clean(value)
 
 
 def _add_results(parent: ET.Element, job: Job, result_url: ResultUrl) -> None:
-    results = ET.SubElement(parent, _q("results"))
+    _fill_results(ET.SubElement(parent, _q("results")), job, result_url)
+
+
+def _fill_results(results: ET.Element, job: Job, result_url: ResultUrl) -> None:
     for result in job.results:
         attrs = {
             "id": result.result_id,
@@ -167,25 +173,13 @@ def jobs_to_xml(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) -> byt
 
 def results_to_xml(job: Job, result_url: ResultUrl) -> bytes:
     root = ET.Element(_q("results"))
-    for result in job.results:
-        attrs = {
-            "id": result.result_id,
-            f"{{{XLINK_NS}}}type": "simple",
-            f"{{{XLINK_NS}}}href": result_url(result),
-        }
-        if result.size is not None:
-            attrs["size"] = str(result.size)
-        if result.mime_type:
-            attrs["mime-type"] = result.mime_type
-        ET.SubElement(root, _q("result"), attrs)
+    _fill_results(root, job, result_url)
     return _serialize(root)
 
 
 def parameters_to_xml(job: Job) -> bytes:
     root = ET.Element(_q("parameters"))
-    for name, value in job.parameters:
-        el = ET.SubElement(root, _q("parameter"), {"id": _clean(name)})
-        el.text = _clean(value)
+    _fill_parameters(root, job)
     return _serialize(root)
 
 
