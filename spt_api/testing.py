@@ -48,7 +48,7 @@ def start_server_thread(
         loop.run_until_complete(backends.start())
         app = make_app(backends)
         if extra_handlers:
-            app.add_handlers(r".*", extra_handlers)  # type: ignore[arg-type]
+            app.add_handlers(r".*", extra_handlers)
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         server = tornado.httpserver.HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20))
         server.add_sockets(sockets)
