@@ -49,3 +49,5 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # Alembic narrates every plugin and revision at INFO; its news is worth a line only when it fails.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
