@@ -20,7 +20,7 @@ from spt_api.events import EventPublisher
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
-from spt_api.uws.models import ErrorSummary, ErrorType, utcnow
+from spt_api.uws.models import ErrorSummary, ErrorType, Job, utcnow
 from spt_api.uws.phases import ExecutionPhase
 
 __all__ = ["MaintenanceReport", "cleanup_expired", "reconcile"]
@@ -69,6 +69,18 @@ def reconcile(
     now = now or utcnow()
     report = MaintenanceReport()
     heartbeat_timeout = timedelta(seconds=settings.heartbeat_timeout)
+
+    def overran(job: Job, grace: float) -> bool:
+        return bool(
+            job.start_time
+            and job.execution_duration > 0
+            and now - job.start_time > timedelta(seconds=job.execution_duration + grace)
+        )
+
+    # A job still heartbeating long after its hard limit: the worker's limits failed; stop it here.
+    for job in store.executing_since(now - timedelta(seconds=OVERRUN_GRACE)):
+        if overran(job, OVERRUN_GRACE) and _abort_overrun(job, store, dispatcher, events):
+            report.aborted.append(job.job_id)
     depths: dict[str, int] | None = None
     for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
         if job.phase == ExecutionPhase.QUEUED:
@@ -80,22 +92,11 @@ def reconcile(
             if waiting:
                 log.debug("job %s waits behind %d messages; not resent", job.job_id, waiting)
                 continue
-        if (
-            job.phase == ExecutionPhase.EXECUTING
-            and job.start_time
-            and job.execution_duration > 0
-            and now - job.start_time > timedelta(seconds=job.execution_duration + OVERRUN_GRACE)
-        ):
-            from workers.tasks import overrun_message
-
-            summary = ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration))
-            try:
-                aborted = store.abort(job.job_id, summary)
-            except Exception:
-                continue
-            dispatcher.abort(aborted)
-            _publish(events, job.job_id, ExecutionPhase.ABORTED)
-            report.aborted.append(job.job_id)
+        if job.phase == ExecutionPhase.EXECUTING and overran(job, 0):
+            # Silent and past its executionDuration: the hard time limit killed it. Running it
+            # again would only overrun again.
+            if _abort_overrun(job, store, dispatcher, events):
+                report.aborted.append(job.job_id)
             continue
         if job.attempts >= settings.max_attempts:
             summary = ErrorSummary(
@@ -106,27 +107,42 @@ def reconcile(
                 _publish(events, job.job_id, ExecutionPhase.ERROR)
                 report.failed.append(job.job_id)
             continue
-        requeued = store.requeue(job.job_id, job.worker_id, new_task_id(job.job_id))
-        if requeued is not None:
-            try:
-                dispatcher.send(requeued)
-            except Exception as exc:
-                log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
-                continue
+        if _requeue(job, store, dispatcher, events):
             log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
-            _publish(events, job.job_id, ExecutionPhase.QUEUED)
             report.requeued.append(job.job_id)
     for parent in store.unmerged_parents():
         # Run the merge in a worker: the requeued parent sees its children and merges them.
-        requeued = store.requeue(parent.job_id, parent.worker_id, new_task_id(parent.job_id))
-        if requeued is not None:
-            try:
-                dispatcher.send(requeued)
-            except Exception as exc:
-                log.warning("merge of %s not sent (will retry): %s", parent.job_id, exc)
-                continue
+        if _requeue(parent, store, dispatcher, events):
             report.requeued.append(parent.job_id)
     return report
+
+
+def _abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
+    from workers.tasks import overrun_message
+
+    try:
+        aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
+    except Exception:
+        return False  # it ended meanwhile
+    dispatcher.abort(aborted)
+    _publish(events, job.job_id, ExecutionPhase.ABORTED)
+    for child in store.abort_children(job.job_id):
+        dispatcher.abort(child)
+        _publish(events, child.job_id, ExecutionPhase.ABORTED)
+    return True
+
+
+def _requeue(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
+    requeued = store.requeue(job.job_id, job.worker_id, new_task_id(job.job_id))
+    if requeued is None:
+        return False
+    try:
+        dispatcher.send(requeued)
+    except Exception as exc:
+        log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
+        return False
+    _publish(events, job.job_id, ExecutionPhase.QUEUED)
+    return True
 
 
 def cleanup_expired(

@@ -211,6 +211,14 @@ class JobStore:
             rows = conn.execute(sa.select(jobs).where(sa.or_(silent, waiting))).mappings()
             return [_row_to_job(row) for row in rows]
 
+    def executing_since(self, before: datetime) -> builtins.list[Job]:
+        """EXECUTING jobs started before ``before`` (the reconciler checks them for overruns)."""
+        query = sa.select(jobs).where(
+            jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.start_time < before, jobs.c.execution_duration > 0
+        )
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
     # -- writes --------------------------------------------------------------------------------------
 
     def create(
