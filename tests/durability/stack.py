@@ -163,7 +163,7 @@ def wait_all_final(server: RunningServer, job_urls: list[str], timeout: float) -
                 elif response is not None and response.status_code != 503:
                     raise AssertionError(f"GET {url}: {response.status_code} {response.text}")
                 else:
-                    time.sleep(0.2)  # a backend is down (503): ask again shortly
+                    time.sleep(0.2)  # sleep-ok: poll with a deadline while a backend is down (503)
                 if time.monotonic() > deadline:
                     phases = {u: get_job(server, u)["phase"] for u in job_urls if u not in done}
                     raise AssertionError(f"jobs still active after {timeout:.0f} s: {phases}")
