@@ -78,10 +78,26 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _maps_demo(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue
+    from workers.services.cutout.catalogue import build_catalogue, is_s3
     from workers.services.cutout.demo import make_demo_maps
 
-    directory = Path(args.directory or Settings().effective_maps_url)
+    settings = Settings()
+    target = args.directory or settings.effective_maps_url
+    if is_s3(target):
+        import tempfile
+
+        from workers.services.cutout.maps_s3 import S3Location, catalogue_exists, upload_maps
+
+        location = S3Location.from_url(target, settings)
+        if args.if_missing and catalogue_exists(location):
+            print(f"maps already in {location}")
+            return 0
+        with tempfile.TemporaryDirectory(prefix="spt-demo-maps-") as tmp:
+            paths = make_demo_maps(Path(tmp), small=args.small)
+            upload_maps(location, Path(tmp))
+        print(f"uploaded {len(paths)} demo maps to {location}; catalogue {build_catalogue(location)}")
+        return 0
+    directory = Path(target)
     if args.if_missing and (directory / "catalogue.json").exists():
         print(f"maps already in {directory}")
         return 0
@@ -92,10 +108,22 @@ def _maps_demo(args: argparse.Namespace) -> int:
 
 
 def _maps_index(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue
+    from workers.services.cutout.catalogue import build_catalogue, is_s3, load_catalogue
 
-    directory = Path(args.directory or Settings().effective_maps_url)
-    print(build_catalogue(directory))
+    settings = Settings()
+    target = args.directory or settings.effective_maps_url
+    if is_s3(target):
+        from workers.services.cutout.maps_s3 import S3Location
+
+        location: Any = S3Location.from_url(target, settings)
+    else:
+        location = Path(target)
+    written = build_catalogue(location)
+    catalogue = load_catalogue(location, build_if_missing=False)
+    print(written)
+    print(f"{len(catalogue.entries)} map HDUs indexed")
+    for skipped in catalogue.skipped:
+        print(f"skipped {skipped.get('file')}: {skipped.get('reason')}")
     return 0
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
@@ -34,11 +34,18 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from spt_api.uws.errors import FatalJobError
 from workers.services.cutout.params import BANDS
 
+if TYPE_CHECKING:
+    from workers.services.cutout.maps_s3 import S3Location
+
 __all__ = [
     "CATALOGUE_NAME",
     "Catalogue",
     "MapEntry",
     "build_catalogue",
+    "catalogue_document",
+    "check_catalogue_document",
+    "entry_for_hdu",
+    "is_s3",
     "load_catalogue",
     "parse_band_value",
     "pixel_box",
@@ -187,11 +194,25 @@ class MapEntry:
     projection: str = ""
     size: int = 0
     mtime: float = 0.0
+    #: Byte offsets of the HDU's header and data in the file (-1: unknown, a
+    #: catalogue written before they were recorded). Ranged reads from S3 need them.
+    header_offset: int = -1
+    data_offset: int = -1
     root: Path = dataclass_field(default=Path("."), repr=False, compare=False)
+    #: Where the maps are when they are on S3 (``None``: files under ``root``).
+    store: S3Location | None = dataclass_field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
+        """The local file (meaningless for a map on S3: see :attr:`location`)."""
         return self.root / self.file
+
+    @property
+    def location(self) -> str:
+        """The map file's path or ``s3://`` URL, for messages and cache keys."""
+        if self.store is not None:
+            return self.store.url_for(self.file)
+        return str(self.path)
 
     @property
     def key(self) -> str:
@@ -233,11 +254,13 @@ class MapEntry:
             "footprint": [list(p) for p in self.footprint],
             "size": self.size,
             "mtime": self.mtime,
+            "header_offset": self.header_offset,
+            "data_offset": self.data_offset,
             "wcs": self.wcs_header,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], root: Path) -> MapEntry:
+    def from_json(cls, data: dict[str, Any], root: Path, store: S3Location | None = None) -> MapEntry:
         return cls(
             file=data["file"],
             hdu=int(data["hdu"]),
@@ -257,7 +280,10 @@ class MapEntry:
             projection=data.get("projection", ""),
             size=int(data.get("size", 0)),
             mtime=float(data.get("mtime", 0.0)),
+            header_offset=int(data.get("header_offset", -1)),
+            data_offset=int(data.get("data_offset", -1)),
             root=root,
+            store=store,
         )
 
     def overlaps(self, ra: float, dec: float, width: float, height: float) -> bool:
@@ -315,6 +341,66 @@ def _footprint(wcs: WCS, shape: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+def entry_for_hdu(
+    index: int,
+    header: fits.Header,
+    primary: fits.Header,
+    *,
+    file: str,
+    size: int,
+    mtime: float,
+    root: Path,
+    header_offset: int = -1,
+    data_offset: int = -1,
+    store: S3Location | None = None,
+) -> MapEntry | None:
+    """The catalogue entry of one image HDU (``header``), or ``None`` when it is not a 2-D celestial map.
+
+    Shared by the directory scan (astropy reads the file) and the S3 scan
+    (headers read by ranged requests), so both index a map identically.
+    """
+    if header.get("NAXIS", 0) < 2:
+        return None
+    extra_axes = [header.get(f"NAXIS{i}", 1) for i in range(3, header["NAXIS"] + 1)]
+    if any(n != 1 for n in extra_axes):
+        return None  # a cube: not a map (Stokes planes would need a parameter)
+    wcs = WCS(header, naxis=2)
+    if not wcs.has_celestial or wcs.celestial.naxis != 2:
+        return None
+    wcs = wcs.celestial
+    name = PurePosixPath(file).name
+    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+    extname = str(header.get("EXTNAME", "") or "")
+    band = _band_from(header, extname, name) if index else _band_from(header, name)
+    if band is None and index:
+        band = _band_from(primary)
+    headers = [header, primary] if index else [header]
+    field_name = _header_value(headers, ("FIELD",)) or ""
+    map_name = _header_value(headers, MAP_KEYWORDS) or PurePosixPath(name).stem
+    wcs_header = {k: _json_value(v) for k, v in wcs.to_header(relax=True).items() if k}
+    return MapEntry(
+        file=file,
+        hdu=index,
+        band=band,
+        map=map_name,
+        shape=shape,
+        wcs_header=wcs_header,
+        pixel_scale_arcmin=float(np.mean(proj_plane_pixel_scales(wcs))) * 60.0,
+        bunit=str(header.get("BUNIT", primary.get("BUNIT", "")) or ""),
+        extname=extname,
+        field=field_name,
+        release=_header_value(headers, ("RELEASE",)) or "",
+        projection=wcs.wcs.ctype[0][-3:],
+        size=size,
+        mtime=mtime,
+        header_offset=header_offset,
+        data_offset=data_offset,
+        root=root,
+        store=store,
+        **_footprint(wcs, shape),
+    )
+
+
 def _scan_file(path: Path, root: Path) -> list[MapEntry]:
     import warnings
 
@@ -325,45 +411,22 @@ def _scan_file(path: Path, root: Path) -> list[MapEntry]:
         with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
             primary = hdul[0].header
             for index, hdu in enumerate(hdul):
-                header = hdu.header
-                if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) or header.get("NAXIS", 0) < 2:
+                if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU):
                     continue
-                extra_axes = [header.get(f"NAXIS{i}", 1) for i in range(3, header["NAXIS"] + 1)]
-                if any(n != 1 for n in extra_axes):
-                    continue  # a cube: not a map (Stokes planes would need a parameter)
-                wcs = WCS(header, naxis=2)
-                if not wcs.has_celestial or wcs.celestial.naxis != 2:
-                    continue
-                wcs = wcs.celestial
-                shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-                extname = str(header.get("EXTNAME", "") or "")
-                band = _band_from(header, extname, path.name) if index else _band_from(header, path.name)
-                if band is None and index:
-                    band = _band_from(primary)
-                headers = [header, primary] if index else [header]
-                field_name = _header_value(headers, ("FIELD",)) or ""
-                map_name = _header_value(headers, MAP_KEYWORDS) or path.stem
-                wcs_header = {k: _json_value(v) for k, v in wcs.to_header(relax=True).items() if k}
-                entries.append(
-                    MapEntry(
-                        file=path.relative_to(root).as_posix(),
-                        hdu=index,
-                        band=band,
-                        map=map_name,
-                        shape=shape,
-                        wcs_header=wcs_header,
-                        pixel_scale_arcmin=float(np.mean(proj_plane_pixel_scales(wcs))) * 60.0,
-                        bunit=str(header.get("BUNIT", primary.get("BUNIT", "")) or ""),
-                        extname=extname,
-                        field=field_name,
-                        release=_header_value(headers, ("RELEASE",)) or "",
-                        projection=wcs.wcs.ctype[0][-3:],
-                        size=stat.st_size,
-                        mtime=stat.st_mtime,
-                        root=root,
-                        **_footprint(wcs, shape),
-                    )
+                info = hdul.fileinfo(index) or {}
+                entry = entry_for_hdu(
+                    index,
+                    hdu.header,
+                    primary,
+                    file=path.relative_to(root).as_posix(),
+                    size=stat.st_size,
+                    mtime=stat.st_mtime,
+                    root=root,
+                    header_offset=int(info.get("hdrLoc", -1)),
+                    data_offset=int(info.get("datLoc", -1)),
                 )
+                if entry is not None:
+                    entries.append(entry)
     return entries
 
 
@@ -375,13 +438,50 @@ def _fits_files(directory: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def build_catalogue(directory: Path) -> Path:
+def is_s3(location: object) -> bool:
+    """Whether ``location`` (a path, a URL or an :class:`S3Location`) names maps on S3."""
+    from workers.services.cutout.maps_s3 import S3Location
+
+    return isinstance(location, S3Location) or (isinstance(location, str) and location.startswith("s3://"))
+
+
+def catalogue_document(entries: Sequence[MapEntry], skipped: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """The JSON document of a catalogue (the same layout for a directory and an S3 prefix)."""
+    return {
+        "format": CATALOGUE_FORMAT,
+        "version": CATALOGUE_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "entries": [e.to_json() for e in entries],
+        "skipped": list(skipped),
+    }
+
+
+def check_catalogue_document(document: Any, where: str) -> list[dict[str, Any]]:
+    """The entries of a parsed ``catalogue.json``; ``FatalJobError`` when it is not one of ours."""
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != CATALOGUE_FORMAT
+        or document.get("version") != CATALOGUE_VERSION
+    ):
+        raise FatalJobError(f"{where} is not a version {CATALOGUE_VERSION} map catalogue: rebuild it")
+    entries: list[dict[str, Any]] = document["entries"]
+    return entries
+
+
+def build_catalogue(directory: Path | str | S3Location) -> Path | str:
     """Index every FITS map under ``directory``; write and return ``directory/catalogue.json``.
 
     Files that are not readable FITS are skipped with a note in the catalogue
-    (``skipped``), so one broken file does not hide the others.
+    (``skipped``), so one broken file does not hide the others. ``directory``
+    may be an ``s3://bucket/prefix`` URL or an :class:`S3Location`: the headers
+    are then read by ranged requests and the catalogue is written under the
+    prefix; the ``s3://`` URL of ``catalogue.json`` is returned.
     """
-    directory = Path(directory).resolve()
+    if is_s3(directory):
+        from workers.services.cutout.maps_s3 import S3Location, build_s3_catalogue
+
+        return build_s3_catalogue(S3Location.coerce(directory))
+    directory = Path(str(directory)).resolve()
     entries: list[MapEntry] = []
     skipped: list[dict[str, str]] = []
     for path in _fits_files(directory):
@@ -389,13 +489,7 @@ def build_catalogue(directory: Path) -> Path:
             entries.extend(_scan_file(path, directory))
         except (OSError, ValueError, KeyError) as exc:
             skipped.append({"file": path.relative_to(directory).as_posix(), "reason": str(exc)})
-    document = {
-        "format": CATALOGUE_FORMAT,
-        "version": CATALOGUE_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "entries": [e.to_json() for e in entries],
-        "skipped": skipped,
-    }
+    document = catalogue_document(entries, skipped)
     target = directory / CATALOGUE_NAME
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1))
@@ -406,9 +500,16 @@ def build_catalogue(directory: Path) -> Path:
 class Catalogue:
     """The entries of one ``catalogue.json`` with fast matching."""
 
-    def __init__(self, directory: Path, entries: list[MapEntry]) -> None:
+    def __init__(
+        self,
+        directory: Path | S3Location,
+        entries: list[MapEntry],
+        skipped: Sequence[dict[str, str]] = (),
+    ) -> None:
         self.directory = directory
         self.entries = entries
+        #: Files (or HDUs) the index refused, with the reason: ``{"file": ..., "reason": ...}``.
+        self.skipped = list(skipped)
         self._centers = np.array([e.center for e in entries], dtype=float).reshape(-1, 2)
         self._radii = np.array([e.radius for e in entries], dtype=float)
 
@@ -465,15 +566,22 @@ _CACHE: dict[Path, tuple[float, Catalogue]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_catalogue(directory: Path | str, *, build_if_missing: bool = True) -> Catalogue:
+def load_catalogue(directory: Path | str | S3Location, *, build_if_missing: bool = True) -> Catalogue:
     """Read ``catalogue.json`` of ``directory`` (cached per process while the file is unchanged).
+
+    ``directory`` may be an ``s3://`` URL or an :class:`S3Location` (see
+    :func:`workers.services.cutout.maps_s3.load_s3_catalogue`).
 
     Raises
     ------
     FatalJobError
         When there is no catalogue (and ``build_if_missing`` is false), or it is unreadable.
     """
-    directory = Path(directory).resolve()
+    if is_s3(directory):
+        from workers.services.cutout.maps_s3 import S3Location, load_s3_catalogue
+
+        return load_s3_catalogue(S3Location.coerce(directory), build_if_missing=build_if_missing)
+    directory = Path(str(directory)).resolve()
     path = directory / CATALOGUE_NAME
     if not path.exists():
         if not build_if_missing or not directory.is_dir():
@@ -491,9 +599,10 @@ def load_catalogue(directory: Path | str, *, build_if_missing: bool = True) -> C
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise FatalJobError(f"unreadable map catalogue {path}: {exc}") from exc
-    if document.get("format") != CATALOGUE_FORMAT or document.get("version") != CATALOGUE_VERSION:
-        raise FatalJobError(f"{path} is not a version {CATALOGUE_VERSION} map catalogue: rebuild it")
-    catalogue = Catalogue(directory, [MapEntry.from_json(e, directory) for e in document["entries"]])
+    entries = check_catalogue_document(document, str(path))
+    catalogue = Catalogue(
+        directory, [MapEntry.from_json(e, directory) for e in entries], skipped=document.get("skipped") or []
+    )
     with _CACHE_LOCK:
         _CACHE[directory] = (mtime, catalogue)
     return catalogue

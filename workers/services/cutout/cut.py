@@ -2,7 +2,8 @@
 
 Maps are opened memory-mapped (``fits.open(memmap=True)``) and kept open by a
 :class:`MapReader` for the length of a job, so a 1000-position job reads only
-the pages under its cutouts and never loads a whole map. Scaled integer maps
+the pages under its cutouts and never loads a whole map. Maps on S3 are read
+by ranged GETs of the rows under each cutout instead (``maps_s3``). Scaled integer maps
 (``BSCALE``/``BZERO``) are opened with ``do_not_scale_image_data`` for the same
 reason: astropy would otherwise scale the entire array on first access; the
 scaling is applied to each cutout instead.
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from astropy.io import fits
@@ -28,6 +29,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 from spt_api.uws.errors import FatalJobError
 from workers.services.cutout.catalogue import MapEntry, pixel_box
 from workers.services.cutout.params import Target
+
+if TYPE_CHECKING:
+    from workers.services.cutout.maps_s3 import S3MapReader
 
 __all__ = [
     "Cutout",
@@ -71,11 +75,26 @@ def cutout_filename(target: Target, entry: MapEntry, extension: str) -> str:
 
 
 class MapReader:
-    """Keeps map files open (memory-mapped) while a job cuts from them."""
+    """Keeps map files open (memory-mapped) while a job cuts from them.
+
+    Entries of a catalogue on S3 (``entry.store`` set) are read by ranged GETs
+    instead, through an :class:`~workers.services.cutout.maps_s3.S3MapReader`
+    made on first use (``s3``).
+    """
 
     def __init__(self, max_open: int = MAX_OPEN_FILES) -> None:
         self.max_open = max_open
         self._files: OrderedDict[Path, fits.HDUList] = OrderedDict()
+        self._s3: S3MapReader | None = None
+
+    @property
+    def s3(self) -> S3MapReader:
+        """The reader of maps on S3 (its ``requests`` and ``bytes_read`` count what was fetched)."""
+        if self._s3 is None:
+            from workers.services.cutout.maps_s3 import S3MapReader
+
+            self._s3 = S3MapReader()
+        return self._s3
 
     def __enter__(self) -> MapReader:
         return self
@@ -89,6 +108,9 @@ class MapReader:
         while self._files:
             _, hdul = self._files.popitem()
             hdul.close()
+        if self._s3 is not None:
+            self._s3.close()
+            self._s3 = None
 
     def _open(self, entry: MapEntry) -> fits.HDUList:
         path = entry.path
@@ -112,8 +134,14 @@ class MapReader:
             oldest.close()
         return hdul
 
-    def hdu(self, entry: MapEntry) -> tuple[np.ndarray, fits.Header]:
-        """The (memory-mapped, 2-D) data and header of an entry's HDU."""
+    def hdu(self, entry: MapEntry) -> tuple[Any, fits.Header]:
+        """The (memory-mapped, 2-D) data and header of an entry's HDU.
+
+        For a map on S3 the data is an :class:`~workers.services.cutout.maps_s3.S3Section`:
+        sliced like an array (``Cutout2D`` accepts it), it fetches only the rows sliced.
+        """
+        if entry.store is not None:
+            return self.s3.hdu(entry)
         hdu = self._open(entry)[entry.hdu]
         data = hdu.data
         if data is None or data.ndim < 2:
@@ -253,7 +281,7 @@ _CONSTANT_CARDS: OrderedDict[tuple[str, str, float], str] = OrderedDict()
 def _constant_cards(cutout: Cutout) -> str:
     """The card images shared by every cutout of the cutout's HDU (cached)."""
     entry = cutout.entry
-    key = (str(entry.root), entry.key, entry.mtime)
+    key = (entry.location, entry.key, entry.mtime)
     images = _CONSTANT_CARDS.get(key)
     if images is None:
         header = cutout_header(cutout)

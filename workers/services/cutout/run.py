@@ -1,7 +1,8 @@
 """Execution of the ``cutout`` service: ``run(params, ctx)`` for jobs, ``cut_one`` for SODA sync.
 
 A job loops over its positions; for each, the map catalogue names the HDUs
-covering it (no file opened to find out), each is cut (memory-mapped read),
+covering it (no file opened to find out), each is cut (memory-mapped read, or
+ranged GETs of the rows under the cutout when the maps are on S3),
 and the FITS/PNG files go either to one result each or into one archive. Every
 position ends up in the manifest with its status, so a job with some positions
 off the maps still completes with the others; it fails only when nothing at all
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from spt_api.config import Settings, get_settings
@@ -38,6 +40,9 @@ from workers.services.cutout.cut import (
 )
 from workers.services.cutout.params import CutoutParams, Target
 
+if TYPE_CHECKING:
+    from workers.services.cutout.maps_s3 import S3Location
+
 __all__ = [
     "SyncCutout",
     "check_selection",
@@ -57,11 +62,21 @@ DEFAULT_SYNC_BAND = 150
 MIME = {"fits": "application/fits", "png": "image/png"}
 
 
-def maps_directory(settings: Settings | None = None) -> Path:
-    """The maps directory from the settings (``SPT_API_MAPS_URL``)."""
-    url = (settings or get_settings()).effective_maps_url
+def maps_directory(settings: Settings | None = None) -> Path | S3Location:
+    """Where the maps are, from the settings (``SPT_API_MAPS_URL``): a directory or an S3 prefix.
+
+    An ``s3://bucket/prefix`` gives an :class:`S3Location` carrying the S3
+    endpoint and credentials of the settings (those of the results store).
+    """
+    settings = settings or get_settings()
+    url = settings.effective_maps_url
     if url.startswith("s3://"):
-        raise FatalJobError("maps on S3 are not supported by this worker yet: set SPT_API_MAPS_URL to a directory")
+        from workers.services.cutout.maps_s3 import S3Location
+
+        try:
+            return S3Location.from_url(url, settings)
+        except ValueError as exc:
+            raise FatalJobError(f"SPT_API_MAPS_URL={url!r}: {exc}") from exc
     if url.startswith("file://"):
         return Path(unquote(urlparse(url).path))
     return Path(url)
@@ -75,7 +90,10 @@ def check_selection(params: CutoutParams, catalogue: Catalogue) -> None:
     UsageError
     """
     if not catalogue.entries:
-        raise FatalJobError(f"the map catalogue of {catalogue.directory} is empty")
+        refused = "; ".join(f"{s.get('file')}: {s.get('reason')}" for s in catalogue.skipped[:5])
+        raise FatalJobError(
+            f"the map catalogue of {catalogue.directory} is empty" + (f" (files refused: {refused})" if refused else "")
+        )
     have = catalogue.bands()
     missing = [b for b in params.band if b not in have]
     if missing and len(missing) == len(params.band):
@@ -266,7 +284,7 @@ def _nothing_cut(rows: Sequence[ManifestRow], catalogue: Catalogue) -> UsageErro
     )
 
 
-def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | None = None) -> None:
+def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | None = None) -> None:
     """Cut every position in every matching map and band; store the files and the manifest.
 
     Raises
@@ -307,7 +325,7 @@ class SyncCutout:
     message: str
 
 
-def cut_one(params: CutoutParams, *, maps_dir: Path | None = None) -> SyncCutout:
+def cut_one(params: CutoutParams, *, maps_dir: Path | S3Location | None = None) -> SyncCutout:
     """One position, one band, one map: the FITS (or PNG) bytes, for ``/api/cutout/sync``.
 
     The band defaults to 150 GHz (or the only band covering the position); when
