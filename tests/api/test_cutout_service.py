@@ -140,7 +140,8 @@ def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, dem
     import time
 
     sources = json.loads((demo_maps / "sources.json").read_text())["sources"]
-    positions = [sources[i % len(sources)] for i in range(60)]
+    # 100 child jobs of 3 positions on a pool of 2: minutes of work, aborted once the first child runs.
+    positions = [sources[i % len(sources)] for i in range(300)]
     body = "&".join(f"POS=CIRCLE+{s['ra']}+{s['dec']}+0.05" for s in positions)
     body += "&band=95&band=150&band=220&format=both&bundle=zip&PHASE=RUN"
     with server.client() as client:
@@ -150,9 +151,10 @@ def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, dem
         job_id = job_url.rsplit("/", 1)[-1]
         store = server.backends.jobs.store
         deadline = time.monotonic() + 30
-        while not any(c.phase.value == "EXECUTING" for c in store.children(job_id)):
+        while not any(c.phase.value != "QUEUED" for c in store.children(job_id)):
             assert time.monotonic() < deadline, "no child started"
-            client.get(job_url, params={"WAIT": 1})
+            client.get(f"{job_url}/phase")
+        assert client.get(f"{job_url}/phase").text == "EXECUTING"
         started = time.monotonic()
         assert client.post(f"{job_url}/phase", data={"PHASE": "ABORT"}).status_code == 303
         job = client.get(job_url, headers={"Accept": "application/json"}).json()
