@@ -35,6 +35,7 @@ def main() -> None:
     redis.Redis.from_url(args.redis).flushdb()
     url = fresh_database_on_machine_pg("spt_bench_wait")
     latencies: list[float] = []
+    from_event: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), database_url=url, redis_url=args.redis, reconcile_interval=0)
@@ -49,7 +50,8 @@ def main() -> None:
                     returned: dict[str, float | str] = {}
 
                     def wait(job_id: str = job.job_id, out: dict[str, float | str] = returned) -> None:
-                        response = client.get(f"{base}/api/echo/jobs/{job_id}/", params={"WAIT": 30},
+                        response = client.get(f"{base}/api/echo/jobs/{job_id}/",
+                                              params={"WAIT": 30, "PHASE": "PENDING"},
                                               headers={"Accept": "application/json"})
                         out["at"] = time.perf_counter()
                         out["phase"] = response.json()["phase"]
@@ -57,19 +59,24 @@ def main() -> None:
                     thread = threading.Thread(target=wait)
                     thread.start()
                     deadline = time.monotonic() + 10
-                    while bus.subscriber_count() == 0:  # the WAIT is now blocked in the server
+                    # The server subscribes before it reads the job; PHASE=PENDING makes a read that
+                    # comes after our change return at once rather than wait for a later one.
+                    while bus.subscriber_count() == 0:
                         assert time.monotonic() < deadline
                         time.sleep(0.0005)
                     changed = time.perf_counter()
                     writer.queue(job.job_id)
+                    published = time.perf_counter()
                     publisher.publish(job.job_id, {"type": "phase", "phase": "QUEUED"})
                     thread.join(30)
                     assert returned["phase"] == "QUEUED", returned
                     latencies.append(float(returned["at"]) - changed)
+                    from_event.append(float(returned["at"]) - published)
             stop()
     finally:
         drop_database(url)
     ms = [v * 1000 for v in latencies]
+    ev = [v * 1000 for v in from_event]
     report(
         "WAIT wake-up after a phase change (PostgreSQL update + Redis publish → HTTP response)",
         [
@@ -77,6 +84,7 @@ def main() -> None:
             ("p50", f"{percentile(ms, 50):.2f} ms"),
             ("p95", f"{percentile(ms, 95):.2f} ms"),
             ("p99", f"{percentile(ms, 99):.2f} ms"),
+            ("from the publish: p50 / p99", f"{percentile(ev, 50):.2f} / {percentile(ev, 99):.2f} ms"),
             ("goal", "p99 < 10 ms"),
         ],
     )
