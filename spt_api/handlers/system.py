@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,7 +48,8 @@ class HealthHandler(BaseHandler):
 
     async def get(self, probe: str | None = None) -> None:
         if probe == "live":
-            self.write_json({"status": "ok"})
+            # The process id tells replicas and forked processes apart in logs and tests.
+            self.write_json({"status": "ok", "pid": os.getpid()})
             return
         checks: dict[str, Any] = {
             "database": lambda: self.jobs.store.list(limit=1),
