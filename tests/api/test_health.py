@@ -30,7 +30,8 @@ def test_readiness_alias(client: httpx.Client) -> None:
 def test_liveness(client: httpx.Client) -> None:
     response = client.get("/health/live")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "pid": response.json()["pid"]}
+    assert isinstance(response.json()["pid"], int)
 
 
 def test_metrics(server: RunningServer, client: httpx.Client) -> None:
