@@ -125,24 +125,19 @@ class ProductionInfra:
         )
 
     def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "data_dir": self.data_dir,
-            "database_url": self.database_url,
-            "broker_url": self.redis_url,
-            "redis_url": self.redis_url,
-            "storage_url": self.storage_url,
-            "s3_endpoint_url": self.s3.endpoint_url,
-            "s3_access_key_id": self.s3.access_key,
-            "s3_secret_access_key": self.s3.secret_key,
-            "wait_max": 30,
-            "heartbeat_interval": 1,
-            "heartbeat_timeout": 5,
-            "reconcile_interval": 1,
-            "max_body_size": 1024 * 1024,
-            "fan_out_chunk": 3,
-        }
+        from tests.support.celery_worker import production_settings
+
+        values: dict[str, Any] = {"heartbeat_timeout": 5, "fan_out_chunk": 3}
         values.update(overrides)
-        return Settings(**values)
+        return production_settings(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            storage_url=self.storage_url,
+            s3_endpoint=self.s3.endpoint_url,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key,
+            **{"data_dir": self.data_dir, **values},
+        )
 
 
 @pytest.fixture(scope="session")

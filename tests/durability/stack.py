@@ -25,7 +25,7 @@ import httpx
 
 from spt_api.config import Settings
 from tests.conftest import RunningServer, start_server
-from tests.support.celery_worker import CeleryWorker, production_env
+from tests.support.celery_worker import CeleryWorker, production_env, production_settings
 from tests.support.s3server import SeaweedS3
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
@@ -66,24 +66,17 @@ class Stack:
         return f"s3://{self.s3.bucket}/{self.prefix}"
 
     def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "data_dir": self.data_dir,
-            "database_url": self.database_url,
-            "broker_url": self.redis_url,
-            "redis_url": self.redis_url,
-            "storage_url": self.storage_url,
-            "s3_endpoint_url": self.s3.endpoint_url,
-            "s3_access_key_id": self.s3.access_key,
-            "s3_secret_access_key": self.s3.secret_key,
-            "wait_max": 30,
-            "heartbeat_interval": 1,
-            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
-            "reconcile_interval": 1,
-            "max_attempts": 3,
-            "max_body_size": 1024 * 1024,
-        }
+        values: dict[str, Any] = {"heartbeat_timeout": HEARTBEAT_TIMEOUT, "max_attempts": 3}
         values.update(overrides)
-        return Settings(**values)
+        return production_settings(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            storage_url=self.storage_url,
+            s3_endpoint=self.s3.endpoint_url,
+            access_key=self.s3.access_key,
+            secret_key=self.s3.secret_key,
+            **{"data_dir": self.data_dir, **values},
+        )
 
     def env(self, **extra: str) -> dict[str, str]:
         values = {"SPT_API_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT), "SPT_API_MAX_ATTEMPTS": "3"}

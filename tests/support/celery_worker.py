@@ -8,10 +8,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from spt_api.config import Settings
 from tests.support._proc import read_log_tail, terminate_process
 
-__all__ = ["CeleryWorker", "production_env"]
+__all__ = ["CeleryWorker", "production_env", "production_settings"]
 
 
 def production_env(
@@ -31,6 +33,29 @@ def production_env(
     }
     env.update(extra or {})
     return env
+
+
+def production_settings(
+    *, database_url: str, redis_url: str, storage_url: str, s3_endpoint: str, access_key: str, secret_key: str,
+    data_dir: Path, **overrides: Any,
+) -> Settings:
+    """Settings of an API server on PostgreSQL, Redis (broker and events) and S3, tuned for quick tests."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "broker_url": redis_url,
+        "redis_url": redis_url,
+        "storage_url": storage_url,
+        "s3_endpoint_url": s3_endpoint,
+        "s3_access_key_id": access_key,
+        "s3_secret_access_key": secret_key,
+        "wait_max": 30,
+        "heartbeat_interval": 1,
+        "reconcile_interval": 1,
+        "max_body_size": 1024 * 1024,
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 class CeleryWorker:
