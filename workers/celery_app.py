@@ -52,7 +52,9 @@ celery_app = make_celery(get_settings())
 
 
 @celery_app.task(name=RUN_JOB_TASK, bind=True)  # type: ignore[untyped-decorator]
-def run_job(self: Any, job_id: str, service: str | None = None, params: dict[str, Any] | None = None) -> str | None:
+def run_job(self: Any, job_id: str, service: str | None = None, **message: Any) -> str | None:
+    """Run the job ``job_id``; the rest of the message (service, parameters) is for people and tools
+    reading the queue: the job store holds the truth, so messages from other versions still work."""
     # Imported here so the Celery app module stays importable without the task code's dependencies.
     from workers.tasks import execute_job
 

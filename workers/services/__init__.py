@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from functools import cache
 
 from workers.services.base import ServiceSpec
 
@@ -12,7 +13,8 @@ __all__ = ["SERVICE_MODULES", "get_service", "services"]
 SERVICE_MODULES: tuple[str, ...] = ("cutout", "echo")
 
 
-def services() -> dict[str, ServiceSpec]:
+@cache
+def _registry() -> dict[str, ServiceSpec]:
     registry: dict[str, ServiceSpec] = {}
     for name in SERVICE_MODULES:
         spec: ServiceSpec = importlib.import_module(f"workers.services.{name}.params").SERVICE
@@ -20,5 +22,11 @@ def services() -> dict[str, ServiceSpec]:
     return registry
 
 
+def services() -> dict[str, ServiceSpec]:
+    """Every declared service by name (a fresh dict: callers may not change the registry)."""
+    return dict(_registry())
+
+
 def get_service(name: str) -> ServiceSpec | None:
-    return services().get(name)
+    # On every job's path: no module lookups, no copy.
+    return _registry().get(name)
