@@ -182,6 +182,8 @@ def through_api(backend: str, maps: Path, targets: list[Any], band: int, size: f
                 elapsed, job = one(table)
             assert job["phase"] == "COMPLETED", job
             count = sum(1 for r in job["results"] if r["href"].endswith(".fits"))
+            # The work ran in the pool's children (embedded) or the Celery worker's process group.
+            peak = _peak_rss_mb(worker.pid if worker is not None else os.getpid(), group=worker is not None)
         finally:
             stop()
             if worker is not None:
@@ -191,7 +193,26 @@ def through_api(backend: str, maps: Path, targets: list[Any], band: int, size: f
                 from tests.support.pgserver import drop_database
 
                 drop_database(database_url)
-    return {"cutouts": count, "seconds": elapsed, "per_second": count / elapsed, "peak_rss_mb": float("nan")}
+    return {"cutouts": count, "seconds": elapsed, "per_second": count / elapsed, "peak_rss_mb": peak}
+
+
+def _peak_rss_mb(root: int, *, group: bool) -> float:
+    """Largest peak RSS (VmHWM) among the children of ``root``, or the members of its process group."""
+    peaks = [0.0]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        parent, pgid = int(fields[1]), int(fields[2])
+        if (group and pgid == root) or (not group and parent == root):
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
 
 
 def main() -> None:
@@ -236,7 +257,7 @@ def main() -> None:
         best[f"api-{backend}"] = api
         print(
             f"api-{backend:8s} {api['cutouts']:5.0f} cutouts in {api['seconds']:6.2f} s = {api['per_second']:7.1f}/s "
-            f"(POST → COMPLETED, results stored)  ratio vs baseline = "
+            f"(POST → COMPLETED, results stored), worker peak RSS {api['peak_rss_mb']:.0f} MB, ratio vs baseline = "
             f"{api['per_second'] / best['baseline']['per_second']:.3f}"
         )
     if args.json:
