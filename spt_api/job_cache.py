@@ -4,7 +4,11 @@ Why: GET of a job document is the hottest request (clients poll, web pages
 refresh); reading it from the database each time costs more than the rest of
 the request. Every change to a job publishes an event, which drops its entry;
 the TTL bounds staleness should an event be lost (e.g. a Redis restart).
-WAIT always reads the database, so a blocked client never misses a change.
+
+A read that raced with a change must not refill the cache with the old job:
+callers take a :meth:`token` before reading the database and :meth:`put` only
+stores the job if it was not invalidated since that token. WAIT always reads
+the database, so a blocked client never misses a change.
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ class JobCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._epoch = 0
+        #: When each job was last invalidated (an epoch); older records are forgotten past ``_floor``.
+        self._dropped: OrderedDict[str, int] = OrderedDict()
+        self._floor = 0
+
+    def token(self) -> int:
+        """Take before reading a job from the database; hand to :meth:`put`."""
+        return self._epoch
 
     def _entry(self, job_id: str) -> _Entry | None:
         entry = self._entries.get(job_id)
@@ -44,8 +56,9 @@ class JobCache:
         entry = self._entry(job_id)
         return entry.job if entry else None
 
-    def put(self, job: Job) -> None:
-        if self.ttl <= 0:
+    def put(self, job: Job, token: int) -> None:
+        """Cache ``job`` unless it was invalidated after ``token`` was taken (the read may be stale)."""
+        if self.ttl <= 0 or self._dropped.get(job.job_id, self._floor) > token:
             return
         self._entries[job.job_id] = _Entry(job, time.monotonic())
         self._entries.move_to_end(job.job_id)
@@ -54,6 +67,12 @@ class JobCache:
 
     def invalidate(self, job_id: str) -> None:
         self._entries.pop(job_id, None)
+        self._epoch += 1
+        self._dropped[job_id] = self._epoch
+        self._dropped.move_to_end(job_id)
+        while len(self._dropped) > self.max_entries:
+            _, epoch = self._dropped.popitem(last=False)
+            self._floor = max(self._floor, epoch)
 
     def rendered(self, job: Job, kind: str, base: str) -> bytes | None:
         entry = self._entry(job.job_id)

@@ -100,6 +100,7 @@ class JobService:
         destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
         job_id = new_job_id()
+        token = self.cache.token()
         job = await self.call(
             self.store.create,
             job_id=job_id,
@@ -112,6 +113,7 @@ class JobService:
             queue=phase is not None,
             task_id=new_task_id(job_id) if phase is not None else None,
         )
+        self.cache.put(job, token)
         if phase is not None:
             await self._dispatch(job)
         return job
@@ -137,8 +139,9 @@ class JobService:
         cached = self.cache.get(job_id)
         if cached is not None and cached.service == service and (owner is None or cached.owner == owner):
             return cached
+        token = self.cache.token()
         job = await self.call(self.store.require, job_id, service=service, owner=owner)
-        self.cache.put(job)
+        self.cache.put(job, token)
         return job
 
     async def list(
@@ -169,6 +172,7 @@ class JobService:
         """
         self.service(service)
         with self.events.subscribe(job_id) as sub:
+            token = self.cache.token()
             job = await self.call(self.store.require, job_id, service=service, owner=owner)
             start_phase = job.phase
             if start_phase in ACTIVE_PHASES and (phase is None or start_phase == phase):
@@ -180,8 +184,9 @@ class JobService:
                     event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
                     if event is not None and event.get("type") == "progress":
                         continue
+                    token = self.cache.token()
                     job = await self.call(self.store.require, job_id)
-        self.cache.put(job)
+        self.cache.put(job, token)
         return job
 
     # -- changes -------------------------------------------------------------------------------------
