@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import httpx
@@ -19,6 +19,7 @@ import pytest
 from spt_api.app import Backends
 from spt_api.config import Settings
 from spt_api.testing import start_server_thread
+from tests.support.celery_worker import ProductionBackends
 
 
 @dataclass
@@ -97,47 +98,10 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@dataclass
-class ProductionInfra:
+class ProductionInfra(ProductionBackends):
     """PostgreSQL (a fresh database on the machine's server), Redis (a private db number), S3 (SeaweedFS)."""
 
-    database_url: str
-    redis_url: str
-    s3: Any
-    data_dir: Path
-
-    @property
-    def storage_url(self) -> str:
-        return f"s3://{self.s3.bucket}/results"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        from tests.support.celery_worker import production_env
-
-        return production_env(
-            database_url=self.database_url,
-            redis_url=self.redis_url,
-            storage_url=self.storage_url,
-            s3_endpoint=self.s3.endpoint_url,
-            access_key=self.s3.access_key,
-            secret_key=self.s3.secret_key,
-            data_dir=self.data_dir,
-            extra=extra,
-        )
-
-    def settings(self, **overrides: Any) -> Settings:
-        from tests.support.celery_worker import production_settings
-
-        values: dict[str, Any] = {"heartbeat_timeout": 5, "fan_out_chunk": 3}
-        values.update(overrides)
-        return production_settings(
-            database_url=self.database_url,
-            redis_url=self.redis_url,
-            storage_url=self.storage_url,
-            s3_endpoint=self.s3.endpoint_url,
-            access_key=self.s3.access_key,
-            secret_key=self.s3.secret_key,
-            **{"data_dir": self.data_dir, **values},
-        )
+    settings_defaults: ClassVar[dict[str, Any]] = {"heartbeat_timeout": 5, "fan_out_chunk": 3}
 
 
 @pytest.fixture(scope="session")

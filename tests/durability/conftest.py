@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.durability.stack import Stack
+from tests.support.pgserver import PrivatePostgres
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
@@ -34,6 +35,20 @@ def machine_db() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def private_redis() -> Iterator[PrivateRedis]:
     with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[PrivateRedis]:
+    """A Redis of the test's own, for tests that stop and restart it."""
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of the test's own, for tests that stop and restart it."""
+    with PrivatePostgres() as server:
         yield server
 
 

@@ -18,15 +18,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from spt_api.config import Settings
 from tests.conftest import RunningServer, start_server
-from tests.support.celery_worker import CeleryWorker, production_env, production_settings
-from tests.support.s3server import SeaweedS3
+from tests.support.celery_worker import CeleryWorker, ProductionBackends
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
 HEARTBEAT_TIMEOUT = 3
@@ -52,45 +49,16 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 
 @dataclass
-class Stack:
-    database_url: str
-    redis_url: str
-    s3: SeaweedS3
-    data_dir: Path
-    prefix: str = field(default_factory=lambda: f"dur-{uuid.uuid4().hex[:8]}")
+class Stack(ProductionBackends):
+    storage_prefix: str = field(default_factory=lambda: f"dur-{uuid.uuid4().hex[:8]}")
     workers: list[CeleryWorker] = field(default_factory=list)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
-    @property
-    def storage_url(self) -> str:
-        return f"s3://{self.s3.bucket}/{self.prefix}"
-
-    def settings(self, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {"heartbeat_timeout": HEARTBEAT_TIMEOUT, "max_attempts": 3}
-        values.update(overrides)
-        return production_settings(
-            database_url=self.database_url,
-            redis_url=self.redis_url,
-            storage_url=self.storage_url,
-            s3_endpoint=self.s3.endpoint_url,
-            access_key=self.s3.access_key,
-            secret_key=self.s3.secret_key,
-            **{"data_dir": self.data_dir, **values},
-        )
-
-    def env(self, **extra: str) -> dict[str, str]:
-        values = {"SPT_API_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT), "SPT_API_MAX_ATTEMPTS": "3"}
-        values.update(extra)
-        return production_env(
-            database_url=self.database_url,
-            redis_url=self.redis_url,
-            storage_url=self.storage_url,
-            s3_endpoint=self.s3.endpoint_url,
-            access_key=self.s3.access_key,
-            secret_key=self.s3.secret_key,
-            data_dir=self.data_dir,
-            extra=values,
-        )
+    settings_defaults: ClassVar[dict[str, Any]] = {"heartbeat_timeout": HEARTBEAT_TIMEOUT, "max_attempts": 3}
+    env_defaults: ClassVar[dict[str, str]] = {
+        "SPT_API_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        "SPT_API_MAX_ATTEMPTS": "3",
+    }
 
     def worker(self, concurrency: int = 2, **env: str) -> CeleryWorker:
         worker = CeleryWorker(self.env(**env), queues="echo", concurrency=concurrency, name="dur").start()
@@ -116,9 +84,9 @@ class Stack:
     def keys(self, job_id: str, service: str = "echo") -> list[str]:
         """The objects stored for a job, as keys relative to the stack's prefix."""
         client = self.s3.client()
-        prefix = f"{self.prefix}/{service}/{job_id}/"
+        prefix = f"{self.storage_prefix}/{service}/{job_id}/"
         listed = client.list_objects_v2(Bucket=self.s3.bucket, Prefix=prefix)
-        return sorted(obj["Key"].removeprefix(self.prefix + "/") for obj in listed.get("Contents", []))
+        return sorted(obj["Key"].removeprefix(self.storage_prefix + "/") for obj in listed.get("Contents", []))
 
     def close(self) -> None:
         for worker in self.workers:

@@ -4,11 +4,10 @@ with an error document where a request needs the missing part, and recovers by i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from spt_api.db.migrate import migrate
 from tests.conftest import RunningServer
@@ -16,18 +15,6 @@ from tests.durability.stack import Stack, get_job, post_form, wait_for
 from tests.support.pgserver import PrivatePostgres
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
-
-
-@pytest.fixture
-def own_redis() -> Iterator[PrivateRedis]:
-    with PrivateRedis() as server:
-        yield server
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PrivatePostgres]:
-    with PrivatePostgres() as server:
-        yield server
 
 
 def _health(server: RunningServer) -> tuple[int, dict[str, Any]]:

@@ -7,10 +7,8 @@ restart drops every pooled connection; workers and the API reconnect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from spt_api.db.migrate import migrate
 from tests.conftest import RunningServer
@@ -20,18 +18,6 @@ from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
 JOB = {"delay": 1.5, "steps": 3, "size": 16}
-
-
-@pytest.fixture
-def own_redis() -> Iterator[PrivateRedis]:
-    with PrivateRedis() as server:
-        yield server
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PrivatePostgres]:
-    with PrivatePostgres() as server:
-        yield server
 
 
 def _submit(server: RunningServer, count: int, label: str) -> list[str]:

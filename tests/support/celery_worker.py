@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from spt_api.config import Settings
 from tests.support._proc import read_log_tail, terminate_process
 
-__all__ = ["CeleryWorker", "production_env", "production_settings"]
+__all__ = ["CeleryWorker", "ProductionBackends", "production_env", "production_settings"]
 
 
 def production_env(
@@ -56,6 +57,45 @@ def production_settings(
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@dataclass
+class ProductionBackends:
+    """Where a production-mode server and its workers keep things: PostgreSQL, Redis, an S3 bucket prefix.
+
+    ``env()`` configures worker subprocesses and ``settings()`` an API server, with the same endpoints;
+    subclasses set their own test-friendly defaults.
+    """
+
+    database_url: str
+    redis_url: str
+    s3: Any
+    data_dir: Path
+    storage_prefix: str = "results"
+
+    settings_defaults: ClassVar[dict[str, Any]] = {}
+    env_defaults: ClassVar[dict[str, str]] = {}
+
+    @property
+    def storage_url(self) -> str:
+        return f"s3://{self.s3.bucket}/{self.storage_prefix}"
+
+    def _endpoints(self) -> dict[str, Any]:
+        return {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "storage_url": self.storage_url,
+            "s3_endpoint": self.s3.endpoint_url,
+            "access_key": self.s3.access_key,
+            "secret_key": self.s3.secret_key,
+            "data_dir": self.data_dir,
+        }
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return production_env(**self._endpoints(), extra={**self.env_defaults, **extra})
+
+    def settings(self, **overrides: Any) -> Settings:
+        return production_settings(**{**self._endpoints(), **self.settings_defaults, **overrides})
 
 
 class CeleryWorker:
