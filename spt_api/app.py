@@ -23,7 +23,7 @@ from spt_api.queue import Dispatcher
 from spt_api.storage import create_object_store
 from workers.services import services
 
-__all__ = ["Backends", "build_backends", "make_app"]
+__all__ = ["Backends", "UnsupportedSettingError", "build_backends", "make_app"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,22 @@ class Backends:
         self.jobs.close()
 
 
+class UnsupportedSettingError(RuntimeError):
+    """A setting asks for something this version cannot do; serving anyway would be unsafe."""
+
+
+def check_supported(settings: Settings) -> None:
+    """Raise :class:`UnsupportedSettingError` for settings this version cannot honour."""
+    if settings.auth_enabled:
+        # Fail closed: an operator who asked for authentication must not get an open service instead.
+        raise UnsupportedSettingError(
+            "SPT_API_AUTH_ENABLED=true, but this version has no Keycloak authentication yet: "
+            "refusing to serve jobs unauthenticated (set it to false to run without auth)"
+        )
+
+
 def build_backends(settings: Settings) -> Backends:
+    check_supported(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = create_job_store(settings.effective_database_url)
     events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
@@ -100,8 +115,9 @@ def make_app(backends: Backends) -> tornado.web.Application:
     ]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
-        (r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}),
     ]
+    if settings.metrics_enabled:
+        routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

@@ -35,6 +35,13 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1 and settings.is_embedded_queue:
         log.warning("the embedded queue runs in one process; serving with one process")
         workers = 1
+    from spt_api.app import UnsupportedSettingError, check_supported
+
+    try:
+        check_supported(settings)
+    except UnsupportedSettingError as exc:
+        log.error("%s", exc)
+        return 2
     from spt_api.db.migrate import migrate
 
     migrate(settings.effective_database_url)  # before forking, so processes do not race on the schema

@@ -1,0 +1,27 @@
+"""Settings that change what the server does: auth refused until it exists, /metrics switchable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from spt_api.app import UnsupportedSettingError, build_backends
+from spt_api.config import Settings
+from spt_api.testing import start_server_thread
+
+
+def test_auth_enabled_refuses_to_serve_unauthenticated(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedSettingError, match="SPT_API_AUTH_ENABLED"):
+        build_backends(Settings(data_dir=tmp_path, auth_enabled=True))
+
+
+def test_metrics_can_be_switched_off(tmp_path: Path) -> None:
+    server = start_server_thread(Settings(data_dir=tmp_path, metrics_enabled=False, reconcile_interval=0))
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            assert client.get("/metrics").status_code == 404
+            assert client.get("/health/live").status_code == 200
+    finally:
+        server.stop()
