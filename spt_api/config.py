@@ -7,7 +7,6 @@ platforms such as Heroku and Okteto set them.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,10 +103,6 @@ class Settings(BaseSettings):
     @property
     def is_embedded_queue(self) -> bool:
         return self.broker_url.startswith("memory://")
-
-    @property
-    def default_lifetime_delta(self) -> timedelta:
-        return timedelta(seconds=self.default_lifetime)
 
 
 @lru_cache(maxsize=1)

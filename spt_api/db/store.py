@@ -307,10 +307,6 @@ class JobStore:
     def queue(self, job_id: str, task_id: str | None = None) -> Job:
         return self.transition(job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)
 
-    def set_task_id(self, job_id: str, task_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(task_id=task_id))
-
     def claim(self, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
         now = utcnow()

@@ -145,10 +145,6 @@ class EmbeddedDispatcher(Dispatcher):
         if self._thread is None or not self._thread.is_alive() or alive == 0:
             raise RuntimeError("embedded worker pool is not running")
 
-    def running_job_ids(self) -> set[str]:
-        with self._lock:
-            return {slot.job.job_id for slot in self._slots if slot.job is not None}
-
     # -- supervisor ----------------------------------------------------------------------------------
 
     def _wake(self) -> None:

@@ -42,9 +42,6 @@ class LocalObjectStore(ObjectStore):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def local_path(self, key: str) -> Path:
-        return self._path(key)
-
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self._path(key).open("rb") as handle:
             while chunk := handle.read(chunk_size):

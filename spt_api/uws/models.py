@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -85,12 +85,6 @@ class Job:
     task_id: str | None = None
     parent_id: str | None = None
     pending_children: int | None = None
-    meta: dict[str, str] = field(default_factory=dict)
-
-    def parameter_values(self, name: str) -> list[str]:
-        """All values of one parameter, compared case-insensitively (DALI §3.1)."""
-        lname = name.lower()
-        return [value for key, value in self.parameters if key.lower() == lname]
 
     def parameters_dict(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
