@@ -13,6 +13,7 @@ from typing import Any
 from spt_api.db.migrate import migrate
 from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, wait_all_final, wait_for
+from tests.support.celery_worker import CeleryWorker
 from tests.support.pgserver import PrivatePostgres
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
@@ -32,6 +33,19 @@ def _assert_all_completed(stack: Stack, jobs: dict[str, dict[str, Any]]) -> None
         assert stack.keys(job["jobId"]) == [f"echo/{job['jobId']}/blob", f"echo/{job['jobId']}/message"]
 
 
+def _submit_more_and_assert_all_completed(
+    stack: Stack, server: RunningServer, worker: CeleryWorker, urls: list[str]
+) -> None:
+    """After the restart: two more jobs, then every job ends COMPLETED with its results stored once."""
+    urls = urls + _submit(server, 2, "after")
+    jobs = wait_all_final(server, urls, timeout=90)
+    try:
+        _assert_all_completed(stack, jobs)
+    except AssertionError:
+        print(worker.log_tail())
+        raise
+
+
 def test_redis_restart_while_jobs_run(
     make_stack: Callable[..., Stack], machine_db: str, own_redis: PrivateRedis, durability_s3: SeaweedS3
 ) -> None:
@@ -44,13 +58,7 @@ def test_redis_restart_while_jobs_run(
     own_redis.stop(kill=True)  # a crash: queued messages are gone with it
     own_redis.start()
 
-    urls += _submit(server, 2, "after")
-    jobs = wait_all_final(server, urls, timeout=90)
-    try:
-        _assert_all_completed(stack, jobs)
-    except AssertionError:
-        print(worker.log_tail())
-        raise
+    _submit_more_and_assert_all_completed(stack, server, worker, urls)
 
 
 def test_postgres_restart_while_jobs_run(
@@ -72,10 +80,4 @@ def test_postgres_restart_while_jobs_run(
     assert "database" in response.json()["message"]
     own_postgres.start()
 
-    urls += _submit(server, 2, "after")
-    jobs = wait_all_final(server, urls, timeout=90)
-    try:
-        _assert_all_completed(stack, jobs)
-    except AssertionError:
-        print(worker.log_tail())
-        raise
+    _submit_more_and_assert_all_completed(stack, server, worker, urls)
