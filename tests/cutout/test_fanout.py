@@ -22,6 +22,7 @@ import pytest
 from spt_api.config import Settings
 from spt_api.uws.errors import UsageError
 from spt_api.uws.models import JobResult
+from tests.cutout.conftest import FakeContext
 from workers.services.base import ChildOutcome
 from workers.services.cutout.params import SERVICE, CutoutParams, split
 from workers.services.cutout.run import run
@@ -31,44 +32,20 @@ MANIFESTS = {"manifest", "manifest-json"}
 
 
 @dataclass
-class Stored:
-    name: str
-    path: Path
-    mime_type: str | None
-
-
-@dataclass
-class FakeMergeContext:
+class FakeMergeContext(FakeContext):
     """A fake MergeContext: the children's results are objects of an in-memory store (key -> bytes)."""
 
-    workdir: Path
-    store: dict[str, bytes]
+    store: dict[str, bytes] = field(default_factory=dict)
     job_id: str = "parent-job"
     settings: Any = None
-    abort_after: int | None = None
-    results: dict[str, Stored] = field(default_factory=dict)
     adopted: dict[str, JobResult] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
-    progress_calls: list[tuple[int, int, str]] = field(default_factory=list)
-    abort_checks: int = 0
-
-    def progress(self, done: int, total: int, message: str = "") -> None:
-        self.progress_calls.append((done, total, message))
 
     def add_result(
         self, name: str, data: bytes | Path, mime_type: str | None = None, *, result_id: str | None = None
     ) -> str:
-        rid = result_id or name
-        assert rid not in self.results and rid not in self.adopted, f"result id {rid!r} added twice"
-        stored = self.workdir / "stored" / rid
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_bytes(data if isinstance(data, bytes) else Path(data).read_bytes())
-        self.results[rid] = Stored(name, stored, mime_type)
-        return rid
-
-    def is_aborted(self) -> bool:
-        self.abort_checks += 1
-        return self.abort_after is not None and self.abort_checks > self.abort_after
+        assert (result_id or name) not in self.adopted, f"result id {result_id or name!r} added twice"
+        return super().add_result(name, data, mime_type, result_id=result_id)
 
     def read_result(self, result: JobResult) -> bytes:
         return self.store[result.key]
