@@ -76,6 +76,14 @@ class JobService:
         except (BotoCoreError, EndpointConnectionError) as exc:
             raise ServiceUnavailableError(f"the result storage is unavailable: {exc}") from exc
 
+    async def change(self, job_id: str, func: Callable[..., T], *args: Any) -> T:
+        """A store write to ``job_id``, then its cache entry dropped: after the write, so a read that
+        raced with it cannot put the old job back (see :class:`~spt_api.job_cache.JobCache`)."""
+        try:
+            return await self.call(func, *args)
+        finally:
+            self.cache.invalidate(job_id)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -192,8 +200,7 @@ class JobService:
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, job: Job) -> Job:
-        queued = await self.call(self.store.queue, job.job_id, new_task_id(job.job_id))
-        self.cache.invalidate(job.job_id)
+        queued = await self.change(job.job_id, self.store.queue, job.job_id, new_task_id(job.job_id))
         await self._dispatch(queued)
         return queued
 
@@ -211,8 +218,7 @@ class JobService:
             ) from exc
 
     async def abort(self, job: Job) -> Job:
-        aborted = await self.call(self.store.abort, job.job_id)
-        self.cache.invalidate(job.job_id)
+        aborted = await self.change(job.job_id, self.store.abort, job.job_id)
         self.events.publish(job.job_id, {"type": "phase", "phase": aborted.phase.value})
         # Whatever phase the (possibly cached) job showed, stop any execution: revoking an idle task is harmless.
         await self.call(self.dispatcher.abort, aborted)
@@ -229,14 +235,12 @@ class JobService:
         if value is None:
             raise UsageError("missing parameter EXECUTIONDURATION", parameter="EXECUTIONDURATION")
         seconds = self._duration(self.service(job.service), value)
-        self.cache.invalidate(job.job_id)
-        return await self.call(self.store.set_execution_duration, job.job_id, seconds)
+        return await self.change(job.job_id, self.store.set_execution_duration, job.job_id, seconds)
 
     async def set_destruction(self, job: Job, value: str | None) -> Job:
         if value is None:
             raise UsageError("missing parameter DESTRUCTION", parameter="DESTRUCTION")
-        self.cache.invalidate(job.job_id)
-        return await self.call(self.store.set_destruction, job.job_id, self._destruction(value))
+        return await self.change(job.job_id, self.store.set_destruction, job.job_id, self._destruction(value))
 
     async def update_parameters(self, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
         if job.phase != ExecutionPhase.PENDING:
@@ -249,8 +253,7 @@ class JobService:
         changed = {k.lower() for k, _ in pairs}
         merged = [(k, v) for k, v in job.parameters if k.lower() not in changed] + list(pairs)
         self.service(job.service).params_model.from_uws(merged)
-        self.cache.invalidate(job.job_id)
-        return await self.call(self.store.update_parameters, job.job_id, merged)
+        return await self.change(job.job_id, self.store.update_parameters, job.job_id, merged)
 
     async def delete(self, job: Job) -> None:
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
@@ -264,6 +267,5 @@ class JobService:
             await self.call(self.objects.delete_prefix, f"{child.service}/{child.job_id}")
             await self.call(self.store.delete, child.job_id)
         await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
-        await self.call(self.store.delete, job.job_id)
-        self.cache.invalidate(job.job_id)
+        await self.change(job.job_id, self.store.delete, job.job_id)
         self.events.publish(job.job_id, {"type": "deleted", "phase": None})
