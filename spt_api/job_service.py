@@ -20,6 +20,7 @@ from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.db.store import new_job_id
 from spt_api.events import EventBus
+from spt_api.events.messages import deleted_event, phase_event
 from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -205,7 +206,7 @@ class JobService:
         return queued
 
     async def _dispatch(self, job: Job) -> None:
-        self.events.publish(job.job_id, {"type": "phase", "phase": job.phase.value})
+        self.events.publish(job.job_id, phase_event(job))
         try:
             await self.call(self.dispatcher.send, job)
         except Exception as exc:
@@ -219,11 +220,11 @@ class JobService:
 
     async def abort(self, job: Job) -> Job:
         aborted = await self.change(job.job_id, self.store.abort, job.job_id)
-        self.events.publish(job.job_id, {"type": "phase", "phase": aborted.phase.value})
+        self.events.publish(job.job_id, phase_event(aborted))
         # Whatever phase the (possibly cached) job showed, stop any execution: revoking an idle task is harmless.
         await self.call(self.dispatcher.abort, aborted)
         for child in await self.call(self.store.abort_children, job.job_id):
-            self.events.publish(child.job_id, {"type": "phase", "phase": child.phase.value})
+            self.events.publish(child.job_id, phase_event(child))
             await self.call(self.dispatcher.abort, child)
         return aborted
 
@@ -268,4 +269,4 @@ class JobService:
             await self.call(self.store.delete, child.job_id)
         await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         await self.change(job.job_id, self.store.delete, job.job_id)
-        self.events.publish(job.job_id, {"type": "deleted", "phase": None})
+        self.events.publish(job.job_id, deleted_event())

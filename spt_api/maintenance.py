@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventPublisher
+from spt_api.events.messages import deleted_event, phase_event
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
+from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, utcnow
 from spt_api.uws.phases import ExecutionPhase
 
@@ -40,8 +42,8 @@ class MaintenanceReport:
     deleted: list[str] = field(default_factory=list)
 
 
-def _publish(events: EventPublisher, job_id: str, phase: ExecutionPhase) -> None:
-    events.publish(job_id, {"type": "phase", "phase": phase.value})
+def _publish(events: EventPublisher, job: Job, phase: ExecutionPhase) -> None:
+    events.publish(job.job_id, phase_event(job, phase))
 
 
 def _queue_of(service: str) -> str:
@@ -104,7 +106,7 @@ def reconcile(
                 f"the job was started {job.attempts} times and its worker vanished each time; giving up",
             )
             if store.fail(job.job_id, summary, from_phases=[job.phase]):
-                _publish(events, job.job_id, ExecutionPhase.ERROR)
+                _publish(events, job, ExecutionPhase.ERROR)
                 report.failed.append(job.job_id)
             continue
         if _requeue(job, store, dispatcher, events):
@@ -118,17 +120,15 @@ def reconcile(
 
 
 def _abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
-    from workers.tasks import overrun_message
-
     try:
         aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
     except Exception:
         return False  # it ended meanwhile
     dispatcher.abort(aborted)
-    _publish(events, job.job_id, ExecutionPhase.ABORTED)
+    _publish(events, job, ExecutionPhase.ABORTED)
     for child in store.abort_children(job.job_id):
         dispatcher.abort(child)
-        _publish(events, child.job_id, ExecutionPhase.ABORTED)
+        _publish(events, child, ExecutionPhase.ABORTED)
     return True
 
 
@@ -141,7 +141,7 @@ def _requeue(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPub
     except Exception as exc:
         log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
         return False
-    _publish(events, job.job_id, ExecutionPhase.QUEUED)
+    _publish(events, job, ExecutionPhase.QUEUED)
     return True
 
 
@@ -162,6 +162,6 @@ def cleanup_expired(
                 pass
         objects.delete_prefix(f"{job.service}/{job.job_id}")
         if store.delete(job.job_id) is not None:
-            events.publish(job.job_id, {"type": "deleted", "phase": None})
+            events.publish(job.job_id, deleted_event())
             report.deleted.append(job.job_id)
     return report

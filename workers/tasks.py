@@ -20,15 +20,16 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 from structlog.contextvars import bound_contextvars
 
+from spt_api.events.messages import phase_event, progress_event
 from spt_api.storage import result_key, safe_name
-from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError
+from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError, overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress
 from spt_api.uws.phases import ExecutionPhase
 from workers.runtime import WorkerRuntime
 from workers.services import get_service
 from workers.services.base import ChildOutcome, params_from_json
 
-__all__ = ["RunContext", "execute_job", "overrun_message", "phase_event"]
+__all__ = ["RunContext", "execute_job"]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,6 @@ log = logging.getLogger(__name__)
 ABORT_CHECK_INTERVAL = 0.25
 #: Shortest time between two stored progress reports: smooth for a progress bar, light on the database.
 PROGRESS_INTERVAL = 0.25
-
-
-def phase_event(job: Job | None, phase: ExecutionPhase, duration: float | None = None) -> dict[str, object]:
-    event: dict[str, object] = {"type": "phase", "phase": phase.value, "job_id": job.job_id if job else None}
-    if job is not None:
-        event["service"] = job.service
-    if duration is not None:
-        event["duration"] = round(duration, 6)  # the API's spt_job_duration_seconds observes it
-    return event
-
-
-def overrun_message(seconds: int) -> str:
-    return f"job exceeded its executionDuration of {seconds} s and was aborted"
 
 
 class RunContext:
@@ -76,7 +64,7 @@ class RunContext:
         self.runtime.store.set_progress(self.job_id, progress)
         self.runtime.events.publish(
             self.job_id,
-            {"type": "progress", "phase": "EXECUTING", "done": done, "total": total, "message": message},
+            progress_event(done, total, message),
         )
 
     def add_result(
@@ -278,7 +266,7 @@ def _child_ended(parent_id: str, runtime: WorkerRuntime) -> None:
     message = f"{done} of {len(children)} parts"
     runtime.store.set_progress(parent_id, Progress(done, len(children), message))
     runtime.events.publish(
-        parent_id, {"type": "progress", "phase": "EXECUTING", "done": done, "total": len(children), "message": message}
+        parent_id, progress_event(done, len(children), message)
     )
     parent = runtime.store.get(parent_id)
     if parent is not None:

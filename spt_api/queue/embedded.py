@@ -21,7 +21,9 @@ from typing import Any
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventPublisher
+from spt_api.events.messages import phase_event
 from spt_api.queue.base import Dispatcher
+from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job
 from spt_api.uws.phases import ExecutionPhase
 
@@ -220,12 +222,10 @@ class EmbeddedDispatcher(Dispatcher):
         if job is None or reason == "abort":
             return
         if reason == "timeout":
-            from workers.tasks import overrun_message
-
             message = overrun_message(job.execution_duration)
             try:
                 self.store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, message))
-                self.events.publish(job.job_id, {"type": "phase", "phase": ExecutionPhase.ABORTED.value})
+                self.events.publish(job.job_id, phase_event(job, ExecutionPhase.ABORTED))
             except Exception as exc:
                 log.info("timed-out job %s was already final: %s", job.job_id, exc)
             return
@@ -243,7 +243,7 @@ class EmbeddedDispatcher(Dispatcher):
         else:
             summary = ErrorSummary(ErrorType.FATAL, "the worker process running this job died")
             if self.store.fail(job.job_id, summary):
-                self.events.publish(job.job_id, {"type": "phase", "phase": ExecutionPhase.ERROR.value})
+                self.events.publish(job.job_id, phase_event(job, ExecutionPhase.ERROR))
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

@@ -22,6 +22,7 @@ __all__ = [
     "ServiceUnavailableError",
     "TransientJobError",
     "UsageError",
+    "overrun_message",
 ]
 
 
@@ -88,6 +89,11 @@ class JobNotSentError(ServiceUnavailableError):
         super().__init__(message)
         self.service = service
         self.job_id = job_id
+
+
+def overrun_message(seconds: int) -> str:
+    """Why a job was aborted for running past its executionDuration (UWS §2.1.4)."""
+    return f"job exceeded its executionDuration of {seconds} s and was aborted"
 
 
 class FatalJobError(Exception):
