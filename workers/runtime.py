@@ -13,6 +13,7 @@ from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventPublisher, RedisEventPublisher
 from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
+from workers.heartbeat import Heartbeats
 
 __all__ = ["NullPublisher", "WorkerRuntime", "build_runtime"]
 
@@ -31,6 +32,12 @@ class WorkerRuntime:
     #: Sends a QUEUED job (a fan-out child) to the workers.
     dispatch: Callable[[Job], object]
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    heartbeats: Heartbeats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.heartbeats = Heartbeats(
+            lambda job_id: self.store.heartbeat(job_id, self.worker_id), self.settings.heartbeat_interval
+        )
 
     @property
     def scratch_dir(self) -> Path:

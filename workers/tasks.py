@@ -7,10 +7,8 @@ delivery of the same message is a no-op.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import shutil
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -37,6 +35,8 @@ log = logging.getLogger(__name__)
 ABORT_CHECK_INTERVAL = 0.25
 #: Shortest time between two stored progress reports: smooth for a progress bar, light on the database.
 PROGRESS_INTERVAL = 0.25
+#: Said by :func:`_run_and_record` of a job that fanned out: it ends when its children do.
+_SPLIT = object()
 
 
 class RunContext:
@@ -47,12 +47,23 @@ class RunContext:
         self.job_id = job.job_id
         self.runtime = runtime
         self.settings = runtime.settings
-        self.workdir = runtime.scratch_dir / safe_name(job.job_id)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._workdir: Path | None = None
         self.results: dict[str, JobResult] = {}
         self._aborted = False
         self._last_abort_check = 0.0
         self._last_progress = 0.0
+
+    @property
+    def workdir(self) -> Path:
+        # Made on first use: most jobs never write a scratch file, and mkdir + rmtree per job is not free.
+        if self._workdir is None:
+            self._workdir = self.runtime.scratch_dir / safe_name(self.job_id)
+            self._workdir.mkdir(parents=True, exist_ok=True)
+        return self._workdir
+
+    def remove_workdir(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()
@@ -97,26 +108,6 @@ class RunContext:
             job = self.runtime.store.get(self.job_id)
             self._aborted = job is None or job.phase != ExecutionPhase.EXECUTING
         return self._aborted
-
-
-class _Heartbeat(threading.Thread):
-    def __init__(self, runtime: WorkerRuntime, job_id: str) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
-        self.runtime = runtime
-        self.job_id = job_id
-        self.stopped = threading.Event()
-        # The job's logging context (job_id), which a new thread would not inherit.
-        self.context = contextvars.copy_context()
-
-    def run(self) -> None:
-        self.context.run(self._beat)
-
-    def _beat(self) -> None:
-        while not self.stopped.wait(self.runtime.settings.heartbeat_interval):
-            try:
-                self.runtime.store.heartbeat(self.job_id, self.runtime.worker_id)
-            except Exception as exc:  # a database blip must not kill the job
-                log.warning("heartbeat failed: %s", exc)
 
 
 def _summary(exc: BaseException) -> ErrorSummary:
@@ -190,42 +181,54 @@ def _settle(
     """Run ``body`` with a heartbeat, then record COMPLETED, ERROR or ABORTED with one conditional update."""
     job_id = job.job_id
     started = time.monotonic()
-    heartbeat = _Heartbeat(runtime, job_id)
-    heartbeat.start()
     ctx = (ctx_class or RunContext)(job, runtime)
-    final: ExecutionPhase | None
     try:
-        finished = body(ctx)
-    except timeout_errors:
-        message = overrun_message(job.execution_duration)
-        try:
-            runtime.store.abort(job_id, ErrorSummary(ErrorType.FATAL, message))
-            final = ExecutionPhase.ABORTED
-        except Exception:
-            final = None
-    except Exception as exc:
-        summary = _summary(exc)
-        log.info("job failed: %s", summary.message)
-        final = ExecutionPhase.ERROR if runtime.store.fail(
-            job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
-        ) else None
-    else:
-        if not finished:
-            log.info("job split into children; it ends when they do")
-            return None
-        # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
-        done = runtime.store.complete(job_id, list(ctx.results.values()), worker_id=runtime.worker_id)
-        final = ExecutionPhase.COMPLETED if done else None
+        with runtime.heartbeats.beating(job_id):
+            final = _run_and_record(job, runtime, ctx, body, timeout_errors)
     finally:
-        heartbeat.stopped.set()
-        shutil.rmtree(ctx.workdir, ignore_errors=True)
+        ctx.remove_workdir()
+    if final is _SPLIT:
+        log.info("job split into children; it ends when they do")
+        return None
     elapsed = time.monotonic() - started
-    if final is not None:
+    if isinstance(final, ExecutionPhase):
         log.info("job finished: %s in %.3f s", final.value, elapsed, extra={"phase": final.value})
         runtime.events.publish(job_id, phase_event(job, final, elapsed))
     else:
         log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
+        return None
     return final
+
+
+def _run_and_record(
+    job: Job,
+    runtime: WorkerRuntime,
+    ctx: RunContext,
+    body: Callable[[RunContext], bool],
+    timeout_errors: tuple[type[BaseException], ...],
+) -> ExecutionPhase | object | None:
+    """The job's final phase as recorded; None when it had been aborted or taken over; _SPLIT when it fanned out."""
+    job_id = job.job_id
+    try:
+        finished = body(ctx)
+    except timeout_errors:
+        try:
+            runtime.store.abort(job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
+            return ExecutionPhase.ABORTED
+        except Exception:
+            return None
+    except Exception as exc:
+        summary = _summary(exc)
+        log.info("job failed: %s", summary.message)
+        failed = runtime.store.fail(
+            job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
+        )
+        return ExecutionPhase.ERROR if failed else None
+    if not finished:
+        return _SPLIT
+    # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
+    done = runtime.store.complete(job_id, list(ctx.results.values()), worker_id=runtime.worker_id)
+    return ExecutionPhase.COMPLETED if done else None
 
 
 # -- fan-out ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
+from spt_api.db.liveness import ping_idle_connections
 from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
@@ -85,20 +86,57 @@ def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
     }
 
 
+# The statements of a job's every step, built once: SQLAlchemy then skips building the statement
+# and its cache key on each call, half the cost of a one-row read.
+_GET = sa.select(jobs).where(jobs.c.job_id == sa.bindparam("b_job_id"))
+_INSERT = jobs.insert().returning(*jobs.c)
+_CLAIM = (
+    jobs.update()
+    .where(jobs.c.job_id == sa.bindparam("b_job_id"), jobs.c.phase == ExecutionPhase.QUEUED.value)
+    .values(
+        phase=ExecutionPhase.EXECUTING.value,
+        start_time=sa.bindparam("b_now"),
+        heartbeat_time=sa.bindparam("b_now"),
+        worker_id=sa.bindparam("b_worker_id"),
+        attempts=jobs.c.attempts + 1,
+    )
+    .returning(*jobs.c)
+)
+_COMPLETE = (
+    jobs.update()
+    .where(jobs.c.job_id == sa.bindparam("b_job_id"), jobs.c.phase == ExecutionPhase.EXECUTING.value)
+    .values(phase=ExecutionPhase.COMPLETED.value, end_time=sa.bindparam("b_now"), results=sa.bindparam("b_results"))
+)
+_COMPLETE_OWN = _COMPLETE.where(jobs.c.worker_id == sa.bindparam("b_worker_id"))
+_HEARTBEAT = (
+    jobs.update()
+    .where(
+        jobs.c.job_id == sa.bindparam("b_job_id"),
+        jobs.c.worker_id == sa.bindparam("b_worker_id"),
+        jobs.c.phase == ExecutionPhase.EXECUTING.value,
+    )
+    .values(heartbeat_time=sa.bindparam("b_now"))
+)
+
+#: The isolation level of the one multi-statement write, by dialect (the engine's default is autocommit).
+_TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
+
+
 class JobStore:
     """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core)."""
 
     def __init__(self, engine: Engine) -> None:
-        # Every method but one is a single statement, atomic on its own: autocommit saves the
-        # BEGIN and COMMIT round trips. ``transactional`` serves the multi-statement writes.
-        self.transactional = engine
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Every method but one is a single statement, atomic on its own: autocommit (the engine's
+        # own isolation level, so no per-checkout switch) saves the BEGIN and COMMIT round trips.
+        # ``transactional`` serves the multi-statement write.
+        self.engine = engine
+        self.transactional = engine.execution_options(isolation_level=_TRANSACTION_ISOLATION[engine.dialect.name])
 
     # -- reads ---------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+            row = conn.execute(_GET, {"b_job_id": job_id}).mappings().first()
         return _row_to_job(row) if row else None
 
     def require(self, job_id: str, *, service: str | None = None, owner: str | None = None) -> Job:
@@ -253,7 +291,7 @@ class JobStore:
             "task_id": task_id,
         }
         with self.engine.begin() as conn:
-            row = conn.execute(jobs.insert().values(**values).returning(*jobs.c)).mappings().one()
+            row = conn.execute(_INSERT, values).mappings().one()
         return _row_to_job(row)
 
     def _conditional_update(
@@ -309,31 +347,15 @@ class JobStore:
 
     def claim(self, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
-        now = utcnow()
-        return self._conditional_update(
-            job_id,
-            [ExecutionPhase.QUEUED],
-            {
-                "phase": ExecutionPhase.EXECUTING.value,
-                "start_time": now,
-                "heartbeat_time": now,
-                "worker_id": worker_id,
-                "attempts": jobs.c.attempts + 1,
-            },
-        )
+        with self.engine.begin() as conn:
+            row = conn.execute(_CLAIM, {"b_job_id": job_id, "b_now": utcnow(), "b_worker_id": worker_id})
+            found = row.mappings().first()
+        return _row_to_job(found) if found is not None else None
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
-        query = (
-            jobs.update()
-            .where(
-                jobs.c.job_id == job_id,
-                jobs.c.worker_id == worker_id,
-                jobs.c.phase == ExecutionPhase.EXECUTING.value,
-            )
-            .values(heartbeat_time=utcnow())
-        )
         with self.engine.begin() as conn:
-            return conn.execute(query).rowcount == 1
+            beat = conn.execute(_HEARTBEAT, {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": utcnow()})
+            return beat.rowcount == 1
 
     def set_progress(self, job_id: str, progress: Progress) -> None:
         query = (
@@ -350,20 +372,16 @@ class JobStore:
 
     def complete(self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
-        query = jobs.update().where(
-            jobs.c.job_id == job_id, jobs.c.phase == ExecutionPhase.EXECUTING.value
-        )
-        if worker_id is not None:
-            query = query.where(jobs.c.worker_id == worker_id)
-        query = query.values(
-            phase=ExecutionPhase.COMPLETED.value,
-            end_time=utcnow(),
-            results=[
+        values = {
+            "b_job_id": job_id,
+            "b_worker_id": worker_id,
+            "b_now": utcnow(),
+            "b_results": [
                 {"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results
             ],
-        )
+        }
         with self.engine.begin() as conn:
-            return conn.execute(query).rowcount == 1
+            return conn.execute(_COMPLETE if worker_id is None else _COMPLETE_OWN, values).rowcount == 1
 
     def fail(
         self,
@@ -538,8 +556,11 @@ def create_job_store(url: str, *, run_migrations: bool = True, pool_size: int = 
         migrate(url)
     sa_url = sqlalchemy_url(url)
     if sa_url.startswith("sqlite"):
-        engine = sa.create_engine(sa_url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = sa.create_engine(
+            sa_url, connect_args={"check_same_thread": False, "timeout": 10}, isolation_level="AUTOCOMMIT"
+        )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT")
+        ping_idle_connections(engine)
     return JobStore(engine)

@@ -34,9 +34,12 @@ class JobContext(Protocol):
     """What a running job may do; given to ``run(params, ctx)``."""
 
     job_id: str
-    workdir: Path
     #: The worker's settings (``spt_api.config.Settings``), e.g. where the maps are.
     settings: Any
+
+    @property
+    def workdir(self) -> Path:
+        """A scratch directory of the job's own, made on first use and removed when the job ends."""
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Report progress (n of N); published as a job event."""
