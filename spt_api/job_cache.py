@@ -7,8 +7,10 @@ the TTL bounds staleness should an event be lost (e.g. a Redis restart).
 
 A read that raced with a change must not refill the cache with the old job:
 callers take a :meth:`token` before reading the database and :meth:`put` only
-stores the job if it was not invalidated since that token. WAIT always reads
-the database, so a blocked client never misses a change.
+stores the job if it was not invalidated since that token. WAIT subscribes to
+the job's events before it reads, so a blocked client never misses a change; a
+lost event (which also leaves the entry in place until the TTL) delays a WAIT
+by at most ``WAIT_RECHECK_SECONDS``.
 """
 
 from __future__ import annotations

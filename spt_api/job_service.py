@@ -145,6 +145,10 @@ class JobService:
 
     async def get(self, service: str, job_id: str, owner: str | None) -> Job:
         self.service(service)
+        return await self._read(service, job_id, owner)
+
+    async def _read(self, service: str, job_id: str, owner: str | None) -> Job:
+        """The job from the cache, else from the database (then cached)."""
         cached = self.cache.get(job_id)
         if cached is not None and cached.service == service and (owner is None or cached.owner == owner):
             return cached
@@ -177,12 +181,13 @@ class JobService:
     ) -> Job:
         """The job once it leaves its phase (UWS §2.2.1.2), woken by its events, or after ``timeout``.
 
-        Subscribing before reading the job means a change made between the two is not lost.
+        Subscribing before reading the job means a change made between the two is not lost. The first
+        read may come from the cache: an event that made the cached job stale either dropped it before
+        the subscription (so the read goes to the database) or arrives after it and wakes this WAIT.
         """
         self.service(service)
         with self.events.subscribe(job_id) as sub:
-            token = self.cache.token()
-            job = await self.call(self.store.require, job_id, service=service, owner=owner)
+            job = await self._read(service, job_id, owner)
             start_phase = job.phase
             if start_phase in ACTIVE_PHASES and (phase is None or start_phase == phase):
                 deadline = time.monotonic() + timeout
@@ -195,7 +200,7 @@ class JobService:
                         continue
                     token = self.cache.token()
                     job = await self.call(self.store.require, job_id)
-        self.cache.put(job, token)
+                    self.cache.put(job, token)
         return job
 
     # -- changes -------------------------------------------------------------------------------------
