@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -15,7 +16,61 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["ROOT", "hammer", "percentile", "report"]
+__all__ = ["ROOT", "CpuMeter", "hammer", "percentile", "report"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, command name, CPU seconds used) of every process, from /proc."""
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICKS)
+    return stats
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes (a root pid and its descendants, or a command name)
+    between :meth:`start` and :meth:`stop`: where a run's CPU went, per job."""
+
+    def __init__(self, roots: dict[str, int], names: dict[str, str]) -> None:
+        self.roots = roots
+        self.names = names
+        self._before: dict[str, float] = {}
+
+    def _totals(self) -> dict[str, float]:
+        stats = _proc_stats()
+        totals = dict.fromkeys([*self.roots, *self.names], 0.0)
+        group_of_root = {root: group for group, root in self.roots.items()}
+        for pid, (_, name, cpu) in stats.items():
+            # The nearest ancestor that is a root names the group: a worker started by the bench is
+            # the worker's, not the bench's.
+            ancestor = pid
+            while ancestor > 1 and ancestor not in group_of_root:
+                ancestor = stats.get(ancestor, (0, "", 0.0))[0]
+            if ancestor in group_of_root:
+                totals[group_of_root[ancestor]] += cpu
+                continue
+            for group, prefix in self.names.items():
+                if name.startswith(prefix):
+                    totals[group] += cpu
+        return totals
+
+    def start(self) -> None:
+        self._before = self._totals()
+
+    def stop(self) -> dict[str, float]:
+        after = self._totals()
+        return {group: after[group] - self._before.get(group, 0.0) for group in after}
 
 
 def percentile(values: list[float], q: float) -> float:

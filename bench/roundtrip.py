@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from _common import ROOT, percentile, report  # type: ignore[import-not-found]
+from _common import ROOT, CpuMeter, percentile, report  # type: ignore[import-not-found]
 
 from spt_api.config import Settings
 
@@ -31,26 +35,125 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 
-def _run_http_job(client: httpx.Client, jobs_url: str) -> float:
-    start = time.perf_counter()
-    response = client.post(jobs_url, data={"message": "x", "PHASE": "RUN"})
-    assert response.status_code == 303, response.text
-    job_url = response.headers["Location"]
-    phase = "QUEUED"
-    while phase in ("PENDING", "QUEUED", "EXECUTING"):
-        doc = client.get(job_url, params={"WAIT": 30}, headers={"Accept": "application/json"}).json()
-        phase = doc["phase"]
-    assert phase == "COMPLETED", phase
-    return time.perf_counter() - start
+class JobClient:
+    """A keep-alive client running echo jobs the way a script would: POST PHASE=RUN, then WAIT until done.
+
+    http.client rather than httpx: the load generator shares the machine's two cores with the system
+    under test, and httpx spends about twice its CPU per request.
+    """
+
+    def __init__(self, jobs_url: str) -> None:
+        parts = urlsplit(jobs_url)
+        self.path = parts.path
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+
+    def _request(self, method: str, path: str, body: str | None = None) -> http.client.HTTPResponse:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        response.read()
+        return response
+
+    def run_one(self) -> float:
+        start = time.perf_counter()
+        response = self._request("POST", self.path, "message=x&PHASE=RUN")
+        assert response.status == 303, response.status
+        job_path = urlsplit(response.headers["Location"]).path
+        phase = "QUEUED"
+        while phase in ("PENDING", "QUEUED", "EXECUTING"):
+            self.conn.request("GET", f"{job_path}?WAIT=30", headers={"Accept": "application/json"})
+            phase = json.loads(self.conn.getresponse().read())["phase"]
+        assert phase == "COMPLETED", phase
+        return time.perf_counter() - start
 
 
-def measure(one: Any, jobs: int, concurrency: int) -> tuple[list[float], float]:
-    """Latencies of ``jobs`` sequential runs, then jobs/s with ``concurrency`` in flight."""
+def _client_per_thread(jobs_url: str) -> Any:
+    local = threading.local()
+
+    def one() -> float:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = JobClient(jobs_url)
+        return client.run_one()  # type: ignore[no-any-return]
+
+    return one
+
+
+def measure(
+    one: Any, jobs: int, concurrency: int, meter: CpuMeter | None = None
+) -> tuple[list[float], float, dict[str, float]]:
+    """Latencies of ``jobs`` sequential runs, then jobs/s with ``concurrency`` in flight (and the CPU
+    milliseconds per job each process group spent meanwhile)."""
     latencies = [one() for _ in range(max(20, jobs // 4))]
+    if meter:
+        meter.start()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: one(), range(jobs)))
-    return latencies, jobs / (time.perf_counter() - start)
+    rate = jobs / (time.perf_counter() - start)
+    cpu = {group: seconds * 1000 / jobs for group, seconds in meter.stop().items()} if meter else {}
+    return latencies, rate, cpu
+
+
+def _step_cost(action: Any, meter: CpuMeter, rounds: int = 300) -> tuple[float, float]:
+    """p50 milliseconds of ``action``, and the CPU milliseconds it costs all processes together."""
+    for _ in range(20):
+        action()
+    timings = []
+    meter.start()
+    for _ in range(rounds):
+        start = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - start)
+    cpu = sum(meter.stop().values())
+    return percentile(timings, 50) * 1000, cpu * 1000 / rounds
+
+
+def protocol_floor(
+    database_url: str, broker: str, trivial_url: str, meter: CpuMeter
+) -> dict[str, tuple[float, float]]:
+    """p50 and CPU (ms) of each step a UWS job must take beyond raw Celery, done with the bare libraries.
+
+    A UWS client cannot learn of completion with the one round trip of ``AsyncResult.get()``: the job is
+    stored before it is sent (the POST exchange and an INSERT), and WAIT must return at each phase change
+    (UWS §2.2.1.2), so QUEUED → EXECUTING costs an UPDATE, a PUBLISH and one more exchange. The rest
+    (the completing UPDATE, its event) overlaps the client's next request, so it is left out: a floor.
+    """
+    import psycopg
+    import redis
+
+    from spt_api.db.migrate import sqlalchemy_url
+
+    dsn = sqlalchemy_url(database_url).replace("postgresql+psycopg://", "postgresql://")
+    publisher = redis.Redis.from_url(broker)
+    parts = urlsplit(trivial_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    counter = iter(range(10**9))
+
+    def exchange() -> None:
+        connection.request("GET", parts.path)
+        connection.getresponse().read()
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE floor_jobs (job_id text PRIMARY KEY, phase text NOT NULL, "
+                     "parameters jsonb NOT NULL, creation_time timestamptz NOT NULL DEFAULT now())")
+        conn.execute("CREATE INDEX ON floor_jobs (phase, creation_time)")
+
+        def insert() -> None:
+            conn.execute("INSERT INTO floor_jobs (job_id, phase, parameters) VALUES (%s, 'QUEUED', %s)",
+                         (f"j{next(counter)}", '[["message", "x"]]'))
+
+        steps = {"HTTP exchange": _step_cost(exchange, meter), "INSERT": _step_cost(insert, meter)}
+        steps["conditional UPDATE"] = _step_cost(lambda: conn.execute(
+            "UPDATE floor_jobs SET phase = 'EXECUTING' WHERE job_id = %s AND phase = 'QUEUED'",
+            (f"j{next(counter) % 300}",)), meter)
+        steps["PUBLISH"] = _step_cost(
+            lambda: publisher.publish("spt-bench-floor", b'{"phase": "EXECUTING"}'), meter)
+        conn.execute("DROP TABLE floor_jobs")
+    connection.close()
+    return steps
 
 
 def _start_api(settings: Settings) -> tuple[str, Any, Any]:
@@ -65,14 +168,7 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), embedded_pool_size=2, reconcile_interval=0)
         base, backends, stop = _start_api(settings)
-        jobs_url = f"{base}/api/echo/jobs"
-        local = threading_local()
-
-        def http_one() -> float:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = httpx.Client(timeout=60)
-            return _run_http_job(client, jobs_url)
+        http_one = _client_per_thread(f"{base}/api/echo/jobs")
 
         service = backends.jobs
         loop = _loop_of(backends)
@@ -95,16 +191,10 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
 
         for _ in range(10):
             http_one(), direct_one()  # warm-up
-        raw_lat, raw_rate = measure(direct_one, args.jobs, args.concurrency)
-        api_lat, api_rate = measure(http_one, args.jobs, args.concurrency)
+        raw_lat, raw_rate, _ = measure(direct_one, args.jobs, args.concurrency)
+        api_lat, api_rate, _ = measure(http_one, args.jobs, args.concurrency)
         stop()
     return _rows("embedded (HTTP+SQLite+pool vs task through the same pool)", api_lat, api_rate, raw_lat, raw_rate)
-
-
-def threading_local() -> Any:
-    import threading
-
-    return threading.local()
 
 
 def _loop_of(backends: Any) -> asyncio.AbstractEventLoop:
@@ -143,8 +233,9 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            # WARNING, as the raw worker runs: the comparison is of the job path, not of log volume.
             env = {"SPT_API_DATABASE_URL": database_url, "SPT_API_BROKER_URL": broker, "SPT_API_REDIS_URL": broker,
-                   "SPT_API_DATA_DIR": tmp, "BENCH_BROKER_URL": broker}
+                   "SPT_API_DATA_DIR": tmp, "BENCH_BROKER_URL": broker, "SPT_API_LOG_LEVEL": args.log_level}
             # The API server in a process of its own, as deployed: the bench's client threads must not
             # share its interpreter (and GIL).
             port = _free_port()
@@ -158,13 +249,7 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
                                   "-P", "prefork", "--loglevel", "WARNING", "-n", "raw@%h"], env))
             from raw_celery import noop  # type: ignore[import-not-found]
 
-            local = threading_local()
-
-            def http_one() -> float:
-                client = getattr(local, "client", None)
-                if client is None:
-                    client = local.client = httpx.Client(timeout=60)
-                return _run_http_job(client, f"{base}/api/echo/jobs")
+            http_one = _client_per_thread(f"{base}/api/echo/jobs")
 
             def raw_one() -> float:
                 start = time.perf_counter()
@@ -173,8 +258,14 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
 
             for _ in range(10):
                 raw_one(), http_one()  # warm-up, also waits for both workers to be up
-            raw_lat, raw_rate = measure(raw_one, args.jobs, args.concurrency)
-            api_lat, api_rate = measure(http_one, args.jobs, args.concurrency)
+            meter = CpuMeter(
+                {"bench client": os.getpid(), "spt-api server": procs[0].pid, "spt-api worker": procs[1].pid,
+                 "raw Celery worker": procs[2].pid},
+                {"PostgreSQL": "postgres", "Redis": "redis-server"},
+            )
+            raw_lat, raw_rate, raw_cpu = measure(raw_one, args.jobs, args.concurrency, meter)
+            api_lat, api_rate, api_cpu = measure(http_one, args.jobs, args.concurrency, meter)
+            floor = protocol_floor(database_url, broker, f"{base}/health/live", meter)
     finally:
         for proc in procs:
             try:
@@ -183,9 +274,33 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
             except Exception:
                 os.killpg(proc.pid, signal.SIGKILL)
         drop_database(database_url)
-    return _rows("celery (HTTP+PostgreSQL+Celery/Redis, API process + 2 worker processes, vs raw Celery "
+    rows = _rows("celery (HTTP+PostgreSQL+Celery/Redis, API process + 2 worker processes, vs raw Celery "
                  "apply_async().get() with 2 worker processes)",
                  api_lat, api_rate, raw_lat, raw_rate)
+    raw_p50 = percentile(raw_lat, 50) * 1000
+    latency = {step: ms for step, (ms, _) in floor.items()}
+    cpu = {step: ms for step, (_, ms) in floor.items()}
+    floor_p50 = raw_p50 + 2 * latency["HTTP exchange"] + latency["INSERT"] + latency["conditional UPDATE"] \
+        + latency["PUBLISH"]
+    # Throughput on a CPU-bound machine: every job needs raw Celery's CPU plus that of the steps UWS adds
+    # (three exchanges, an INSERT, two UPDATEs, two PUBLISHes), even with no code of ours around them.
+    raw_total = sum(raw_cpu.values())
+    floor_cpu = raw_total + 3 * cpu["HTTP exchange"] + cpu["INSERT"] + 2 * cpu["conditional UPDATE"] \
+        + 2 * cpu["PUBLISH"]
+    rows += [("  protocol floor: raw + the steps UWS adds, each with the bare library (p50 | CPU ms)", "")]
+    rows += [(f"    {step}", f"{ms:6.2f} | {cpu[step]:6.2f}") for step, ms in latency.items()]
+    rows += [
+        ("    p50 floor: raw + 2 exchanges + INSERT + UPDATE + PUBLISH", f"{floor_p50:7.2f} ms"),
+        ("    p50 floor / raw (the least any UWS service could score)", f"{floor_p50 / raw_p50:5.2f}x"),
+        ("    spt-api p50 / floor", f"{percentile(api_lat, 50) * 1000 / floor_p50:5.2f}x"),
+        ("    CPU floor per job: raw + 3 exchanges + INSERT + 2 UPDATE + 2 PUBLISH", f"{floor_cpu:6.2f} ms"),
+        ("    throughput ceiling / raw (raw CPU / CPU floor)", f"{raw_total / floor_cpu:5.2f}"),
+        ("  CPU ms per job in the throughput run (spt-api | raw)", ""),
+    ]
+    rows += [(f"    {group}", f"{api_cpu[group]:6.2f} | {raw_cpu[group]:6.2f}") for group in api_cpu
+             if api_cpu[group] + raw_cpu[group] >= 0.01]
+    rows += [("    total", f"{sum(api_cpu.values()):6.2f} | {sum(raw_cpu.values()):6.2f}")]
+    return rows
 
 
 def _free_port() -> int:
@@ -215,6 +330,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--log-level", default="WARNING", help="SPT_API_LOG_LEVEL of the API and worker")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     if args.backend in ("embedded", "both"):

@@ -7,6 +7,7 @@ Handlers stay thin: they parse HTTP and call this. Store calls are blocking
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.db.store import new_job_id
-from spt_api.events import EventBus
+from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import deleted_event, phase_event
 from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
@@ -65,7 +66,19 @@ class JobService:
         self.services = services
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobstore")
         self.cache = JobCache(settings.job_cache_ttl)
-        events.add_listener(lambda job_id, _event: self.cache.invalidate(job_id))
+        #: Marks the events of this service's own changes, whose cache entries it has already updated.
+        self.origin = secrets.token_hex(8)
+        events.add_listener(self._on_event)
+
+    def _on_event(self, job_id: str, event: JobEvent) -> None:
+        # An event of our own change comes back from Redis after we cached the changed job: dropping
+        # that entry would only cost the next WAIT a database read.
+        if event.get("origin") != self.origin:
+            self.cache.invalidate(job_id)
+
+    def _announce(self, job_id: str, event: JobEvent) -> None:
+        """Publish the event of a change this service made through :meth:`change` or :meth:`create`."""
+        self.events.publish(job_id, {**event, "origin": self.origin})
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
@@ -211,7 +224,7 @@ class JobService:
         return queued
 
     async def _dispatch(self, job: Job) -> None:
-        self.events.publish(job.job_id, phase_event(job))
+        self._announce(job.job_id, phase_event(job))
         try:
             await self.call(self.dispatcher.send, job)
         except Exception as exc:
@@ -225,7 +238,7 @@ class JobService:
 
     async def abort(self, job: Job) -> Job:
         aborted = await self.change(job.job_id, self.store.abort, job.job_id)
-        self.events.publish(job.job_id, phase_event(aborted))
+        self._announce(job.job_id, phase_event(aborted))
         # Whatever phase the (possibly cached) job showed, stop any execution: revoking an idle task is harmless.
         await self.call(self.dispatcher.abort, aborted)
         for child in await self.call(self.store.abort_children, job.job_id):
@@ -274,4 +287,4 @@ class JobService:
             await self.call(self.store.delete, child.job_id)
         await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
         await self.change(job.job_id, self.store.delete, job.job_id)
-        self.events.publish(job.job_id, deleted_event())
+        self._announce(job.job_id, deleted_event())
