@@ -88,7 +88,7 @@ def build_backends(settings: Settings) -> Backends:
     jobs = JobService(settings, store, dispatcher, events, objects, services())
     metrics = Metrics()
     metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths, store.worker_heartbeats)
-    events.add_listener(metrics.observe_event)
+    events.add_exclusive_listener(metrics.observe_event)
     return Backends(settings, jobs, metrics)
 
 

@@ -57,6 +57,12 @@ class EventBus(ABC):
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         """Call ``listener(job_id, event)`` in the event loop for every event of every job."""
 
+    @abstractmethod
+    def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        """Call ``listener(job_id, event)`` for each event that ends a run (it carries ``duration``), in
+        one process only of all those sharing the bus: what is counted once per job (the duration
+        histogram) must not be counted once per API replica."""
+
     async def start(self) -> None:
         """Bind to the running event loop and connect."""
 
@@ -77,6 +83,10 @@ class InProcessEventBus(EventBus):
 
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._listeners.append(listener)
+
+    def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        # One process is the whole bus.
+        self.add_listener(lambda job_id, event: listener(job_id, event) if "duration" in event else None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

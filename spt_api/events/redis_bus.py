@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "spt:job:"
 #: Pause before reconnecting to a Redis that went away; short so WAITs resume quickly.
 RECONNECT_DELAY = 0.5
+#: How long the key by which one replica takes a job-ending event lives: longer than any replica lags.
+EXCLUSIVE_CLAIM_SECONDS = 3600
 
 
 class RedisEventPublisher:
@@ -47,9 +49,13 @@ class RedisEventBus(EventBus):
         self._publish_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-publish")
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._exclusive: list[Callable[[str, JobEvent], None]] = []
+        self._commands: aioredis.Redis | None = None
+        self._claims: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self._local.start()
+        self._commands = aioredis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
         self._task = asyncio.create_task(self._listen())
         # Do not block start-up on Redis: the API must come up (and say so in /health) when it is down.
         with contextlib.suppress(TimeoutError):
@@ -61,6 +67,9 @@ class RedisEventBus(EventBus):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         self._publish_thread.shutdown(wait=True)
+        if self._commands is not None:
+            with contextlib.suppress(Exception):
+                await self._commands.aclose()
 
     def healthy(self) -> bool:
         return self._connected.is_set()
@@ -71,8 +80,25 @@ class RedisEventBus(EventBus):
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._local.add_listener(listener)
 
+    def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
+        self._exclusive.append(listener)
+
     def subscribe(self, job_id: str) -> Subscription:
         return self._local.subscribe(job_id)
+
+    async def _deliver_exclusive(self, job_id: str, event: JobEvent) -> None:
+        """The first replica to set the event's key (SET NX) hands it to the exclusive listeners."""
+        if self._commands is None:
+            return
+        key = f"{self.prefix}ended:{job_id}:{event.get('phase')}"
+        try:
+            taken = await self._commands.set(key, b"1", nx=True, ex=EXCLUSIVE_CLAIM_SECONDS)
+        except Exception as exc:
+            log.warning("job-ending event not counted: %s", exc, extra={"job_id": job_id})
+            return
+        if taken:
+            for listener in self._exclusive:
+                listener(job_id, event)
 
     async def _listen(self) -> None:
         while True:
@@ -89,7 +115,13 @@ class RedisEventBus(EventBus):
                             event = json.loads(message["data"])
                         except ValueError:
                             continue
-                        self._local.publish(channel.removeprefix(self.prefix), event)
+                        job_id = channel.removeprefix(self.prefix)
+                        self._local.publish(job_id, event)
+                        if self._exclusive and "duration" in event:
+                            # After the waiters are woken, not before: the claim is a Redis round trip.
+                            claim = asyncio.create_task(self._deliver_exclusive(job_id, event))
+                            self._claims.add(claim)
+                            claim.add_done_callback(self._claims.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

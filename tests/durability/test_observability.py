@@ -92,3 +92,28 @@ def test_metrics_and_json_logs(
         silent = [line for line in lines if job_id in str(line.get("event")) and line.get("job_id") != job_id]
         assert silent == [], silent
     assert any("failed on request" in line["event"] for line in lines if line.get("job_id") == failed["jobId"])
+
+
+def _duration_count(server: RunningServer) -> float:
+    samples = metric_samples(_metrics(server), "spt_job_duration_seconds_count")
+    return sum(value for labels, value in samples if labels.get("service") == "echo")
+
+
+def test_job_durations_are_counted_once_across_replicas(
+    make_stack: Callable[..., Stack], machine_db: str, private_redis: PrivateRedis, durability_s3: SeaweedS3
+) -> None:
+    """Every replica hears every job's final event; only one of them may count its duration."""
+    stack = make_stack(machine_db, private_redis.url_for(4), durability_s3)
+    replicas = [stack.server(), stack.server()]
+    stack.worker()
+    job_urls = [replicas[i % 2].create_job("echo", run=True, message=f"m{i}") for i in range(6)]
+    for job_url in job_urls:
+        assert replicas[0].wait_final(job_url)["phase"] == "COMPLETED"
+    # Both replicas have heard all six final events once each has seen a seventh, later job end:
+    # events reach a replica in the order they were published.
+    last = replicas[1].create_job("echo", run=True, message="last")
+    for replica in replicas:
+        assert replica.wait_final(last.replace(replicas[1].base_url, replica.base_url))["phase"] == "COMPLETED"
+    wait_for(lambda: sum(_duration_count(r) for r in replicas) >= 7, 10, "seven job durations counted")
+    counts = [_duration_count(r) for r in replicas]
+    assert sum(counts) == 7, counts
