@@ -16,6 +16,7 @@ import asyncio
 import http.client
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,53 @@ def measure(
     rate = jobs / (time.perf_counter() - start)
     cpu = {group: seconds * 1000 / jobs for group, seconds in meter.stop().items()} if meter else {}
     return latencies, rate, cpu
+
+
+class Comparison:
+    """spt-api against the raw path in interleaved rounds: the machine's other load drifts, so each
+    ratio compares neighbours, and the medians of the rounds are reported."""
+
+    def __init__(self, api_one: Any, raw_one: Any, args: argparse.Namespace, meter: CpuMeter | None = None) -> None:
+        self.api_lat: list[float] = []
+        self.raw_lat: list[float] = []
+        self.p50_ratios: list[float] = []
+        self.rate_ratios: list[float] = []
+        self.api_rates: list[float] = []
+        self.raw_rates: list[float] = []
+        self.api_cpu: dict[str, list[float]] = {}
+        self.raw_cpu: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            raw_lat, raw_rate, raw_cpu = measure(raw_one, args.jobs, args.concurrency, meter)
+            api_lat, api_rate, api_cpu = measure(api_one, args.jobs, args.concurrency, meter)
+            self.raw_lat += raw_lat
+            self.api_lat += api_lat
+            self.raw_rates.append(raw_rate)
+            self.api_rates.append(api_rate)
+            self.p50_ratios.append(percentile(api_lat, 50) / percentile(raw_lat, 50))
+            self.rate_ratios.append(api_rate / raw_rate)
+            for group, ms in api_cpu.items():
+                self.api_cpu.setdefault(group, []).append(ms)
+            for group, ms in raw_cpu.items():
+                self.raw_cpu.setdefault(group, []).append(ms)
+
+    def rows(self, title: str) -> list[tuple[str, str]]:
+        api_p50, raw_p50 = percentile(self.api_lat, 50), percentile(self.raw_lat, 50)
+        rounds = ", ".join(f"{r:.2f}" for r in self.p50_ratios)
+        rate_rounds = ", ".join(f"{r:.2f}" for r in self.rate_ratios)
+        return [
+            (title, ""),
+            ("  spt-api p50 / p95", f"{api_p50 * 1000:7.1f} / {percentile(self.api_lat, 95) * 1000:7.1f} ms"),
+            ("  raw     p50 / p95", f"{raw_p50 * 1000:7.1f} / {percentile(self.raw_lat, 95) * 1000:7.1f} ms"),
+            ("  p50 ratio (spt-api / raw), median of rounds", f"{statistics.median(self.p50_ratios):5.2f}x ({rounds})"),
+            ("  spt-api jobs/s", f"{statistics.median(self.api_rates):7.1f}"),
+            ("  raw     jobs/s", f"{statistics.median(self.raw_rates):7.1f}"),
+            ("  throughput ratio, median of rounds", f"{statistics.median(self.rate_ratios):5.2f} ({rate_rounds})"),
+        ]
+
+    def cpu(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Median CPU milliseconds per job of each process group, spt-api and raw."""
+        return ({g: statistics.median(v) for g, v in self.api_cpu.items()},
+                {g: statistics.median(v) for g, v in self.raw_cpu.items()})
 
 
 def _step_cost(action: Any, meter: CpuMeter, rounds: int = 1000) -> tuple[float, float]:
@@ -193,28 +241,13 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
 
         for _ in range(10):
             http_one(), direct_one()  # warm-up
-        raw_lat, raw_rate, _ = measure(direct_one, args.jobs, args.concurrency)
-        api_lat, api_rate, _ = measure(http_one, args.jobs, args.concurrency)
+        comparison = Comparison(http_one, direct_one, args)
         stop()
-    return _rows("embedded (HTTP+SQLite+pool vs task through the same pool)", api_lat, api_rate, raw_lat, raw_rate)
+    return comparison.rows("embedded (HTTP+SQLite+pool vs task through the same pool)")
 
 
 def _loop_of(backends: Any) -> asyncio.AbstractEventLoop:
     return backends.jobs.events._loop  # type: ignore[no-any-return]
-
-
-def _rows(title: str, api_lat: list[float], api_rate: float, raw_lat: list[float], raw_rate: float
-          ) -> list[tuple[str, str]]:
-    api_p50, raw_p50 = percentile(api_lat, 50), percentile(raw_lat, 50)
-    return [
-        (title, ""),
-        ("  spt-api p50 / p95", f"{api_p50 * 1000:7.1f} / {percentile(api_lat, 95) * 1000:7.1f} ms"),
-        ("  raw     p50 / p95", f"{raw_p50 * 1000:7.1f} / {percentile(raw_lat, 95) * 1000:7.1f} ms"),
-        ("  p50 ratio (spt-api / raw)", f"{api_p50 / raw_p50:5.2f}x"),
-        ("  spt-api jobs/s", f"{api_rate:7.1f}"),
-        ("  raw     jobs/s", f"{raw_rate:7.1f}"),
-        ("  throughput ratio", f"{api_rate / raw_rate:5.2f}"),
-    ]
 
 
 def _worker(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -265,8 +298,7 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
                  "raw Celery worker": procs[2].pid},
                 {"PostgreSQL": "postgres", "Redis": "redis-server"},
             )
-            raw_lat, raw_rate, raw_cpu = measure(raw_one, args.jobs, args.concurrency, meter)
-            api_lat, api_rate, api_cpu = measure(http_one, args.jobs, args.concurrency, meter)
+            comparison = Comparison(http_one, raw_one, args, meter)
             floor = protocol_floor(database_url, broker, f"{base}/health/live", meter)
     finally:
         for proc in procs:
@@ -276,10 +308,10 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
             except Exception:
                 os.killpg(proc.pid, signal.SIGKILL)
         drop_database(database_url)
-    rows = _rows("celery (HTTP+PostgreSQL+Celery/Redis, API process + 2 worker processes, vs raw Celery "
-                 "apply_async().get() with 2 worker processes)",
-                 api_lat, api_rate, raw_lat, raw_rate)
-    raw_p50 = percentile(raw_lat, 50) * 1000
+    rows = comparison.rows("celery (HTTP+PostgreSQL+Celery/Redis, API process + 2 worker processes, vs raw Celery "
+                           "apply_async().get() with 2 worker processes)")
+    api_cpu, raw_cpu = comparison.cpu()
+    raw_p50 = percentile(comparison.raw_lat, 50) * 1000
     latency = {step: ms for step, (ms, _) in floor.items()}
     cpu = {step: ms for step, (_, ms) in floor.items()}
     floor_p50 = raw_p50 + 2 * latency["HTTP exchange"] + latency["INSERT"] + latency["conditional UPDATE"] \
@@ -294,7 +326,7 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
     rows += [
         ("    p50 floor: raw + 2 exchanges + INSERT + UPDATE + PUBLISH", f"{floor_p50:7.2f} ms"),
         ("    p50 floor / raw (the least any UWS service could score)", f"{floor_p50 / raw_p50:5.2f}x"),
-        ("    spt-api p50 / floor", f"{percentile(api_lat, 50) * 1000 / floor_p50:5.2f}x"),
+        ("    spt-api p50 / floor", f"{percentile(comparison.api_lat, 50) * 1000 / floor_p50:5.2f}x"),
         ("    CPU floor per job: raw + 3 exchanges + INSERT + 2 UPDATE + 2 PUBLISH", f"{floor_cpu:6.2f} ms"),
         ("    throughput ceiling / raw (raw CPU / CPU floor)", f"{raw_total / floor_cpu:5.2f}"),
         ("  CPU ms per job in the throughput run (spt-api | raw)", ""),
@@ -331,6 +363,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["embedded", "celery", "both"], default="both")
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved raw/spt-api rounds")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--log-level", default="WARNING", help="SPT_API_LOG_LEVEL of the API and worker")
     args = parser.parse_args()

@@ -28,6 +28,7 @@ class Heartbeats:
         self._jobs: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         # Owned by the process that started the thread: a forked child (Celery prefork) starts its own.
         self._owner_pid = 0
 
@@ -49,9 +50,12 @@ class Heartbeats:
         self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeats")
         self._thread.start()
 
+    def close(self) -> None:
+        """Stop the thread (a worker process's lives as long as the process)."""
+        self._stop.set()
+
     def _run(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self._interval):
+        while not self._stop.wait(self._interval):
             with self._lock:
                 running = sorted(self._jobs)
             for job_id in running:

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy.exc
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 from structlog.contextvars import bound_contextvars
@@ -72,7 +73,11 @@ class RunContext:
             return
         self._last_progress = now
         progress = Progress(done, total, message)
-        self.runtime.store.set_progress(self.job_id, progress)
+        try:
+            self.runtime.store.set_progress(self.job_id, progress)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            # Progress is a courtesy: a database blip must not fail the job (its end is recorded later).
+            log.warning("progress not stored: %s", exc)
         self.runtime.events.publish(
             self.job_id,
             progress_event(done, total, message),

@@ -5,19 +5,24 @@ round trip for every statement, a fifth of a worker's time on a short job. A
 connection used a moment ago is alive with near certainty, so only one that has
 sat idle longer than :data:`PING_AFTER_IDLE` is pinged. A connection that died
 meanwhile anyway (the server restarted under load) fails its statement once; the
-pool then discards every connection opened before the failure, and the request
-gets a 503 it may retry (``JobService.call``).
+pool then discards every connection opened before the failure, and
+:func:`retry_once_on_disconnect` runs the store method again on a fresh one.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["PING_AFTER_IDLE", "ping_idle_connections"]
+__all__ = ["PING_AFTER_IDLE", "ping_idle_connections", "retry_once_on_disconnect"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Seconds a pooled connection may sit unused before its next checkout pings it.
 PING_AFTER_IDLE = 1.0
@@ -44,3 +49,23 @@ def ping_idle_connections(engine: Engine) -> None:
 
     sa.event.listen(engine, "checkout", on_checkout)
     sa.event.listen(engine, "checkin", on_checkin)
+
+
+def retry_once_on_disconnect(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a store method again when its connection turned out dead.
+
+    Only for methods that may run twice: one statement that is a read, a conditional update or an
+    idempotent write. The pool has by then dropped every connection older than the failure, so the
+    second try gets a fresh one; a database that is really down fails it too.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return method(*args, **kwargs)
+
+    return wrapper

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
-from spt_api.db.liveness import ping_idle_connections
+from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
 from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
@@ -134,6 +134,7 @@ class JobStore:
 
     # -- reads ---------------------------------------------------------------------------------------
 
+    @retry_once_on_disconnect
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
             row = conn.execute(_GET, {"b_job_id": job_id}).mappings().first()
@@ -149,6 +150,7 @@ class JobStore:
             raise NotFoundError(f"no job {job_id!r}")
         return job
 
+    @retry_once_on_disconnect
     def list(
         self,
         *,
@@ -164,6 +166,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
+    @retry_once_on_disconnect
     def list_refs(
         self,
         *,
@@ -208,11 +211,13 @@ class JobStore:
         count = min(last, limit) if last is not None else limit
         return query.order_by(jobs.c.creation_time.desc(), jobs.c.job_id.desc()).limit(count)
 
+    @retry_once_on_disconnect
     def count_by_phase(self) -> dict[tuple[str, str], int]:
         query = sa.select(jobs.c.service, jobs.c.phase, sa.func.count()).group_by(jobs.c.service, jobs.c.phase)
         with self.engine.connect() as conn:
             return {(service, phase): n for service, phase, n in conn.execute(query)}
 
+    @retry_once_on_disconnect
     def worker_heartbeats(self) -> dict[str, datetime]:
         """The latest heartbeat of each worker process that is running a job."""
         query = (
@@ -224,6 +229,7 @@ class JobStore:
             beats = {str(worker): _aware(beat) for worker, beat in conn.execute(query)}
         return {worker: beat for worker, beat in beats.items() if beat is not None}
 
+    @retry_once_on_disconnect
     def expired(self, now: datetime, limit: int = 500) -> builtins.list[Job]:
         query = (
             sa.select(jobs)
@@ -233,6 +239,7 @@ class JobStore:
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
+    @retry_once_on_disconnect
     def stale(self, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta) -> builtins.list[Job]:
         """EXECUTING jobs whose worker is silent and QUEUED jobs waiting suspiciously long."""
         silent = sa.and_(
@@ -249,6 +256,7 @@ class JobStore:
             rows = conn.execute(sa.select(jobs).where(sa.or_(silent, waiting))).mappings()
             return [_row_to_job(row) for row in rows]
 
+    @retry_once_on_disconnect
     def executing_since(self, before: datetime) -> builtins.list[Job]:
         """EXECUTING jobs started before ``before`` (the reconciler checks them for overruns)."""
         query = sa.select(jobs).where(
@@ -259,6 +267,7 @@ class JobStore:
 
     # -- writes --------------------------------------------------------------------------------------
 
+    @retry_once_on_disconnect
     def create(
         self,
         *,
@@ -275,8 +284,9 @@ class JobStore:
     ) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queue`` (PHASE=RUN at creation: one round trip)."""
         now = creation_time or utcnow()
+        job_id = job_id or new_job_id()
         values = {
-            "job_id": job_id or new_job_id(),
+            "job_id": job_id,
             "service": service,
             "owner": owner,
             "phase": (ExecutionPhase.QUEUED if queue else ExecutionPhase.PENDING).value,
@@ -290,10 +300,18 @@ class JobStore:
             "queued_time": now if queue else None,
             "task_id": task_id,
         }
-        with self.engine.begin() as conn:
-            row = conn.execute(_INSERT, values).mappings().one()
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(_INSERT, values).mappings().one()
+        except sa.exc.IntegrityError:
+            # The retry of an INSERT whose first try committed before its connection dropped.
+            existing = self.get(job_id)
+            if existing is None:
+                raise
+            return existing
         return _row_to_job(row)
 
+    @retry_once_on_disconnect
     def _conditional_update(
         self, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
     ) -> Job | None:
@@ -345,6 +363,7 @@ class JobStore:
     def queue(self, job_id: str, task_id: str | None = None) -> Job:
         return self.transition(job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)
 
+    @retry_once_on_disconnect
     def claim(self, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
         with self.engine.begin() as conn:
@@ -352,11 +371,13 @@ class JobStore:
             found = row.mappings().first()
         return _row_to_job(found) if found is not None else None
 
+    @retry_once_on_disconnect
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         with self.engine.begin() as conn:
             beat = conn.execute(_HEARTBEAT, {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": utcnow()})
             return beat.rowcount == 1
 
+    @retry_once_on_disconnect
     def set_progress(self, job_id: str, progress: Progress) -> None:
         query = (
             jobs.update()
@@ -370,6 +391,7 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(query)
 
+    @retry_once_on_disconnect
     def complete(self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
         values = {
@@ -383,6 +405,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return conn.execute(_COMPLETE if worker_id is None else _COMPLETE_OWN, values).rowcount == 1
 
+    @retry_once_on_disconnect
     def fail(
         self,
         job_id: str,
@@ -403,6 +426,7 @@ class JobStore:
     def abort(self, job_id: str, error: ErrorSummary | None = None) -> Job:
         return self.transition(job_id, Action.ABORT, end_time=utcnow(), **_error_values(error))
 
+    @retry_once_on_disconnect
     def requeue(self, job_id: str, worker_id: str | None, task_id: str | None = None) -> Job | None:
         """EXECUTING (of a vanished worker) or QUEUED (message lost) → QUEUED again."""
         query = jobs.update().where(
@@ -465,11 +489,13 @@ class JobStore:
             )
         return children
 
+    @retry_once_on_disconnect
     def children(self, parent_id: str) -> builtins.list[Job]:
         query = sa.select(jobs).where(jobs.c.parent_id == parent_id).order_by(jobs.c.child_index)
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
+    @retry_once_on_disconnect
     def claim_merge(self, parent_id: str, worker_id: str) -> Job | None:
         """Once every child has ended, hand the merge to exactly one caller (None for the others)."""
         active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
@@ -490,6 +516,7 @@ class JobStore:
             row = conn.execute(query).mappings().first()
         return _row_to_job(row) if row is not None else None
 
+    @retry_once_on_disconnect
     def abort_children(self, parent_id: str) -> builtins.list[Job]:
         """Abort the parent's active children; return them (their executions must be stopped)."""
         active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
@@ -502,6 +529,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
+    @retry_once_on_disconnect
     def unmerged_parents(self) -> builtins.list[Job]:
         """EXECUTING parents whose children have all ended but whose merge never started (a worker died)."""
         active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
@@ -527,11 +555,13 @@ class JobStore:
             raise JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
         return updated
 
+    @retry_once_on_disconnect
     def set_destruction(self, job_id: str, when: datetime) -> Job:
         with self.engine.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(destruction_time=when))
         return self.require(job_id)
 
+    @retry_once_on_disconnect
     def delete(self, job_id: str) -> Job | None:
         job = self.get(job_id)
         if job is None:
