@@ -21,7 +21,7 @@ from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.db.store import new_job_id
 from spt_api.events import EventBus, JobEvent
-from spt_api.events.messages import deleted_event, phase_event
+from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.job_cache import JobCache
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -73,8 +73,16 @@ class JobService:
     def _on_event(self, job_id: str, event: JobEvent) -> None:
         # An event of our own change comes back from Redis after we cached the changed job: dropping
         # that entry would only cost the next WAIT a database read.
-        if event.get("origin") != self.origin:
-            self.cache.invalidate(job_id)
+        if event.get("origin") == self.origin:
+            return
+        cached = self.cache.get(job_id)
+        self.cache.invalidate(job_id)
+        state = event.get("state")
+        if cached is not None and isinstance(state, dict):
+            # A worker's event says what it changed: the cached job, moved forward, is as good as a read.
+            updated = apply_run_state(cached, state)
+            if updated is not None:
+                self.cache.put(updated, self.cache.token())
 
     def _announce(self, job_id: str, event: JobEvent) -> None:
         """Publish the event of a change this service made through :meth:`change` or :meth:`create`."""
@@ -209,11 +217,14 @@ class JobService:
                     if remaining <= 0:
                         break
                     event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
-                    if event is not None and event.get("type") == "progress":
-                        continue
-                    token = self.cache.token()
-                    job = await self.call(self.store.require, job_id)
-                    self.cache.put(job, token)
+                    if event is None:
+                        # No event for a while: read the database, in case one was lost.
+                        token = self.cache.token()
+                        job = await self.call(self.store.require, job_id)
+                        self.cache.put(job, token)
+                    elif event.get("type") != "progress":
+                        # The event's listeners ran first: the cache holds the changed job, or nothing.
+                        job = await self._read(service, job_id, owner)
         return job
 
     # -- changes -------------------------------------------------------------------------------------

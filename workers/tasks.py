@@ -12,6 +12,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy.exc
@@ -22,7 +23,7 @@ from structlog.contextvars import bound_contextvars
 from spt_api.events.messages import phase_event, progress_event
 from spt_api.storage import result_key, safe_name
 from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError, overrun_message
-from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress
+from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress, utcnow
 from spt_api.uws.phases import ExecutionPhase
 from workers.runtime import WorkerRuntime
 from workers.services import get_service
@@ -149,7 +150,7 @@ def _execute(
         log.info("job not claimed: it is no longer QUEUED (a repeated message, or aborted)")
         return None
     log.info("job started: %s, attempt %d", job.service, job.attempts, extra={"service": job.service})
-    runtime.events.publish(job_id, phase_event(job, ExecutionPhase.EXECUTING))
+    runtime.events.publish(job_id, phase_event(job, with_state=True))
     spec = get_service(job.service)
 
     def body(ctx: RunContext) -> bool:
@@ -196,13 +197,12 @@ def _settle(
         log.info("job split into children; it ends when they do")
         return None
     elapsed = time.monotonic() - started
-    if isinstance(final, ExecutionPhase):
-        log.info("job finished: %s in %.3f s", final.value, elapsed, extra={"phase": final.value})
-        runtime.events.publish(job_id, phase_event(job, final, elapsed))
-    else:
-        log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
-        return None
-    return final
+    if isinstance(final, Job):
+        log.info("job finished: %s in %.3f s", final.phase.value, elapsed, extra={"phase": final.phase.value})
+        runtime.events.publish(job_id, phase_event(final, duration=elapsed, with_state=True))
+        return final.phase
+    log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
+    return None
 
 
 def _run_and_record(
@@ -211,29 +211,33 @@ def _run_and_record(
     ctx: RunContext,
     body: Callable[[RunContext], bool],
     timeout_errors: tuple[type[BaseException], ...],
-) -> ExecutionPhase | object | None:
-    """The job's final phase as recorded; None when it had been aborted or taken over; _SPLIT when it fanned out."""
+) -> Job | object | None:
+    """The job as recorded at its end; None when it had been aborted or taken over; _SPLIT when it fanned out."""
     job_id = job.job_id
     try:
         finished = body(ctx)
     except timeout_errors:
         try:
-            runtime.store.abort(job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
-            return ExecutionPhase.ABORTED
+            return runtime.store.abort(
+                job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration))
+            )
         except Exception:
             return None
     except Exception as exc:
         summary = _summary(exc)
         log.info("job failed: %s", summary.message)
+        ended = utcnow()
         failed = runtime.store.fail(
-            job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING]
+            job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING], ended=ended
         )
-        return ExecutionPhase.ERROR if failed else None
+        return replace(job, phase=ExecutionPhase.ERROR, end_time=ended, error=summary) if failed else None
     if not finished:
         return _SPLIT
     # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
-    done = runtime.store.complete(job_id, list(ctx.results.values()), worker_id=runtime.worker_id)
-    return ExecutionPhase.COMPLETED if done else None
+    ended = utcnow()
+    results = tuple(ctx.results.values())
+    done = runtime.store.complete(job_id, list(results), worker_id=runtime.worker_id, ended=ended)
+    return replace(job, phase=ExecutionPhase.COMPLETED, end_time=ended, results=results) if done else None
 
 
 # -- fan-out ---------------------------------------------------------------------------------------------

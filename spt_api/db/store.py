@@ -392,12 +392,14 @@ class JobStore:
             conn.execute(query)
 
     @retry_once_on_disconnect
-    def complete(self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None) -> bool:
+    def complete(
+        self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None, *, ended: datetime | None = None
+    ) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
         values = {
             "b_job_id": job_id,
             "b_worker_id": worker_id,
-            "b_now": utcnow(),
+            "b_now": ended or utcnow(),
             "b_results": [
                 {"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results
             ],
@@ -413,13 +415,14 @@ class JobStore:
         *,
         worker_id: str | None = None,
         from_phases: Iterable[ExecutionPhase] | None = None,
+        ended: datetime | None = None,
     ) -> bool:
         """Active → ERROR with an error summary; False when the job had already left those phases."""
         phases = list(from_phases) if from_phases is not None else list(allowed_sources(Action.FAIL))
         query = jobs.update().where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
         if worker_id is not None:
             query = query.where(jobs.c.worker_id == worker_id)
-        query = query.values(phase=ExecutionPhase.ERROR.value, end_time=utcnow(), **_error_values(error))
+        query = query.values(phase=ExecutionPhase.ERROR.value, end_time=ended or utcnow(), **_error_values(error))
         with self.engine.begin() as conn:
             return conn.execute(query).rowcount == 1
 

@@ -54,3 +54,34 @@ def test_ttl_zero_disables_the_cache() -> None:
     cache = JobCache(ttl=0)
     cache.put(_job(ExecutionPhase.QUEUED), cache.token())
     assert cache.get("j1") is None
+
+
+def test_a_workers_run_state_moves_the_cached_job_forward() -> None:
+    from dataclasses import replace
+
+    from spt_api.events.messages import apply_run_state, phase_event
+    from spt_api.uws.models import ErrorSummary, ErrorType, JobResult
+
+    queued = replace(_job(ExecutionPhase.QUEUED), parameters=(("message", "x"),), run_id="r1")
+    started = replace(queued, phase=ExecutionPhase.EXECUTING, start_time=datetime(2026, 1, 1, 0, 1, tzinfo=UTC),
+                      attempts=1, worker_id="w:1")
+    done = replace(started, phase=ExecutionPhase.COMPLETED, end_time=datetime(2026, 1, 1, 0, 2, tzinfo=UTC),
+                   results=(JobResult("message", "echo/j1/message", "text/plain", 1),))
+    failed = replace(started, phase=ExecutionPhase.ERROR, end_time=done.end_time,
+                     error=ErrorSummary(ErrorType.FATAL, "no", "trace"))
+    # Through JSON, as events travel: the API's copy plus the worker's state equals the worker's job.
+    import json
+
+    def carried(job: Job) -> dict[str, object]:
+        state = json.loads(json.dumps(phase_event(job, with_state=True)))["state"]
+        assert isinstance(state, dict)
+        return state
+
+    assert apply_run_state(queued, carried(started)) == started
+    assert apply_run_state(started, carried(done)) == done
+    assert apply_run_state(queued, carried(done)) == done  # the EXECUTING event came while uncached
+    assert apply_run_state(started, carried(failed)) == failed
+    # A late event is no step forward: the caller drops the entry instead.
+    assert apply_run_state(done, carried(started)) is None
+    assert apply_run_state(started, carried(started)) is None
+    assert apply_run_state(replace(queued, phase=ExecutionPhase.ABORTED), carried(started)) is None

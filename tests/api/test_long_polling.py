@@ -153,3 +153,21 @@ async def test_many_waiters_all_wake(server: RunningServer, aclient: httpx.Async
         assert end - changed < 5
     with server.client() as client:
         assert get_job(client, url)["phase"] == "ABORTED"
+
+
+async def test_a_wait_woken_by_the_workers_events_returns_what_is_stored(
+    server: RunningServer, aclient: httpx.AsyncClient
+) -> None:
+    """A WAIT answers from the job as the worker's events describe it; it must equal the database's."""
+    url = server.create_job(run=True, message="consistent", size=8)
+    job, _start, _end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE="QUEUED")
+    while job["phase"] in ("QUEUED", "EXECUTING"):
+        job, _start, _end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE=job["phase"])
+    assert job["phase"] == "COMPLETED"
+    stored = server.backends.jobs.store.get(job["jobId"])
+    assert stored is not None
+    server.backends.jobs.cache.invalidate(stored.job_id)
+    fresh = (await aclient.get(url, headers=JSON)).json()
+    for key in ("phase", "startTime", "endTime", "results", "errorSummary", "executionDuration"):
+        assert job.get(key) == fresh.get(key), key
+    assert [r["id"] for r in job["results"]] == ["message", "blob"]
