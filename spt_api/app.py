@@ -16,7 +16,7 @@ from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
 from spt_api.handlers.base import NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
 from spt_api.handlers.sync import SYNC_ROUTES
-from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, MetricsHandler
+from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
@@ -115,6 +115,9 @@ def make_app(backends: Backends) -> tornado.web.Application:
     ]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
+        # The first URLs a newcomer opens: the root and the API base answer with where to go next.
+        (r"/", IndexHandler, common),
+        (base + r"/?", IndexHandler, common),
     ]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))

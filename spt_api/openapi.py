@@ -307,7 +307,15 @@ def _components(services: dict[str, ServiceSpec]) -> dict[str, Any]:
 
 
 def openapi_document(services: dict[str, ServiceSpec], base: str = "/api") -> dict[str, Any]:
+    index = {
+        "get": {
+            "summary": "Where to go from here: the services' job lists and the other entry points",
+            "responses": {"200": {"description": "Links", "content": {"application/json": {}}}},
+        }
+    }
     paths: dict[str, Any] = {
+        "/": index,
+        base: index,
         f"{base}/services": {
             "get": {
                 "summary": "The services and their parameter schemas",

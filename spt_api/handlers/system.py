@@ -8,14 +8,41 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from spt_api import __version__
 from spt_api.handlers.base import BaseHandler
 from spt_api.metrics import Metrics
 from spt_api.openapi import openapi_document
 
-__all__ = ["SYSTEM_ROUTES"]
+__all__ = ["SYSTEM_ROUTES", "IndexHandler"]
 
 #: A readiness check that takes longer than this counts as failing (a hung backend).
 HEALTH_CHECK_TIMEOUT = 3.0
+
+
+class IndexHandler(BaseHandler):
+    """Where to go from here: the first URL a newcomer opens (``/`` or the API base) answers with links."""
+
+    def get(self) -> None:
+        base = self.absolute(self.settings_obj.base_path)
+        links = {
+            "services": f"{base}/services",
+            "openapi": f"{base}/openapi.json",
+            "health": self.absolute("/health"),
+        }
+        if self.settings_obj.metrics_enabled:
+            links["metrics"] = self.absolute("/metrics")
+        self.write_json(
+            {
+                "name": "spt-api",
+                "version": __version__,
+                "description": "IVOA UWS 1.1 job service: POST parameters to a service's jobs URL to create a job.",
+                "services": [
+                    {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
+                    for spec in self.jobs.services.values()
+                ],
+                "links": links,
+            }
+        )
 
 
 class ServicesHandler(BaseHandler):

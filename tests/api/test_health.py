@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.uws_helpers import wait_until_final
@@ -50,3 +51,22 @@ def test_metrics(server: RunningServer, client: httpx.Client) -> None:
     assert counts and sum(s.value for s in counts) >= 1
     assert {s.labels["method"] for s in counts} >= {"GET", "POST"}
     assert all("route" in s.labels and "status" in s.labels for s in counts)
+
+
+@pytest.mark.parametrize("path", ["/", "/api", "/api/"])
+def test_the_root_and_the_api_base_say_where_to_go(server: RunningServer, client: httpx.Client, path: str) -> None:
+    """The first URL a newcomer opens is not a 404: it lists the services' job lists and the entry points."""
+    response = client.get(server.base_url + path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    index = response.json()
+    assert [s["name"] for s in index["services"]] == sorted(server.backends.jobs.services)
+    assert {s["name"]: s["jobs"] for s in index["services"]}["echo"] == server.jobs_url("echo")
+    assert index["links"] == {
+        "services": f"{server.api}/services",
+        "openapi": f"{server.api}/openapi.json",
+        "health": f"{server.base_url}/health",
+        "metrics": f"{server.base_url}/metrics",
+    }
+    for url in (*index["links"].values(), *(s["jobs"] for s in index["services"])):
+        assert client.get(url).status_code == 200, url
