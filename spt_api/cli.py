@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -45,7 +46,17 @@ def _serve(args: argparse.Namespace) -> int:
     from spt_api.db.migrate import migrate
 
     migrate(settings.effective_database_url)  # before forking, so processes do not race on the schema
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    try:
+        sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        log.error(
+            "%s:%d is in use (another spt-api?): stop that server, or choose a port with --port or "
+            "SPT_API_PORT (e.g. SPT_API_PORT=8081 make run)",
+            settings.host, settings.port,
+        )
+        return 2
     if workers > 1:
         tornado.process.fork_processes(workers)
     if args.reload:

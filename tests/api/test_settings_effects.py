@@ -25,3 +25,23 @@ def test_metrics_can_be_switched_off(tmp_path: Path) -> None:
             assert client.get("/health/live").status_code == 200
     finally:
         server.stop()
+
+
+def test_serve_on_a_port_in_use_says_so_and_how_to_choose_another(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "spt_api", "serve", "--port", str(port)],
+            env={**os.environ, "SPT_API_DATA_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    output = result.stdout + result.stderr
+    assert f"127.0.0.1:{port} is in use" in output and "SPT_API_PORT" in output
+    assert "Traceback" not in output
