@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from workers.services.cutout.catalogue import Catalogue, load_catalogue
-from workers.services.cutout.demo import SOURCES_NAME, make_demo_maps
+from workers.services.cutout.demo import SOURCES_NAME
 
 
 @dataclass
@@ -57,10 +57,9 @@ class FakeContext:
 
 
 @pytest.fixture(scope="session")
-def maps_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("maps")
-    make_demo_maps(directory, small=True)
-    return directory
+def maps_dir(demo_maps: Path) -> Path:
+    """The session's demo maps (tests/conftest.py), made once; cutout tests only read them."""
+    return demo_maps
 
 
 @pytest.fixture(scope="session")
