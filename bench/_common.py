@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import multiprocessing
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -116,5 +115,3 @@ def report(title: str, rows: list[tuple[str, str]]) -> None:
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")
 
-
-_ = statistics

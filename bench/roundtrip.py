@@ -32,9 +32,6 @@ from _common import ROOT, CpuMeter, percentile, report  # type: ignore[import-no
 
 from spt_api.config import Settings
 
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
-
 
 class JobClient:
     """A keep-alive client running echo jobs the way a script would: POST PHASE=RUN, then WAIT until done.
@@ -206,22 +203,14 @@ def protocol_floor(
     return steps
 
 
-def _start_api(settings: Settings) -> tuple[str, Any, Any]:
-    from http_get import start  # type: ignore[import-not-found]
-
-    return start(settings)  # type: ignore[no-any-return]
-
-
 def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
-    from spt_api.events import InProcessEventBus  # noqa: F401
+    from spt_api.testing import start_server_thread
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), embedded_pool_size=2, reconcile_interval=0)
-        base, backends, stop = _start_api(settings)
-        http_one = _client_per_thread(f"{base}/api/echo/jobs")
-
-        service = backends.jobs
-        loop = _loop_of(backends)
+        server = start_server_thread(settings)
+        http_one = _client_per_thread(f"{server.base_url}/api/echo/jobs")
+        service = server.backends.jobs
 
         async def direct_async() -> float:
             start = time.perf_counter()
@@ -237,17 +226,13 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
             return time.perf_counter() - start
 
         def direct_one() -> float:
-            return asyncio.run_coroutine_threadsafe(direct_async(), loop).result()
+            return asyncio.run_coroutine_threadsafe(direct_async(), server.loop).result()
 
         for _ in range(10):
             http_one(), direct_one()  # warm-up
         comparison = Comparison(http_one, direct_one, args)
-        stop()
+        server.stop()
     return comparison.rows("embedded (HTTP+SQLite+pool vs task through the same pool)")
-
-
-def _loop_of(backends: Any) -> asyncio.AbstractEventLoop:
-    return backends.jobs.events._loop  # type: ignore[no-any-return]
 
 
 def _worker(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
