@@ -3,8 +3,9 @@ job durations and the heartbeats of the workers running jobs.
 
 Job counts, queue depths and heartbeats are read at scrape time from the shared database and
 broker, so every API replica reports the same truth. Job durations are observed when a
-worker's final phase event reaches this process (Redis pub/sub delivers every event to every
-replica: aggregate them across replicas with ``max``, not ``sum``).
+worker's final phase event reaches the API: Redis pub/sub delivers every event to every
+replica, and only the one that claims the event counts it (``EventBus.add_exclusive_listener``),
+so ``sum`` across replicas is right.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class _JobCollector(Collector):
         self,
         counts: Callable[[], dict[tuple[str, str], int]],
         depths: Callable[[], dict[str, int]],
-        heartbeats: Callable[[], dict[str, datetime]] | None = None,
+        heartbeats: Callable[[], dict[str, datetime]],
     ) -> None:
         self.counts = counts
         self.depths = depths
@@ -48,19 +49,18 @@ class _JobCollector(Collector):
         except Exception:
             pass
         yield depth
-        if self.heartbeats is not None:
-            ages = GaugeMetricFamily(
-                "spt_worker_heartbeat_age_seconds",
-                "Seconds since each worker process running a job last heartbeat",
-                labels=["worker"],
-            )
-            try:
-                now = datetime.now(UTC)
-                for worker, beat in sorted(self.heartbeats().items()):
-                    ages.add_metric([worker], max(0.0, (now - beat).total_seconds()))
-            except Exception:
-                pass
-            yield ages
+        ages = GaugeMetricFamily(
+            "spt_worker_heartbeat_age_seconds",
+            "Seconds since each worker process running a job last heartbeat",
+            labels=["worker"],
+        )
+        try:
+            now = datetime.now(UTC)
+            for worker, beat in sorted(self.heartbeats().items()):
+                ages.add_metric([worker], max(0.0, (now - beat).total_seconds()))
+        except Exception:
+            pass
+        yield ages
 
 
 class Metrics:
@@ -84,7 +84,7 @@ class Metrics:
         self,
         counts: Callable[[], dict[tuple[str, str], int]],
         depths: Callable[[], dict[str, int]],
-        heartbeats: Callable[[], dict[str, datetime]] | None = None,
+        heartbeats: Callable[[], dict[str, datetime]],
     ) -> None:
         self.registry.register(_JobCollector(counts, depths, heartbeats))
 
