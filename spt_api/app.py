@@ -78,10 +78,10 @@ def check_supported(settings: Settings) -> None:
         )
 
 
-def build_backends(settings: Settings) -> Backends:
+def build_backends(settings: Settings, *, run_migrations: bool = True) -> Backends:
     check_supported(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = create_job_store(settings.effective_database_url)
+    store = create_job_store(settings.effective_database_url, run_migrations=run_migrations)
     events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
     dispatcher = _dispatcher(settings, store, events)
     objects = create_object_store(settings)
@@ -134,7 +134,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
 async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
     from tornado.httpserver import HTTPServer
 
-    backends = build_backends(settings)
+    # `spt-api serve` migrated once before it forked its processes.
+    backends = build_backends(settings, run_migrations=False)
     await backends.start()
     app = make_app(backends)
     server = HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20), xheaders=True)

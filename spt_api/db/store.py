@@ -89,6 +89,7 @@ def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
 # The statements of a job's every step, built once: SQLAlchemy then skips building the statement
 # and its cache key on each call, half the cost of a one-row read.
 _GET = sa.select(jobs).where(jobs.c.job_id == sa.bindparam("b_job_id"))
+_PING = sa.select(jobs.c.job_id).limit(1)
 _INSERT = jobs.insert().returning(*jobs.c)
 _CLAIM = (
     jobs.update()
@@ -210,6 +211,12 @@ class JobStore:
             query = query.where(jobs.c.creation_time > after)
         count = min(last, limit) if last is not None else limit
         return query.order_by(jobs.c.creation_time.desc(), jobs.c.job_id.desc()).limit(count)
+
+    @retry_once_on_disconnect
+    def ping(self) -> None:
+        """One cheap read of the jobs table: the database answers and the schema is there."""
+        with self.engine.connect() as conn:
+            conn.execute(_PING).first()
 
     @retry_once_on_disconnect
     def count_by_phase(self) -> dict[tuple[str, str], int]:

@@ -79,17 +79,21 @@ class HealthHandler(BaseHandler):
             self.write_json({"status": "ok", "pid": os.getpid()})
             return
         checks: dict[str, Any] = {
-            "database": lambda: self.jobs.store.list(limit=1),
+            "database": self.jobs.store.ping,
             "queue": self.jobs.dispatcher.check,
             "storage": self.jobs.objects.check,
         }
-        components: dict[str, dict[str, str]] = {}
-        for name, check in checks.items():
+
+        async def run_check(check: Any) -> dict[str, str]:
             try:
                 await asyncio.wait_for(self.jobs.call(check), HEALTH_CHECK_TIMEOUT)
-                components[name] = {"status": "ok"}
+                return {"status": "ok"}
             except Exception as exc:
-                components[name] = {"status": "fail", "message": f"{type(exc).__name__}: {exc}"[:300]}
+                return {"status": "fail", "message": f"{type(exc).__name__}: {exc}"[:300]}
+
+        # Together, so a hung backend costs the probe one timeout, not one per backend.
+        results = await asyncio.gather(*(run_check(check) for check in checks.values()))
+        components: dict[str, dict[str, str]] = dict(zip(checks, results, strict=True))
         components["events"] = (
             {"status": "ok"} if self.jobs.events.healthy() else {"status": "fail", "message": "not connected"}
         )
@@ -102,9 +106,11 @@ class MetricsHandler(BaseHandler):
         self.metrics: Metrics = kwargs.pop("metrics")
         super().initialize(**kwargs)
 
-    def get(self) -> None:
+    async def get(self) -> None:
+        # A scrape reads the database and the broker (job counts, queue depths): not on the event loop.
+        body = await self.jobs.call(generate_latest, self.metrics.registry)
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(self.metrics.registry))
+        self.finish(body)
 
 
 SYSTEM_ROUTES: list[tuple[str, type[BaseHandler]]] = [
