@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register_cli"]
+from spt_api.deploy.render import ENVIRONMENTS
 
-_ENVS = ("prod", "dev1", "dev2")
+__all__ = ["register_cli"]
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -41,13 +41,13 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     chart_help = "chart directory (default: charts/spt-api-server of this checkout)"
 
     render = actions.add_parser("render", help="print the manifests of an environment")
-    render.add_argument("env", choices=_ENVS)
+    render.add_argument("env", choices=list(ENVIRONMENTS))
     render.add_argument("--chart", type=Path, default=None, help=chart_help)
     render.set_defaults(func=_render)
 
     diff = actions.add_parser("diff", help="diff two environments object by object")
-    diff.add_argument("env_a", choices=_ENVS)
-    diff.add_argument("env_b", choices=_ENVS)
+    diff.add_argument("env_a", choices=list(ENVIRONMENTS))
+    diff.add_argument("env_b", choices=list(ENVIRONMENTS))
     diff.add_argument("--chart", type=Path, default=None, help=chart_help)
     diff.add_argument("--exit-zero", action="store_true", help="exit 0 even when they differ")
     diff.set_defaults(func=_diff)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,6 +13,7 @@ from tornado import httputil
 
 from spt_api.config import Settings
 from spt_api.job_service import JobService
+from spt_api.uws.documents import XML_ILLEGAL
 from spt_api.uws.errors import (
     JobNotSentError,
     NotFoundError,
@@ -28,7 +28,6 @@ __all__ = ["BaseHandler", "NotFoundHandler"]
 log = logging.getLogger(__name__)
 
 #: Characters XML 1.0 cannot contain (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/U+FFFF).
-XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml", "application/x-votable+xml")

@@ -55,12 +55,12 @@ def format_datetime(value: datetime | None) -> str:
 
 
 #: Characters XML 1.0 cannot contain; a job's error message may hold any text, so they are replaced.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _clean(text: str) -> str:
     """``text`` with XML-illegal characters replaced by U+FFFD, so the document stays well-formed."""
-    return _XML_ILLEGAL.sub("\ufffd", text)
+    return XML_ILLEGAL.sub("\ufffd", text)
 
 
 def _q(name: str) -> str:

@@ -25,12 +25,12 @@ __all__ = [
 MAX_INT = 2**31 - 1
 
 
-def first_value(pairs: Iterable[tuple[str, str]], name: str, *, single: bool = True) -> str | None:
+def first_value(pairs: Iterable[tuple[str, str]], name: str) -> str | None:
     """The value of a case-insensitive parameter; a repeated single-valued one is an error (DALI §3.2)."""
     values = [v for k, v in pairs if k.lower() == name.lower()]
     if not values:
         return None
-    if single and len(values) > 1:
+    if len(values) > 1:
         raise UsageError(f"parameter {name} accepts a single value", parameter=name)
     return values[0]
 
