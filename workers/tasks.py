@@ -111,8 +111,7 @@ class RunContext:
         now = time.monotonic()
         if now - self._last_abort_check >= ABORT_CHECK_INTERVAL:
             self._last_abort_check = now
-            job = self.runtime.store.get(self.job_id)
-            self._aborted = job is None or job.phase != ExecutionPhase.EXECUTING
+            self._aborted = self.runtime.store.phase(self.job_id) != ExecutionPhase.EXECUTING
         return self._aborted
 
 

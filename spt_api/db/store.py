@@ -90,6 +90,7 @@ def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
 # and its cache key on each call, half the cost of a one-row read.
 _GET = sa.select(jobs).where(jobs.c.job_id == sa.bindparam("b_job_id"))
 _PING = sa.select(jobs.c.job_id).limit(1)
+_PHASE = sa.select(jobs.c.phase).where(jobs.c.job_id == sa.bindparam("b_job_id"))
 _INSERT = jobs.insert().returning(*jobs.c)
 _CLAIM = (
     jobs.update()
@@ -140,6 +141,13 @@ class JobStore:
         with self.engine.connect() as conn:
             row = conn.execute(_GET, {"b_job_id": job_id}).mappings().first()
         return _row_to_job(row) if row else None
+
+    @retry_once_on_disconnect
+    def phase(self, job_id: str) -> ExecutionPhase | None:
+        """The job's phase alone (a running job asks often; its parameters may be megabytes)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(_PHASE, {"b_job_id": job_id}).scalar()
+        return ExecutionPhase(value) if value is not None else None
 
     def require(self, job_id: str, *, service: str | None = None, owner: str | None = None) -> Job:
         """The job, or :class:`NotFoundError` (also when it belongs to another service or owner)."""
