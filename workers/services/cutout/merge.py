@@ -26,7 +26,6 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -252,6 +251,4 @@ def merge(params: CutoutParams, children: list[ChildOutcome], ctx: MergeContext)
         ("manifest.csv", csv_bytes, "text/csv", "manifest"),
         ("manifest.json", json_bytes, "application/json", "manifest-json"),
     ):
-        path: Path = ctx.workdir / name
-        path.write_bytes(data)
-        ctx.add_result(name, path, mime, result_id=result_id)
+        ctx.add_result(name, data, mime, result_id=result_id)

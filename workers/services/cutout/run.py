@@ -132,9 +132,8 @@ class _Output:
     def emit(self, filename: str, data: bytes, fmt: str) -> str:
         if self.bundle is not None:
             return self.bundle.add(filename, data)
-        path = self.ctx.workdir / filename
-        path.write_bytes(data)
-        self.ctx.add_result(filename, path, MIME[fmt], result_id=filename)
+        # The bytes go to storage as they are: no scratch file to write and copy.
+        self.ctx.add_result(filename, data, MIME[fmt], result_id=filename)
         return filename
 
     def finish(self, rows: Sequence[ManifestRow], params: CutoutParams) -> None:
@@ -150,9 +149,7 @@ class _Output:
             ("manifest.csv", csv_bytes, "text/csv", "manifest"),
             ("manifest.json", json_bytes, "application/json", "manifest-json"),
         ):
-            path = self.ctx.workdir / name
-            path.write_bytes(data)
-            self.ctx.add_result(name, path, mime, result_id=result_id)
+            self.ctx.add_result(name, data, mime, result_id=result_id)
 
     def discard(self) -> None:
         if self.bundle is not None:
