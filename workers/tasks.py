@@ -160,7 +160,7 @@ def _execute(
         if job.parent_id is None and spec.split is not None:
             if job.attempts > 1 and runtime.store.children(job_id):
                 # A requeued parent: its children exist already; merge (once) if they have all ended.
-                _merge_if_done(job, runtime, claimed=job.pending_children == 0)
+                _merge_if_done(job.job_id, runtime, claimed=job if job.pending_children == 0 else None)
                 return False
             split = spec.load_split()
             parts = split(params, runtime.settings) if split else [params]
@@ -272,22 +272,21 @@ def _fan_out(parent: Job, parameter_sets: list[list[tuple[str, str]]], runtime: 
 
 def _child_ended(parent_id: str, runtime: WorkerRuntime) -> None:
     """A child reached a final phase: count it on the parent, and merge when it was the last."""
-    children = runtime.store.children(parent_id)
-    done = sum(1 for c in children if c.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING))
-    message = f"{done} of {len(children)} parts"
-    runtime.store.set_progress(parent_id, Progress(done, len(children), message))
-    runtime.events.publish(
-        parent_id, progress_event(done, len(children), message)
-    )
-    parent = runtime.store.get(parent_id)
-    if parent is not None:
-        with bound_contextvars(job_id=parent_id):
-            _merge_if_done(parent, runtime)
+    # Counted by the database: each child's end would otherwise read every child's whole row.
+    done, total = runtime.store.count_children(parent_id)
+    message = f"{done} of {total} parts"
+    runtime.store.set_progress(parent_id, Progress(done, total, message))
+    runtime.events.publish(parent_id, progress_event(done, total, message))
+    with bound_contextvars(job_id=parent_id):
+        _merge_if_done(parent_id, runtime)
 
 
-def _merge_if_done(parent: Job, runtime: WorkerRuntime, *, claimed: bool = False) -> ExecutionPhase | None:
-    """Merge the children's results into the parent, once, when they have all ended."""
-    job = parent if claimed else runtime.store.claim_merge(parent.job_id, runtime.worker_id)
+def _merge_if_done(parent_id: str, runtime: WorkerRuntime, *, claimed: Job | None = None) -> ExecutionPhase | None:
+    """Merge the children's results into the parent, once, when they have all ended.
+
+    ``claimed``: the parent, already EXECUTING for this worker with no child left running.
+    """
+    job = claimed or runtime.store.claim_merge(parent_id, runtime.worker_id)
     if job is None:
         return None
     spec = get_service(job.service)

@@ -508,6 +508,17 @@ class JobStore:
         return children
 
     @retry_once_on_disconnect
+    def count_children(self, parent_id: str) -> tuple[int, int]:
+        """(ended, total): how many of the job's children have left QUEUED and EXECUTING, of how many."""
+        running = jobs.c.phase.in_([ExecutionPhase.QUEUED.value, ExecutionPhase.EXECUTING.value])
+        query = sa.select(sa.func.count(), sa.func.count().filter(sa.not_(running))).where(
+            jobs.c.parent_id == parent_id
+        )
+        with self.engine.connect() as conn:
+            total, ended = conn.execute(query).one()
+        return int(ended), int(total)
+
+    @retry_once_on_disconnect
     def children(self, parent_id: str) -> builtins.list[Job]:
         query = sa.select(jobs).where(jobs.c.parent_id == parent_id).order_by(jobs.c.child_index)
         with self.engine.connect() as conn:
