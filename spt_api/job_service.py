@@ -23,6 +23,7 @@ from spt_api.db.store import new_job_id
 from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.job_cache import JobCache
+from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.storage import ObjectStore
@@ -291,11 +292,6 @@ class JobService:
                 job = await self.abort(job)
             except PermissionDeniedError:
                 pass  # it finished meanwhile
-        # Objects first: should the storage be down, the 503 leaves the job in place to delete again,
-        # instead of forgetting the job and orphaning its objects where nothing would find them.
-        for child in await self.call(self.store.children, job.job_id):
-            await self.call(self.objects.delete_prefix, f"{child.service}/{child.job_id}")
-            await self.call(self.store.delete, child.job_id)
-        await self.call(self.objects.delete_prefix, f"{job.service}/{job.job_id}")
-        await self.change(job.job_id, self.store.delete, job.job_id)
+        # Should the storage be down, the 503 leaves the job in place to delete again (see destroy).
+        await self.change(job.job_id, destroy, self.store, self.objects, job)
         self._announce(job.job_id, deleted_event())

@@ -152,7 +152,10 @@ def cleanup_expired(
     events: EventPublisher,
     now: datetime | None = None,
 ) -> MaintenanceReport:
-    """Destroy jobs past their destruction time: abort if running, delete results, forget the job."""
+    """Destroy jobs past their destruction time: abort if running, delete results, forget the job.
+
+    A fan-out child goes with its parent, at the parent's destruction time (which a client may change).
+    """
     report = MaintenanceReport()
     for job in store.expired(now or utcnow()):
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
@@ -160,8 +163,20 @@ def cleanup_expired(
                 dispatcher.abort(store.abort(job.job_id))
             except Exception:
                 pass
-        objects.delete_prefix(f"{job.service}/{job.job_id}")
-        if store.delete(job.job_id) is not None:
+            for child in store.abort_children(job.job_id):
+                dispatcher.abort(child)
+        if destroy(store, objects, job) is not None:
             events.publish(job.job_id, deleted_event())
             report.deleted.append(job.job_id)
     return report
+
+
+def destroy(store: JobStore, objects: ObjectStore, job: Job) -> Job | None:
+    """Delete a job's stored objects and its row, its fan-out children's first: the job's results may
+    be theirs (a merge adopts them). Objects go before rows, so a storage outage leaves the job in
+    place to destroy again rather than orphaned objects nothing would find. The deleted job, or None."""
+    for child in store.children(job.job_id):
+        objects.delete_prefix(f"{child.service}/{child.job_id}")
+        store.delete(child.job_id)
+    objects.delete_prefix(f"{job.service}/{job.job_id}")
+    return store.delete(job.job_id)

@@ -248,7 +248,12 @@ class JobStore:
     def expired(self, now: datetime, limit: int = 500) -> builtins.list[Job]:
         query = (
             sa.select(jobs)
-            .where(jobs.c.destruction_time.is_not(None), jobs.c.destruction_time <= now)
+            .where(
+                jobs.c.destruction_time.is_not(None),
+                jobs.c.destruction_time <= now,
+                # Children are destroyed with their parent (maintenance.destroy), at its time.
+                jobs.c.parent_id.is_(None),
+            )
             .limit(limit)
         )
         with self.engine.connect() as conn:
