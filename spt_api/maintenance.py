@@ -81,7 +81,7 @@ def reconcile(
 
     # A job still heartbeating long after its hard limit: the worker's limits failed; stop it here.
     for job in store.executing_since(now - timedelta(seconds=OVERRUN_GRACE)):
-        if overran(job, OVERRUN_GRACE) and _abort_overrun(job, store, dispatcher, events):
+        if overran(job, OVERRUN_GRACE) and abort_overrun(job, store, dispatcher, events):
             report.aborted.append(job.job_id)
     depths: dict[str, int] | None = None
     for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
@@ -97,7 +97,7 @@ def reconcile(
         if job.phase == ExecutionPhase.EXECUTING and overran(job, 0):
             # Silent and past its executionDuration: the hard time limit killed it. Running it
             # again would only overrun again.
-            if _abort_overrun(job, store, dispatcher, events):
+            if abort_overrun(job, store, dispatcher, events):
                 report.aborted.append(job.job_id)
             continue
         if job.attempts >= settings.max_attempts:
@@ -119,7 +119,9 @@ def reconcile(
     return report
 
 
-def _abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
+def abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
+    """ABORTED with an error summary naming the limit (UWS §2.1.4), and its fan-out children with it;
+    False when it had ended meanwhile."""
     try:
         aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
     except Exception:

@@ -22,8 +22,8 @@ from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventPublisher
 from spt_api.events.messages import phase_event
+from spt_api.maintenance import abort_overrun
 from spt_api.queue.base import Dispatcher
-from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job
 from spt_api.uws.phases import ExecutionPhase
 
@@ -222,12 +222,9 @@ class EmbeddedDispatcher(Dispatcher):
         if job is None or reason == "abort":
             return
         if reason == "timeout":
-            message = overrun_message(job.execution_duration)
-            try:
-                self.store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, message))
-                self.events.publish(job.job_id, phase_event(job, ExecutionPhase.ABORTED))
-            except Exception as exc:
-                log.info("timed-out job %s was already final: %s", job.job_id, exc)
+            # As the reconciler does it, children included: a fan-out parent's merge would never come.
+            if not abort_overrun(job, self.store, self, self.events):
+                log.info("timed-out job %s was already final", job.job_id)
             return
         current = self.store.get(job.job_id)
         if current is None or current.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
