@@ -19,6 +19,7 @@ import pytest
 from spt_api.app import Backends
 from spt_api.config import Settings
 from spt_api.testing import start_server_thread
+from tests.api.uws_helpers import wait_until_final
 from tests.support.celery_worker import ProductionBackends
 
 
@@ -55,17 +56,8 @@ class RunningServer:
 
     def wait_final(self, job_url: str, timeout: float = 60) -> dict[str, Any]:
         """Follow a job with WAIT until it leaves the active phases; return its JSON."""
-        import time
-
-        deadline = time.monotonic() + timeout
         with self.client() as client:
-            while True:
-                job: dict[str, Any] = client.get(
-                    job_url, params={"WAIT": 5}, headers={"Accept": "application/json"}
-                ).json()
-                if job["phase"] not in ("PENDING", "QUEUED", "EXECUTING"):
-                    return job
-                assert time.monotonic() < deadline, f"job still {job['phase']} after {timeout}s"
+            return wait_until_final(client, job_url, timeout)
 
 
 def start_server(settings: Settings) -> tuple[RunningServer, Callable[[], None]]:

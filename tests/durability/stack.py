@@ -22,13 +22,13 @@ from typing import Any, ClassVar
 
 import httpx
 
+from tests.api import uws_helpers
+from tests.api.uws_helpers import ACTIVE
 from tests.conftest import RunningServer, start_server
 from tests.support.celery_worker import CeleryWorker, ProductionBackends
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
 HEARTBEAT_TIMEOUT = 3
-ACTIVE = ("PENDING", "QUEUED", "EXECUTING")
-FINAL = ("COMPLETED", "ERROR", "ABORTED")
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -99,10 +99,7 @@ class Stack(ProductionBackends):
 
 def get_job(server: RunningServer, job_url: str, **params: Any) -> dict[str, Any]:
     with server.client() as client:
-        response = client.get(job_url, params=params, headers={"Accept": "application/json"})
-    assert response.status_code == 200, response.text
-    job: dict[str, Any] = response.json()
-    return job
+        return uws_helpers.get_job(client, job_url, **params)
 
 
 def wait_all_final(server: RunningServer, job_urls: list[str], timeout: float) -> dict[str, dict[str, Any]]:
