@@ -245,6 +245,7 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
 
     import redis
 
+    from tests.support._proc import free_port, wait_until
     from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
 
     broker = args.broker
@@ -258,11 +259,12 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
                    "SPT_API_DATA_DIR": tmp, "BENCH_BROKER_URL": broker, "SPT_API_LOG_LEVEL": args.log_level}
             # The API server in a process of its own, as deployed: the bench's client threads must not
             # share its interpreter (and GIL).
-            port = _free_port()
+            port = free_port()
             base = f"http://127.0.0.1:{port}"
             procs.append(_worker([sys.executable, "-m", "spt_api", "serve", "--port", str(port)],
                                  {**env, "SPT_API_RECONCILE_INTERVAL": "0"}))
-            _wait_http(f"{base}/health/live")
+            wait_until(lambda: httpx.get(f"{base}/health/live", timeout=2).status_code == 200,
+                       timeout=60, what="the API server", proc=procs[0])
             procs.append(_worker([sys.executable, "-m", "spt_api", "worker", "--queues", "echo",
                                   "--concurrency", "2"], env))
             procs.append(_worker([sys.executable, "-m", "celery", "-A", "raw_celery", "worker", "-c", "2",
@@ -320,27 +322,6 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
              if api_cpu[group] + raw_cpu[group] >= 0.01]
     rows += [("    total", f"{sum(api_cpu.values()):6.2f} | {sum(raw_cpu.values()):6.2f}")]
     return rows
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer")
-        time.sleep(0.1)
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,16 +15,11 @@ import httpx
 import pytest
 
 from tests.conftest import ProductionInfra
+from tests.support._proc import free_port, wait_until
 from tests.support.celery_worker import CeleryWorker
 
 #: Far below the 5 s after which a WAIT re-reads the job by itself: a return this fast came from an event.
 EVENT_DEADLINE = 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +27,17 @@ def two_process_api(production_infra: ProductionInfra, tmp_path_factory: pytest.
     data_dir: Path = tmp_path_factory.mktemp("multi")
     env = {**os.environ, **production_infra.env(SPT_API_DATA_DIR=str(data_dir))}
     worker = CeleryWorker(production_infra.env(SPT_API_DATA_DIR=str(data_dir)), queues="echo", name="multi").start()
-    port = _free_port()
+    port = free_port()
     log = (data_dir / "api.log").open("wb")
     api = subprocess.Popen(
         [sys.executable, "-m", "spt_api", "serve", "--port", str(port), "--workers", "2"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert api.poll() is None and time.monotonic() < deadline, (data_dir / "api.log").read_text()
-        time.sleep(0.1)  # sleep-ok: poll with a deadline while the server starts
+    wait_until(
+        lambda: httpx.get(f"{base}/health/live", timeout=2).status_code == 200,
+        timeout=60, what="the API processes", proc=api, log_path=data_dir / "api.log",
+    )
     try:
         yield base
     finally:
