@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from spt_api.config import Settings
@@ -39,11 +40,10 @@ class WorkerRuntime:
             lambda job_id: self.store.heartbeat(job_id, self.worker_id), self.settings.heartbeat_interval
         )
 
-    @property
+    @cached_property
     def scratch_dir(self) -> Path:
-        path = (self.settings.data_dir / "scratch").resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """Where jobs' scratch directories go; each is made (parents too) when its job first uses it."""
+        return (self.settings.data_dir / "scratch").resolve()
 
 
 def build_runtime(

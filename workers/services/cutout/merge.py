@@ -189,7 +189,6 @@ def merge(params: CutoutParams, children: list[ChildOutcome], ctx: MergeContext)
 
     files = [(part, rid, result) for part in parts for rid, result in part.files.items()]
     renamed: dict[tuple[str, str], str] = {}  # (child job id, child result id) -> file in the parent
-    ctx.workdir.mkdir(parents=True, exist_ok=True)
     bundle: BundleWriter | None = None
     if params.bundle != "none":
         bundle = BundleWriter(ctx.workdir / f"cutouts.{params.bundle}", params.bundle)

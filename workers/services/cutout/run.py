@@ -295,7 +295,6 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | 
     catalogue = load_catalogue(maps_dir or maps_directory(getattr(ctx, "settings", None)))
     check_selection(params, catalogue)
     targets = params.positions()
-    ctx.workdir.mkdir(parents=True, exist_ok=True)
     output = _Output(params, ctx)
     try:
         rows, aborted = cut_positions(targets, params, catalogue, ctx, output)
