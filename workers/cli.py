@@ -33,20 +33,22 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _backends() -> tuple[Settings, Any, Any, Any, Any]:
-    from spt_api.app import _dispatcher
     from spt_api.db import create_job_store
     from spt_api.storage import create_object_store
-    from workers.runtime import build_runtime
+    from workers.runtime import event_publisher
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    runtime = build_runtime(settings, dispatch=_NoDispatch().send if settings.is_embedded_queue else None)
     store = create_job_store(settings.effective_database_url)
     objects = create_object_store(settings)
-    dispatcher = (
-        _NoDispatch() if settings.is_embedded_queue else _dispatcher(settings, store, runtime.events)  # type: ignore[arg-type]
-    )
-    return settings, store, objects, dispatcher, runtime.events
+    dispatcher: Any
+    if settings.is_embedded_queue:
+        dispatcher = _NoDispatch()
+    else:
+        from spt_api.queue.celery_dispatcher import CeleryDispatcher
+
+        dispatcher = CeleryDispatcher(settings)
+    return settings, store, objects, dispatcher, event_publisher(settings)
 
 
 class _NoDispatch:

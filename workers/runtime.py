@@ -16,7 +16,7 @@ from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
 from workers.heartbeat import Heartbeats
 
-__all__ = ["NullPublisher", "WorkerRuntime", "build_runtime"]
+__all__ = ["NullPublisher", "WorkerRuntime", "build_runtime", "event_publisher"]
 
 
 class NullPublisher:
@@ -46,13 +46,18 @@ class WorkerRuntime:
         return (self.settings.data_dir / "scratch").resolve()
 
 
+def event_publisher(settings: Settings) -> EventPublisher:
+    """Job events go to Redis when there is one; nowhere otherwise (nobody could hear them)."""
+    return RedisEventPublisher(settings.redis_url) if settings.redis_url else NullPublisher()
+
+
 def build_runtime(
     settings: Settings,
     events: EventPublisher | None = None,
     dispatch: Callable[[Job], object] | None = None,
 ) -> WorkerRuntime:
     if events is None:
-        events = RedisEventPublisher(settings.redis_url) if settings.redis_url else NullPublisher()
+        events = event_publisher(settings)
     if dispatch is None:
         if settings.is_embedded_queue:
             raise ValueError("an embedded worker dispatches through its supervisor: pass dispatch=")
