@@ -46,7 +46,11 @@ def make_celery(settings: Settings) -> Celery:
 
 @lru_cache(maxsize=1)
 def _runtime() -> WorkerRuntime:
-    return build_runtime(get_settings())
+    from spt_api.queue.celery_dispatcher import CeleryDispatcher
+
+    # Fan-out children are sent with this worker's own app: no second Celery app per pool process.
+    settings = get_settings()
+    return build_runtime(settings, dispatch=CeleryDispatcher(settings, app=celery_app).send)
 
 
 celery_app = make_celery(get_settings())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spt_api.config import Settings
 from spt_api.queue.base import Dispatcher, new_task_id
 from spt_api.uws.models import Job
 from workers.services import get_service
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 __all__ = ["HARD_LIMIT_GRACE", "CeleryDispatcher"]
 
@@ -16,11 +19,12 @@ HARD_LIMIT_GRACE = 10
 
 
 class CeleryDispatcher(Dispatcher):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
+        """``app``: a Celery app to send with (a worker's own); by default one is made from ``settings``."""
         from workers.celery_app import make_celery
 
         self.settings = settings
-        self.app = make_celery(settings)
+        self.app = app or make_celery(settings)
 
     def send(self, job: Job) -> str | None:
         from workers.celery_app import RUN_JOB_TASK
