@@ -20,7 +20,7 @@ from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
-from spt_api.uws.phases import Action, ExecutionPhase, InvalidTransitionError, allowed_sources, next_phase
+from spt_api.uws.phases import Action, ExecutionPhase, allowed_sources, target_of
 
 __all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
@@ -356,29 +356,13 @@ class JobStore:
         JobUpdateError
             The current phase does not allow the action.
         """
+        # Every action leads to one phase from wherever it is allowed: one conditional UPDATE does it.
         sources = allowed_sources(action)
-        if action in (Action.RUN, Action.ABORT, Action.START, Action.COMPLETE):
-            # Every source phase of these actions leads to the same target, so one UPDATE does it.
-            target = next_phase(next(iter(sources)), action)
-            updated = self._conditional_update(job_id, sources, {"phase": target.value, **values})
-            if updated is not None:
-                return updated
-            job = self.require(job_id)
-            raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
-        for _ in range(3):
-            job = self.require(job_id)
-            try:
-                target = next_phase(job.phase, action)
-            except InvalidTransitionError as exc:
-                raise JobUpdateError(str(exc)) from exc
-            updated = self._conditional_update(job_id, [job.phase], {"phase": target.value, **values})
-            if updated is not None:
-                return updated
-            # Lost a race with another writer; read the new phase and try again.
+        updated = self._conditional_update(job_id, sources, {"phase": target_of(action).value, **values})
+        if updated is not None:
+            return updated
         job = self.require(job_id)
-        if job.phase not in sources:
-            raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
-        raise JobUpdateError(f"job {job_id} changed concurrently; try again")
+        raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
 
     def queue(self, job_id: str, task_id: str | None = None) -> Job:
         return self.transition(job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)

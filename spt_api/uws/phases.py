@@ -16,6 +16,7 @@ __all__ = [
     "InvalidTransitionError",
     "allowed_sources",
     "next_phase",
+    "target_of",
 ]
 
 
@@ -102,6 +103,12 @@ def next_phase(phase: ExecutionPhase, action: Action) -> ExecutionPhase:
     target = _TRANSITIONS[action].get(phase)
     if target is None:
         raise InvalidTransitionError(phase, action)
+    return target
+
+
+def target_of(action: Action) -> ExecutionPhase:
+    """The one phase ``action`` leads to, whichever phase it is allowed from."""
+    (target,) = set(_TRANSITIONS[action].values())
     return target
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from spt_api.uws.phases import Action, ExecutionPhase, InvalidTransitionError, allowed_sources, next_phase
+from spt_api.uws.phases import (
+    Action,
+    ExecutionPhase,
+    InvalidTransitionError,
+    allowed_sources,
+    next_phase,
+    target_of,
+)
 
 P = ExecutionPhase
 EXPECTED: dict[tuple[ExecutionPhase, Action], ExecutionPhase] = {
@@ -53,3 +60,9 @@ def test_final_phases_only_archive() -> None:
         allowed = [a for a in Action if phase in allowed_sources(a)]
         assert allowed == [Action.ARCHIVE]
     assert not [a for a in Action if P.ARCHIVED in allowed_sources(a)]
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_each_action_has_one_target(action: Action) -> None:
+    """JobStore.transition relies on it: one conditional UPDATE serves every allowed source phase."""
+    assert {next_phase(p, action) for p in allowed_sources(action)} == {target_of(action)}
