@@ -575,18 +575,19 @@ class JobStore:
 
     @retry_once_on_disconnect
     def set_destruction(self, job_id: str, when: datetime) -> Job:
+        query = jobs.update().where(jobs.c.job_id == job_id).values(destruction_time=when).returning(*jobs.c)
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(destruction_time=when))
-        return self.require(job_id)
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        return _row_to_job(row)
 
     @retry_once_on_disconnect
     def delete(self, job_id: str) -> Job | None:
-        job = self.get(job_id)
-        if job is None:
-            return None
+        """The deleted job, or None when there was none."""
         with self.engine.begin() as conn:
-            conn.execute(jobs.delete().where(jobs.c.job_id == job_id))
-        return job
+            row = conn.execute(jobs.delete().where(jobs.c.job_id == job_id).returning(*jobs.c)).mappings().first()
+        return _row_to_job(row) if row is not None else None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
