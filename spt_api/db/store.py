@@ -20,7 +20,7 @@ from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
-from spt_api.uws.phases import Action, ExecutionPhase, allowed_sources, target_of
+from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_sources, target_of
 
 __all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
@@ -119,6 +119,15 @@ _HEARTBEAT = (
     )
     .values(heartbeat_time=sa.bindparam("b_now"))
 )
+
+_ACTIVE = [p.value for p in ACTIVE_PHASES]
+
+
+def _children_running(parent_id: Any) -> Any:
+    """EXISTS: a child of ``parent_id`` (a value or the outer row's column) is still active."""
+    child = jobs.alias("child")
+    return sa.exists().where(child.c.parent_id == parent_id, child.c.phase.in_(_ACTIVE))
+
 
 #: The isolation level of the one multi-statement write, by dialect (the engine's default is autocommit).
 _TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
@@ -499,7 +508,7 @@ class JobStore:
     @retry_once_on_disconnect
     def count_children(self, parent_id: str) -> tuple[int, int]:
         """(ended, total): how many of the job's children have left QUEUED and EXECUTING, of how many."""
-        running = jobs.c.phase.in_([ExecutionPhase.QUEUED.value, ExecutionPhase.EXECUTING.value])
+        running = jobs.c.phase.in_(_ACTIVE)
         query = sa.select(sa.func.count(), sa.func.count().filter(sa.not_(running))).where(
             jobs.c.parent_id == parent_id
         )
@@ -516,16 +525,13 @@ class JobStore:
     @retry_once_on_disconnect
     def claim_merge(self, parent_id: str, worker_id: str) -> Job | None:
         """Once every child has ended, hand the merge to exactly one caller (None for the others)."""
-        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
-        child = jobs.alias("child")
-        still_running = sa.exists().where(child.c.parent_id == parent_id, child.c.phase.in_(active))
         query = (
             jobs.update()
             .where(
                 jobs.c.job_id == parent_id,
                 jobs.c.phase == ExecutionPhase.EXECUTING.value,
                 jobs.c.pending_children > 0,
-                ~still_running,
+                ~_children_running(parent_id),
             )
             .values(pending_children=0, heartbeat_time=utcnow(), worker_id=worker_id)
             .returning(*jobs.c)
@@ -537,10 +543,9 @@ class JobStore:
     @retry_once_on_disconnect
     def abort_children(self, parent_id: str) -> builtins.list[Job]:
         """Abort the parent's active children; return them (their executions must be stopped)."""
-        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
         query = (
             jobs.update()
-            .where(jobs.c.parent_id == parent_id, jobs.c.phase.in_(active))
+            .where(jobs.c.parent_id == parent_id, jobs.c.phase.in_(_ACTIVE))
             .values(phase=ExecutionPhase.ABORTED.value, end_time=utcnow())
             .returning(*jobs.c)
         )
@@ -550,11 +555,10 @@ class JobStore:
     @retry_once_on_disconnect
     def unmerged_parents(self) -> builtins.list[Job]:
         """EXECUTING parents whose children have all ended but whose merge never started (a worker died)."""
-        active = [p.value for p in (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)]
-        child = jobs.alias("child")
-        still_running = sa.exists().where(child.c.parent_id == jobs.c.job_id, child.c.phase.in_(active))
         query = sa.select(jobs).where(
-            jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.pending_children > 0, ~still_running
+            jobs.c.phase == ExecutionPhase.EXECUTING.value,
+            jobs.c.pending_children > 0,
+            ~_children_running(jobs.c.job_id),
         )
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
