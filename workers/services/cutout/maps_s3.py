@@ -188,7 +188,7 @@ def _s3_error(exc: Exception, what: str) -> Exception:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+        if _is_missing(exc):
             return FatalJobError(f"{what}: not found")
         if code == "NoSuchBucket":
             return FatalJobError(f"{what}: no such bucket")

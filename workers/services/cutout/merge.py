@@ -25,15 +25,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
-
-from pydantic import BaseModel
+from dataclasses import dataclass, field, replace
 
 from spt_api.uws.errors import UsageError
 from spt_api.uws.models import JobResult
 from workers.services.base import ChildOutcome, MergeContext
 from workers.services.cutout.bundle import (
+    MANIFEST_COLUMNS,
     SUCCESS,
     BundleWriter,
     ManifestRow,
@@ -44,6 +42,8 @@ from workers.services.cutout.bundle import (
 from workers.services.cutout.params import CutoutParams, Target
 
 __all__ = ["MANIFEST_RESULT_IDS", "merge"]
+
+_COLUMNS = frozenset(MANIFEST_COLUMNS)
 
 #: Result ids of a job's own manifest (a child's are merged, not adopted).
 MANIFEST_RESULT_IDS = frozenset({"manifest", "manifest-json"})
@@ -67,11 +67,9 @@ class _Part:
 
 
 def _child_params(child: ChildOutcome) -> CutoutParams:
-    params: Any = child.params
-    if isinstance(params, CutoutParams):
-        return params
-    data = params.model_dump(mode="json") if isinstance(params, BaseModel) else dict(params)
-    return CutoutParams.model_validate(data)
+    # The task code validates every child's parameters with the service's model: CutoutParams.
+    assert isinstance(child.params, CutoutParams), type(child.params)
+    return child.params
 
 
 def _failure_rows(targets: Sequence[Target], message: str) -> list[ManifestRow]:
@@ -104,8 +102,9 @@ def _read_part(child: ChildOutcome, ctx: MergeContext) -> _Part:
         else:
             try:
                 document = json.loads(ctx.read_result(manifest))
-                names = {f.name for f in fields(ManifestRow)}
-                part.rows = [ManifestRow(**{k: v for k, v in row.items() if k in names}) for row in document["rows"]]
+                part.rows = [
+                    ManifestRow(**{k: v for k, v in row.items() if k in _COLUMNS}) for row in document["rows"]
+                ]
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 part.failure = f"the manifest of part {child.job_id} of the job could not be read: {exc}"
         part.files = {rid: r for rid, r in results.items() if rid not in MANIFEST_RESULT_IDS}
