@@ -286,12 +286,16 @@ class MapEntry:
             store=store,
         )
 
-    def overlaps(self, ra: float, dec: float, width: float, height: float) -> bool:
-        """Whether the box touches at least one pixel of this HDU (exact, in pixel space)."""
+    def placement(self, ra: float, dec: float, width: float, height: float) -> tuple[bool, bool]:
+        """Whether the box touches at least one pixel of this HDU, and whether its centre pixel does
+        (exact, in pixel space; one projection serves both)."""
         try:
             x, y, nx, ny = pixel_box(self.wcs, ra, dec, width, height)
         except ValueError:
-            return False
+            return False, False
+        return self._touches(x, y, nx, ny), self._touches(x, y, 1, 1)
+
+    def _touches(self, x: float, y: float, nx: int, ny: int) -> bool:
         rows, cols = self.shape
         return (x + nx / 2 >= -0.5 and x - nx / 2 <= cols - 0.5) and (y + ny / 2 >= -0.5 and y - ny / 2 <= rows - 0.5)
 
@@ -555,8 +559,8 @@ class Catalogue:
         found: list[tuple[bool, int, int, MapEntry]] = []
         for i in near:
             entry = self.entries[int(i)]
-            if entry.overlaps(ra, dec, width, height):
-                inside = entry.overlaps(ra, dec, 0.0, 0.0)
+            overlaps, inside = entry.placement(ra, dec, width, height)
+            if overlaps:
                 found.append((not inside, entry.band or 0, int(i), entry))
         found.sort(key=lambda item: item[:3])
         return [item[3] for item in found]
