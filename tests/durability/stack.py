@@ -25,6 +25,7 @@ import httpx
 from tests.api import uws_helpers
 from tests.api.uws_helpers import ACTIVE
 from tests.conftest import RunningServer, start_server
+from tests.support._proc import wait_until
 from tests.support.celery_worker import CeleryWorker, ProductionBackends
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
@@ -33,19 +34,7 @@ HEARTBEAT_TIMEOUT = 3
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy (exceptions count as "not yet"); return it."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:
-            last = exc
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last!r})" if last else ""
-            raise AssertionError(f"{what}: not reached in {timeout:.0f} s{detail}")
-        time.sleep(interval)
+    return wait_until(check, timeout=timeout, what=what, interval=interval, error=AssertionError)
 
 
 @dataclass

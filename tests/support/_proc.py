@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Self, TypeVar
 
 __all__ = [
     "LOG_TAIL_CHARS",
@@ -46,6 +46,8 @@ LOG_TAIL_CHARS = 4000
 POLL_INTERVAL_S = 0.05
 
 HOST = "127.0.0.1"
+
+T = TypeVar("T")
 
 
 class ServerStartError(RuntimeError):
@@ -117,26 +119,27 @@ def terminate_process(
 
 
 def wait_until(
-    check: Callable[[], bool],
+    check: Callable[[], T],
     *,
     timeout: float,
     what: str,
     proc: subprocess.Popen[Any] | None = None,
     log_path: Path | None = None,
     interval: float = POLL_INTERVAL_S,
-) -> float:
-    """Poll ``check`` until it returns True; return the seconds it took.
+    error: type[Exception] = ServerStartError,
+) -> T:
+    """Poll ``check`` until it returns something truthy; return that.
 
     ``check`` may raise: exceptions count as "not ready yet" and the last one is reported.
-    Raises :class:`ServerStartError` (with the log tail) if ``proc`` exits or ``timeout`` passes.
+    Raises ``error`` (:class:`ServerStartError`, with the log tail) if ``proc`` exits or ``timeout`` passes.
     """
-    t0 = time.monotonic()
-    deadline = t0 + timeout
+    deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
         try:
-            if check():
-                return time.monotonic() - t0
+            value = check()
+            if value:
+                return value
         except Exception as exc:
             last_exc = exc
         if proc is not None and proc.poll() is not None:
@@ -151,7 +154,7 @@ def wait_until(
         msg += f"\nlast ready-check error: {type(last_exc).__name__}: {last_exc}"
     if log_path is not None:
         msg += f"\n--- tail of {log_path} ---\n{read_log_tail(log_path)}"
-    raise ServerStartError(msg)
+    raise error(msg)
 
 
 #: Servers started and not yet closed; closed at interpreter exit so that an aborted test session
@@ -239,13 +242,15 @@ class ManagedServer:
         self._log_file.flush()
         try:
             self.proc = self._launch(self._log_file)
-            self.last_start_seconds = wait_until(
+            started = time.monotonic()
+            wait_until(
                 self._ready,
                 timeout=self.startup_timeout,
                 what=f"{self.name} in {self.data_dir}",
                 proc=self.proc,
                 log_path=self.log_path,
             )
+            self.last_start_seconds = time.monotonic() - started
         except BaseException:
             self.stop()
             raise
