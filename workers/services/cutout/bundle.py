@@ -30,13 +30,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from workers.services.base import JobContext
 
 __all__ = [
     "MANIFEST_COLUMNS",
     "SUCCESS",
     "BundleWriter",
     "ManifestRow",
+    "Output",
     "manifest_csv",
     "manifest_json",
     "summarize",
@@ -151,3 +155,46 @@ class BundleWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class Output:
+    """Where a job's cutout files go, one result each or one archive, and the manifest that ends the job.
+
+    Serves a job that cuts (``run``) and a fan-out parent that gathers its children's files (``merge``).
+    """
+
+    def __init__(self, bundle: Literal["none", "tar.gz", "zip"], ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.bundle = BundleWriter(ctx.workdir / f"cutouts.{bundle}", bundle) if bundle != "none" else None
+        self._used: set[str] = set()
+
+    def unique(self, filename: str) -> str:
+        """``filename``, numbered when already used (one target may hit two HDUs of the same map and band)."""
+        candidate, n = filename, 2
+        stem, dot, ext = filename.partition(".")
+        while candidate in self._used:
+            candidate = f"{stem}-{n}{dot}{ext}"
+            n += 1
+        self._used.add(candidate)
+        return candidate
+
+    def finish(self, rows: Sequence[ManifestRow], **manifest: Any) -> None:
+        """Store the manifest (CSV and JSON, ``manifest`` adding fields to the JSON) and the closed bundle."""
+        csv_bytes = manifest_csv(rows)
+        json_bytes = manifest_json(rows, job_id=self.ctx.job_id, **manifest)
+        if self.bundle is not None:
+            self.bundle.add("manifest.csv", csv_bytes)
+            self.bundle.add("manifest.json", json_bytes)
+            self.bundle.close()
+            self.ctx.add_result(self.bundle.path.name, self.bundle.path, self.bundle.mime_type, result_id="bundle")
+        for name, data, mime, result_id in (
+            ("manifest.csv", csv_bytes, "text/csv", "manifest"),
+            ("manifest.json", json_bytes, "application/json", "manifest-json"),
+        ):
+            self.ctx.add_result(name, data, mime, result_id=result_id)
+
+    def discard(self) -> None:
+        """Drop the half-written bundle (the job was aborted or failed)."""
+        if self.bundle is not None:
+            self.bundle.close()
+            self.bundle.path.unlink(missing_ok=True)

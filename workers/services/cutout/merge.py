@@ -33,10 +33,8 @@ from workers.services.base import ChildOutcome, MergeContext
 from workers.services.cutout.bundle import (
     MANIFEST_COLUMNS,
     SUCCESS,
-    BundleWriter,
     ManifestRow,
-    manifest_csv,
-    manifest_json,
+    Output,
     summarize,
 )
 from workers.services.cutout.params import CutoutParams, Target
@@ -141,22 +139,6 @@ def _nothing_cut(parts: Sequence[_Part], rows: Sequence[ManifestRow]) -> UsageEr
     return UsageError(f"{_NOTHING_CUT}positions {counts}{example}", parameter="POS")
 
 
-class _Names:
-    """Unique member names in the bundle (children number only their own duplicates)."""
-
-    def __init__(self) -> None:
-        self._used: set[str] = set()
-
-    def unique(self, filename: str) -> str:
-        candidate, n = filename, 2
-        stem, dot, ext = filename.partition(".")
-        while candidate in self._used:
-            candidate = f"{stem}-{n}{dot}{ext}"
-            n += 1
-        self._used.add(candidate)
-        return candidate
-
-
 class _Progress:
     def __init__(self, ctx: MergeContext, total: int, verb: str) -> None:
         self.ctx, self.total, self.verb = ctx, total, verb
@@ -188,33 +170,27 @@ def merge(params: CutoutParams, children: list[ChildOutcome], ctx: MergeContext)
 
     files = [(part, rid, result) for part in parts for rid, result in part.files.items()]
     renamed: dict[tuple[str, str], str] = {}  # (child job id, child result id) -> file in the parent
-    bundle: BundleWriter | None = None
-    if params.bundle != "none":
-        bundle = BundleWriter(ctx.workdir / f"cutouts.{params.bundle}", params.bundle)
+    output = Output(params.bundle, ctx)
+    bundle = output.bundle
     progress = _Progress(ctx, len(files), "bundled" if bundle is not None else "listed")
-    names = _Names()
     try:
         for done, (part, rid, result) in enumerate(files, start=1):
             # An ABORT is seen between files: one file takes milliseconds.
             if ctx.is_aborted():
-                if bundle is not None:
-                    bundle.close()
-                    bundle.path.unlink(missing_ok=True)
+                output.discard()
                 return
             if bundle is not None:
                 local = ctx.workdir / "part-file"
                 ctx.fetch_result(result, local)
                 try:
-                    renamed[part.child.job_id, rid] = bundle.add(names.unique(rid), local.read_bytes())
+                    renamed[part.child.job_id, rid] = bundle.add(output.unique(rid), local.read_bytes())
                 finally:
                     local.unlink(missing_ok=True)
             else:
                 renamed[part.child.job_id, rid] = ctx.adopt_result(result)
             progress.step(done)
     except BaseException:
-        if bundle is not None:
-            bundle.close()
-            bundle.path.unlink(missing_ok=True)
+        output.discard()
         raise
 
     merged = []
@@ -233,20 +209,8 @@ def merge(params: CutoutParams, children: list[ChildOutcome], ctx: MergeContext)
                     row = replace(row, file=new)
             merged.append(row)
 
-    csv_bytes = manifest_csv(merged)
-    json_bytes = manifest_json(
+    output.finish(
         merged,
-        job_id=ctx.job_id,
         parameters=public_params(params),
         parts=[{"job_id": p.child.job_id, "phase": p.child.phase, "positions": len(p.targets)} for p in parts],
     )
-    if bundle is not None:
-        bundle.add("manifest.csv", csv_bytes)
-        bundle.add("manifest.json", json_bytes)
-        bundle.close()
-        ctx.add_result(bundle.path.name, bundle.path, bundle.mime_type, result_id="bundle")
-    for name, data, mime, result_id in (
-        ("manifest.csv", csv_bytes, "text/csv", "manifest"),
-        ("manifest.json", json_bytes, "application/json", "manifest-json"),
-    ):
-        ctx.add_result(name, data, mime, result_id=result_id)

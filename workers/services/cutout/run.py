@@ -23,10 +23,8 @@ from spt_api.uws.errors import FatalJobError, UsageError
 from workers.services.base import JobContext
 from workers.services.cutout.bundle import (
     SUCCESS,
-    BundleWriter,
     ManifestRow,
-    manifest_csv,
-    manifest_json,
+    Output,
     summarize,
 )
 from workers.services.cutout.catalogue import Catalogue, MapEntry, load_catalogue
@@ -106,28 +104,8 @@ def check_selection(params: CutoutParams, catalogue: Catalogue) -> None:
             raise UsageError(f"unknown map {name!r} (known maps: {', '.join(catalogue.map_names())})", parameter="ID")
 
 
-class _Output:
-    """Where cutout files go: one result each, or one archive."""
-
-    def __init__(self, params: CutoutParams, ctx: JobContext) -> None:
-        self.ctx = ctx
-        self.bundle: BundleWriter | None = None
-        self._used: set[str] = set()
-        if params.bundle != "none":
-            suffix = "tar.gz" if params.bundle == "tar.gz" else "zip"
-            self.bundle = BundleWriter(ctx.workdir / f"cutouts.{suffix}", params.bundle)
-
-    def unique(self, filename: str) -> str:
-        """The same target may hit two HDUs with the same map and band: number them."""
-        if filename not in self._used:
-            self._used.add(filename)
-            return filename
-        stem, dot, ext = filename.partition(".")
-        n = 2
-        while f"{stem}-{n}{dot}{ext}" in self._used:
-            n += 1
-        self._used.add(f"{stem}-{n}{dot}{ext}")
-        return f"{stem}-{n}{dot}{ext}"
+class _Output(Output):
+    """A cutting job's output: each file it cuts goes into the bundle, or to storage as a result."""
 
     def emit(self, filename: str, data: bytes, fmt: str) -> str:
         if self.bundle is not None:
@@ -135,26 +113,6 @@ class _Output:
         # The bytes go to storage as they are: no scratch file to write and copy.
         self.ctx.add_result(filename, data, MIME[fmt], result_id=filename)
         return filename
-
-    def finish(self, rows: Sequence[ManifestRow], params: CutoutParams) -> None:
-        csv_bytes = manifest_csv(rows)
-        json_bytes = manifest_json(rows, job_id=self.ctx.job_id, parameters=public_params(params))
-        if self.bundle is not None:
-            self.bundle.add("manifest.csv", csv_bytes)
-            self.bundle.add("manifest.json", json_bytes)
-            self.bundle.close()
-            path = self.bundle.path
-            self.ctx.add_result(path.name, path, self.bundle.mime_type, result_id="bundle")
-        for name, data, mime, result_id in (
-            ("manifest.csv", csv_bytes, "text/csv", "manifest"),
-            ("manifest.json", json_bytes, "application/json", "manifest-json"),
-        ):
-            self.ctx.add_result(name, data, mime, result_id=result_id)
-
-    def discard(self) -> None:
-        if self.bundle is not None:
-            self.bundle.close()
-            self.bundle.path.unlink(missing_ok=True)
 
 
 def public_params(params: CutoutParams) -> dict[str, object]:
@@ -295,7 +253,7 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | 
     catalogue = load_catalogue(maps_dir or maps_directory(getattr(ctx, "settings", None)))
     check_selection(params, catalogue)
     targets = params.positions()
-    output = _Output(params, ctx)
+    output = _Output(params.bundle, ctx)
     try:
         rows, aborted = cut_positions(targets, params, catalogue, ctx, output)
     except BaseException:
@@ -307,7 +265,7 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | 
     if not any(r.status in SUCCESS for r in rows):
         output.discard()
         raise _nothing_cut(rows, catalogue)
-    output.finish(rows, params)
+    output.finish(rows, parameters=public_params(params))
 
 
 @dataclass(frozen=True)
