@@ -174,6 +174,10 @@ class JobService:
         cached = self.cache.get(job_id)
         if cached is not None and cached.service == service and (owner is None or cached.owner == owner):
             return cached
+        return await self._fetch(service, job_id, owner)
+
+    async def _fetch(self, service: str, job_id: str, owner: str | None) -> Job:
+        """The job from the database, then cached (unless it changed while it was read)."""
         token = self.cache.token()
         job = await self.call(self.store.require, job_id, service=service, owner=owner)
         self.cache.put(job, token)
@@ -220,9 +224,7 @@ class JobService:
                     event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
                     if event is None:
                         # No event for a while: read the database, in case one was lost.
-                        token = self.cache.token()
-                        job = await self.call(self.store.require, job_id)
-                        self.cache.put(job, token)
+                        job = await self._fetch(service, job_id, owner)
                     elif event.get("type") != "progress":
                         # The event's listeners ran first: the cache holds the changed job, or nothing.
                         job = await self._read(service, job_id, owner)
