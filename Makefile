@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q -U pip setuptools wheel
 
 $(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[cutout]'
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(BIN)/python

@@ -152,7 +152,11 @@ def through_api(backend: str, maps: Path, targets: list[Any], band: int, size: f
     worker = None
     database_url = None
     with tempfile.TemporaryDirectory() as tmp:
-        values: dict[str, Any] = {"data_dir": Path(tmp), "maps_url": str(maps), "reconcile_interval": 0}
+        values: dict[str, Any] = {
+            "data_dir": Path(tmp),
+            "service_settings": {"cutout": {"maps_url": str(maps)}},
+            "reconcile_interval": 0,
+        }
         if backend == "celery":
             from tests.support.pgserver import fresh_database_on_machine_pg
 

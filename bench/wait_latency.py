@@ -51,7 +51,7 @@ def main() -> None:
             client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
             for _ in range(args.rounds):
                 job = writer.create(service="echo", owner=None, parameters=[("message", "x")],
-                                    execution_duration=60, destruction_time=None, queue=True)
+                                    execution_duration=60, destruction_time=None, queued=True)
                 returned: dict[str, float | str] = {}
 
                 def wait(job_id: str = job.job_id, out: dict[str, float | str] = returned) -> None:

@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1 and settings.is_embedded_queue:
         log.warning("the embedded queue runs in one process; serving with one process")
         workers = 1
-    from spt_api.app import UnsupportedSettingError, check_supported
+    from spt_api.bootstrap import UnsupportedSettingError, check_supported
 
     try:
         check_supported(settings)
@@ -63,7 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
         import tornado.autoreload
 
         tornado.autoreload.start()
-    from spt_api.app import serve_forever
+    from spt_api.bootstrap import serve_forever
 
     asyncio.run(serve_forever(settings, sockets))
     return 0
@@ -100,16 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _optional_commands() -> list[Callable[[Any], None]]:
-    registers: list[Callable[[Any], None]] = []
-    for module in ("workers.cli", "spt_api.deploy"):
-        try:
-            imported = __import__(module, fromlist=["register_cli"])
-        except ImportError:
-            continue
-        register = getattr(imported, "register_cli", None)
-        if register is not None:
-            registers.append(register)
-    return registers
+    # A broken import must fail loudly here: swallowing it made `spt-api worker` vanish from --help.
+    from spt_api.bootstrap import worker_commands
+    from spt_api.deploy import register_cli as register_deploy
+
+    return [worker_commands(), register_deploy]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

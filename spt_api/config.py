@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,7 +80,18 @@ class Settings(BaseSettings):
     keycloak_realm: str = Field("spt", title="Keycloak realm")
     keycloak_client_id: str = Field("spt-api", title="Keycloak client id")
     keycloak_client_secret: SecretStr = Field(SecretStr(""), title="Keycloak client secret")
-    maps_url: str = Field("", title="Directory or s3:// prefix of the sky maps; empty: data_dir/maps")
+    services: str = Field(
+        "", title="Comma-separated services to serve and run (e.g. cutout,inference); empty: every installed one"
+    )
+    service_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        title="In-process overrides of services' own settings, by service (tests, notebooks); "
+        "deployments set SPT_API_<SERVICE>_* instead",
+    )
+    sync_workers: int = Field(
+        2, title="Processes that run sync requests (DALI sync); more concurrent requests get 429", ge=1
+    )
+    sync_queue: int = Field(8, title="Sync requests that may wait for a sync process before 429", ge=0)
     log_level: str = Field("INFO", title="Log level")
     log_json: bool = Field(False, title="Write logs as JSON lines")
     metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
@@ -97,8 +109,8 @@ class Settings(BaseSettings):
         return (self.data_dir / "results").resolve().as_uri()
 
     @property
-    def effective_maps_url(self) -> str:
-        return self.maps_url or str((self.data_dir / "maps").resolve())
+    def enabled_services(self) -> list[str]:
+        return [name.strip() for name in self.services.split(",") if name.strip()]
 
     @property
     def is_embedded_queue(self) -> bool:

@@ -12,11 +12,15 @@ from typing import Any
 
 from spt_api.config import Settings
 from spt_api.openapi import openapi_document
-from workers.services import services
+from spt_api.services import ServiceRegistry
 
 __all__ = ["api_markdown", "configuration_markdown", "main"]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def services() -> ServiceRegistry:
+    return ServiceRegistry.from_entry_points()
 
 
 def configuration_markdown() -> str:
@@ -30,13 +34,25 @@ def configuration_markdown() -> str:
         "|---|---|---|",
     ]
     for name, info in Settings.model_fields.items():
-        default = info.default
+        default = info.get_default(call_default_factory=True)
         if name in ("s3_secret_access_key", "keycloak_client_secret"):
             shown = "(secret)"
         else:
             shown = "" if default in ("", None) else str(default)
         extra = " (also `PORT`)" if name == "port" else " (also `WORKERS`)" if name == "workers" else ""
         lines.append(f"| `SPT_API_{name.upper()}`{extra} | `{shown}` | {info.title or ''} |")
+    for service, spec in services().items():
+        if spec.settings is None:
+            continue
+        lines += ["", f"## The `{service}` service", "", "| Variable | Default | Meaning |", "|---|---|---|"]
+        prefix = spec.settings.model_config.get("env_prefix", "")
+        for name, info in spec.settings.model_fields.items():
+            default = "" if info.default in ("", None) else str(info.default)
+            choices = getattr(info.validation_alias, "choices", None) or []
+            own = f"{prefix}{name.upper()}"
+            aliases = [c for c in choices if isinstance(c, str) and c.startswith("SPT_API_") and c != own]
+            extra = "".join(f" (also `{alias}`)" for alias in aliases)
+            lines.append(f"| `{prefix}{name.upper()}`{extra} | `{default}` | {info.title or ''} |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from spt_api.job_cache import JobCache
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
+from spt_api.services import ServiceSpec
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import (
     JobNotSentError,
@@ -37,7 +38,6 @@ from spt_api.uws.errors import (
 from spt_api.uws.models import Job, JobRef, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
-from workers.services.base import ServiceSpec
 
 __all__ = ["JobService"]
 
@@ -57,7 +57,7 @@ class JobService:
         dispatcher: Dispatcher,
         events: EventBus,
         objects: ObjectStore,
-        services: dict[str, ServiceSpec],
+        services: Mapping[str, ServiceSpec],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -120,7 +120,7 @@ class JobService:
 
     async def create(self, service: str, owner: str | None, pairs: Sequence[tuple[str, str]]) -> Job:
         spec = self.service(service)
-        spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
+        params = spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
             raise UsageError(f"RUNID is limited to {MAX_RUN_ID} characters", parameter="RUNID")
@@ -141,8 +141,9 @@ class JobService:
             execution_duration=duration,
             destruction_time=destruction,
             run_id=run_id,
-            queue=phase is not None,
+            queued=phase is not None,
             task_id=new_task_id(job_id) if phase is not None else None,
+            queue=spec.queue_of(params),
         )
         self.cache.put(job, token)
         if phase is not None:

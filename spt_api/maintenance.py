@@ -46,13 +46,6 @@ def _publish(events: EventPublisher, job: Job, phase: ExecutionPhase) -> None:
     events.publish(job.job_id, phase_event(job, phase))
 
 
-def _queue_of(service: str) -> str:
-    from workers.services import get_service
-
-    spec = get_service(service)
-    return spec.queue if spec else service
-
-
 def _queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
     try:
         return dispatcher.queue_depths()
@@ -90,7 +83,7 @@ def reconcile(
             # grow the backlog at every pass. Only a queue that is empty has lost the message.
             if depths is None:
                 depths = _queue_depths(dispatcher)
-            waiting = depths.get(_queue_of(job.service), 0)
+            waiting = depths.get(job.queue, 0)
             if waiting:
                 log.debug("job %s waits behind %d messages; not resent", job.job_id, waiting)
                 continue

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from spt_api import __version__
+from spt_api.services import ServiceSpec
 from spt_api.uws.phases import ExecutionPhase
-from workers.services.base import ServiceSpec
 
 __all__ = ["openapi_document"]
 
@@ -208,7 +209,7 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
-def _components(services: dict[str, ServiceSpec]) -> dict[str, Any]:
+def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
     nullable_time = {"type": ["string", "null"], "format": "date-time"}
     schemas: dict[str, Any] = {
         "Error": {
@@ -306,7 +307,7 @@ def _components(services: dict[str, ServiceSpec]) -> dict[str, Any]:
     return schemas
 
 
-def openapi_document(services: dict[str, ServiceSpec], base: str = "/api") -> dict[str, Any]:
+def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") -> dict[str, Any]:
     index = {
         "get": {
             "summary": "Where to go from here: the services' job lists and the other entry points",

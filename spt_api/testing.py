@@ -17,7 +17,8 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from spt_api.app import Backends, build_backends, make_app
+from spt_api.app import Backends, make_app
+from spt_api.bootstrap import build_backends
 from spt_api.config import Settings
 
 __all__ = ["ServerThread", "start_server_thread"]

@@ -75,10 +75,15 @@ def demo_maps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def cutout_maps(maps: Path | str) -> dict[str, dict[str, Any]]:
+    """``Settings.service_settings`` that point the cutout service at ``maps``."""
+    return {"cutout": {"maps_url": str(maps)}}
+
+
 def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "maps_url": str(data_dir / "maps"),
+        "service_settings": {"cutout": {"maps_url": str(data_dir / "maps")}},
         # Small, so cutout jobs of a few positions already fan out to child jobs.
         "fan_out_chunk": 3,
         "embedded_pool_size": 2,
@@ -134,11 +139,11 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A running server per backend; the same tests run against each."""
     maps: Path = request.getfixturevalue("demo_maps")
     if request.param == "embedded":
-        settings = embedded_settings(tmp_path_factory.mktemp("embedded"), maps_url=str(maps))
+        settings = embedded_settings(tmp_path_factory.mktemp("embedded"), service_settings=cutout_maps(maps))
     else:
         infra: ProductionInfra = request.getfixturevalue("production_infra")
         request.getfixturevalue("celery_worker")
-        settings = infra.settings(maps_url=str(maps))
+        settings = infra.settings(service_settings=cutout_maps(maps))
     running, stop = start_server(settings)
     yield running
     stop()

@@ -21,10 +21,12 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_embedded_queue:
         raise SystemExit("spt-api worker needs a Celery broker: set SPT_API_BROKER_URL=redis://… or amqp://…")
-    from workers.celery_app import celery_app
-    from workers.services import services
+    from spt_api.services import ServiceRegistry
+    from workers.celery_app import build_worker_app
 
-    queues = args.queues or ",".join(sorted({spec.queue for spec in services().values()}))
+    services = ServiceRegistry.from_entry_points(settings.enabled_services)
+    celery_app = build_worker_app(settings, services)
+    queues = args.queues or ",".join(services.queues())
     argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]
     if args.name:
         argv += ["-n", args.name]
@@ -46,8 +48,9 @@ def _backends() -> tuple[Settings, Any, Any, Any, Any]:
         dispatcher = _NoDispatch()
     else:
         from spt_api.queue.celery_dispatcher import CeleryDispatcher
+        from spt_api.services import ServiceRegistry
 
-        dispatcher = CeleryDispatcher(settings)
+        dispatcher = CeleryDispatcher(settings, ServiceRegistry.from_entry_points(settings.enabled_services).queues())
     return settings, store, objects, dispatcher, event_publisher(settings)
 
 
@@ -82,9 +85,10 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _maps_demo(args: argparse.Namespace) -> int:
     from workers.services.cutout.catalogue import build_catalogue, is_s3
     from workers.services.cutout.demo import make_demo_maps
+    from workers.services.cutout.settings import maps_url
 
     settings = Settings()
-    target = args.directory or settings.effective_maps_url
+    target = args.directory or maps_url(settings)
     if is_s3(target):
         import tempfile
 
@@ -111,9 +115,10 @@ def _maps_demo(args: argparse.Namespace) -> int:
 
 def _maps_index(args: argparse.Namespace) -> int:
     from workers.services.cutout.catalogue import build_catalogue, is_s3, load_catalogue
+    from workers.services.cutout.settings import maps_url
 
     settings = Settings()
-    target = args.directory or settings.effective_maps_url
+    target = args.directory or maps_url(settings)
     if is_s3(target):
         from workers.services.cutout.maps_s3 import S3Location
 
@@ -132,7 +137,7 @@ def _maps_index(args: argparse.Namespace) -> int:
 def register_cli(sub: Any) -> None:
     worker = sub.add_parser("worker", help="run a Celery worker (wraps `celery worker`)")
     worker.add_argument("--queues", help="comma-separated queues; default: every service's queue")
-    worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.add_argument("-c", "--concurrency", type=int, default=2, help="worker processes (as Celery's -c)")
     worker.add_argument("--name", help="Celery node name (e.g. cutout@%%h)")
     worker.set_defaults(func=_worker)
 
@@ -144,10 +149,10 @@ def register_cli(sub: Any) -> None:
     maps = sub.add_parser("maps", help="sky maps for the cutout service")
     maps_sub = maps.add_subparsers(dest="maps_command", required=True)
     demo = maps_sub.add_parser("demo", help="generate synthetic SPT-3G-like maps")
-    demo.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")
+    demo.add_argument("directory", nargs="?", help="default: SPT_API_CUTOUT_MAPS_URL (or SPT_API_MAPS_URL)")
     demo.add_argument("--small", action="store_true", help="small maps (tests)")
     demo.add_argument("--if-missing", action="store_true", help="do nothing when a catalogue exists")
     demo.set_defaults(func=_maps_demo)
     index = maps_sub.add_parser("index", help="build the map catalogue")
-    index.add_argument("directory", nargs="?", help="default: SPT_API_MAPS_URL")
+    index.add_argument("directory", nargs="?", help="default: SPT_API_CUTOUT_MAPS_URL (or SPT_API_MAPS_URL)")
     index.set_defaults(func=_maps_index)

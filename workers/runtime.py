@@ -1,4 +1,4 @@
-"""What a worker process needs to run jobs: the store, the object store and an event publisher."""
+"""What a worker process needs to run jobs: the services, the store, the object store, an event publisher."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventPublisher, RedisEventPublisher
+from spt_api.services import ServiceRegistry
 from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
 from workers.heartbeat import Heartbeats
@@ -27,6 +28,7 @@ class NullPublisher:
 @dataclass
 class WorkerRuntime:
     settings: Settings
+    services: ServiceRegistry
     store: JobStore
     objects: ObjectStore
     events: EventPublisher
@@ -53,19 +55,14 @@ def event_publisher(settings: Settings) -> EventPublisher:
 
 def build_runtime(
     settings: Settings,
-    events: EventPublisher | None = None,
-    dispatch: Callable[[Job], object] | None = None,
+    services: ServiceRegistry,
+    *,
+    events: EventPublisher,
+    dispatch: Callable[[Job], object],
 ) -> WorkerRuntime:
-    if events is None:
-        events = event_publisher(settings)
-    if dispatch is None:
-        if settings.is_embedded_queue:
-            raise ValueError("an embedded worker dispatches through its supervisor: pass dispatch=")
-        from spt_api.queue.celery_dispatcher import CeleryDispatcher
-
-        dispatch = CeleryDispatcher(settings).send
     return WorkerRuntime(
         settings=settings,
+        services=services,
         # The API (or `spt-api migrate`) owns the schema; a worker must not race it.
         store=create_job_store(settings.effective_database_url, run_migrations=False, pool_size=2),
         objects=create_object_store(settings),

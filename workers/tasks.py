@@ -21,13 +21,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from structlog.contextvars import bound_contextvars
 
 from spt_api.events.messages import phase_event, progress_event
+from spt_api.services import ChildOutcome, FatalJobError, TransientJobError, UsageError, params_from_json
 from spt_api.storage import result_key, safe_name
-from spt_api.uws.errors import FatalJobError, TransientJobError, UsageError, overrun_message
+from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress, utcnow
 from spt_api.uws.phases import ExecutionPhase
 from workers.runtime import WorkerRuntime
-from workers.services import get_service
-from workers.services.base import ChildOutcome, params_from_json
 
 __all__ = ["RunContext", "execute_job"]
 
@@ -42,13 +41,15 @@ _SPLIT = object()
 
 
 class RunContext:
-    """The :class:`workers.services.base.JobContext` given to a service's ``run``."""
+    """The :class:`spt_api.services.JobContext` given to a service's ``run``."""
 
     def __init__(self, job: Job, runtime: WorkerRuntime) -> None:
         self.job = job
         self.job_id = job.job_id
         self.runtime = runtime
         self.settings = runtime.settings
+        spec = runtime.services.get(job.service)
+        self.service_settings = spec.settings_for(runtime.settings) if spec is not None else None
         self._workdir: Path | None = None
         self.results: dict[str, JobResult] = {}
         self._aborted = False
@@ -150,7 +151,7 @@ def _execute(
         return None
     log.info("job started: %s, attempt %d", job.service, job.attempts, extra={"service": job.service})
     runtime.events.publish(job_id, phase_event(job, with_state=True))
-    spec = get_service(job.service)
+    spec = runtime.services.get(job.service)
 
     def body(ctx: RunContext) -> bool:
         """Run the job; False when it was split into children and must wait for them."""
@@ -243,7 +244,7 @@ def _run_and_record(
 
 
 class MergeRunContext(RunContext):
-    """The :class:`workers.services.base.MergeContext` of a parent: its children's results are reachable."""
+    """The :class:`spt_api.services.MergeContext` of a parent: its children's results are reachable."""
 
     def read_result(self, result: JobResult) -> bytes:
         return b"".join(self.runtime.objects.read_chunks(result.key))
@@ -289,7 +290,7 @@ def _merge_if_done(parent_id: str, runtime: WorkerRuntime, *, claimed: Job | Non
     job = claimed or runtime.store.claim_merge(parent_id, runtime.worker_id)
     if job is None:
         return None
-    spec = get_service(job.service)
+    spec = runtime.services.get(job.service)
 
     def body(ctx: RunContext) -> bool:
         if spec is None:

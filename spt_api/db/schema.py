@@ -43,6 +43,8 @@ jobs = sa.Table(
     sa.Column("parent_id", sa.String(32), nullable=True),
     sa.Column("pending_children", sa.Integer, nullable=True),
     sa.Column("child_index", sa.Integer, nullable=True),
+    # Where the job's messages go, chosen by its service once, at creation (e.g. a GPU queue).
+    sa.Column("queue", sa.String(64), nullable=True),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),

@@ -73,6 +73,7 @@ def _row_to_job(row: RowMapping) -> Job:
         task_id=row["task_id"],
         parent_id=row["parent_id"],
         pending_children=row["pending_children"],
+        queue=row["queue"] or row["service"],
     )
 
 
@@ -308,17 +309,21 @@ class JobStore:
         run_id: str | None = None,
         job_id: str | None = None,
         creation_time: datetime | None = None,
-        queue: bool = False,
+        queued: bool = False,
         task_id: str | None = None,
+        queue: str | None = None,
     ) -> Job:
-        """Insert a PENDING job, or a QUEUED one when ``queue`` (PHASE=RUN at creation: one round trip)."""
+        """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
+
+        ``queue``: where its messages go, chosen once by its service (default: the service's name)."""
         now = creation_time or utcnow()
         job_id = job_id or new_job_id()
         values = {
             "job_id": job_id,
             "service": service,
             "owner": owner,
-            "phase": (ExecutionPhase.QUEUED if queue else ExecutionPhase.PENDING).value,
+            "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
+            "queue": queue or service,
             "run_id": run_id,
             "creation_time": now,
             "execution_duration": execution_duration,
@@ -326,7 +331,7 @@ class JobStore:
             "parameters": [list(p) for p in parameters],
             "results": [],
             "attempts": 0,
-            "queued_time": now if queue else None,
+            "queued_time": now if queued else None,
             "task_id": task_id,
         }
         try:
@@ -478,6 +483,7 @@ class JobStore:
                 {
                     "job_id": job_id,
                     "service": parent.service,
+                    "queue": parent.queue,
                     "owner": parent.owner,
                     "phase": ExecutionPhase.QUEUED.value,
                     "run_id": parent.run_id,

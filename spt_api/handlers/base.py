@@ -13,6 +13,7 @@ from tornado import httputil
 
 from spt_api.config import Settings
 from spt_api.job_service import JobService
+from spt_api.services import params_from_json
 from spt_api.uws.documents import XML_ILLEGAL
 from spt_api.uws.errors import (
     JobNotSentError,
@@ -21,7 +22,6 @@ from spt_api.uws.errors import (
     RequestError,
     UsageError,
 )
-from workers.services.base import params_from_json
 
 __all__ = ["BaseHandler", "NotFoundHandler"]
 
@@ -232,7 +232,10 @@ class BaseHandler(tornado.web.RequestHandler):
             # The job exists (QUEUED, sent later): name it, so the client follows it instead of resubmitting.
             job_href = self.absolute(f"{self.settings_obj.base_path}/{exc.service}/jobs/{exc.job_id}")
             self.set_header("Location", job_href)
-        if status_code == 503:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
+        elif status_code == 503:
             self.set_header("Retry-After", "5")
         if self.wants_json:
             self.set_header("Content-Type", "application/json")

@@ -1,48 +1,41 @@
-"""SODA sync for the cutout service: one position, one band, the FITS (or PNG) in the response.
+"""DALI sync for services that declare one (``ServiceSpec.sync``): one request, one file in the answer.
 
-Why in the API process: a sync request must answer in the same HTTP exchange;
-the cut runs in the thread pool (astropy is imported there, on first use), so
-the event loop never waits on it.
+The service's code runs in the sync executor's processes, never on the event
+loop or the job-store threads; a job error becomes the matching HTTP error.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from spt_api.handlers.base import BaseHandler
-from spt_api.uws.errors import NotFoundError
+from spt_api.services import FatalJobError, TransientJobError
+from spt_api.sync_executor import SyncExecutor
+from spt_api.uws.errors import ServiceUnavailableError
 
-if TYPE_CHECKING:
-    from workers.services.cutout.run import SyncCutout
-
-__all__ = ["SYNC_ROUTES"]
+__all__ = ["ServiceSyncHandler"]
 
 
-class CutoutSyncHandler(BaseHandler):
+class ServiceSyncHandler(BaseHandler):
+    def initialize(self, service: str, sync: SyncExecutor, **common: Any) -> None:  # type: ignore[override]
+        super().initialize(**common)
+        self.service_name = service
+        self.sync = sync
+
     async def get(self) -> None:
-        await self.cut()
+        await self.answer()
 
     async def post(self) -> None:
-        await self.cut()
+        await self.answer()
 
-    async def cut(self) -> None:
-        spec = self.jobs.services.get("cutout")
-        if spec is None:
-            raise NotFoundError("the cutout service is not enabled")
+    async def answer(self) -> None:
+        spec = self.jobs.service(self.service_name)
         params = spec.params_model.from_uws(self.params())
-
-        def cut_one() -> SyncCutout:
-            from workers.services.cutout.params import CutoutParams
-            from workers.services.cutout.run import cut_one as run_cut
-            from workers.services.cutout.run import maps_directory
-
-            assert isinstance(params, CutoutParams)
-            return run_cut(params, maps_dir=maps_directory(self.settings_obj))
-
-        result = await self.jobs.call(cut_one)
+        try:
+            result = await self.sync.run(spec, params)
+        except (FatalJobError, TransientJobError) as exc:
+            # Configuration or data (a missing catalogue, a changed map): not the request's fault.
+            raise ServiceUnavailableError(str(exc)) from exc
         self.set_header("Content-Type", result.mime_type)
         self.set_header("Content-Disposition", f'inline; filename="{result.filename}"')
         self.finish(result.data)
-
-
-SYNC_ROUTES: list[tuple[str, type[BaseHandler]]] = [(r"/cutout/sync/?", CutoutSyncHandler)]

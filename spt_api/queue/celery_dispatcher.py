@@ -2,49 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from spt_api.config import Settings
 from spt_api.queue.base import Dispatcher, new_task_id
+from spt_api.queue.protocol import RUN_JOB_TASK, make_celery, task_message
 from spt_api.uws.models import Job
-from workers.services import get_service
 
 if TYPE_CHECKING:
     from celery import Celery
 
-__all__ = ["HARD_LIMIT_GRACE", "CeleryDispatcher"]
-
-#: Seconds between the soft time limit (the job is told to stop) and the hard one (it is killed).
-HARD_LIMIT_GRACE = 10
+__all__ = ["CeleryDispatcher"]
 
 
 class CeleryDispatcher(Dispatcher):
-    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
-        """``app``: a Celery app to send with (a worker's own); by default one is made from ``settings``."""
-        from workers.celery_app import make_celery
-
+    def __init__(self, settings: Settings, queues: Sequence[str], app: Celery | None = None) -> None:
+        """``queues``: every queue a job may be sent to (for depths); ``app``: a Celery app to send with
+        (a worker's own); by default one is made from ``settings``."""
         self.settings = settings
+        self.queues = list(queues)
         self.app = app or make_celery(settings)
 
     def send(self, job: Job) -> str | None:
-        from workers.celery_app import RUN_JOB_TASK
-
-        spec = get_service(job.service)
-        queue = spec.queue if spec else job.service
         task_id = job.task_id or new_task_id(job.job_id)
-        options: dict[str, Any] = {"queue": queue, "task_id": task_id}
-        if job.execution_duration > 0:
-            options["soft_time_limit"] = job.execution_duration
-            options["time_limit"] = job.execution_duration + HARD_LIMIT_GRACE
-        # The parameters were validated when the job was created; sending them as stored (JSON pairs) costs
-        # nothing per dispatch, where validating a 10,000-position table again would not.
-        parameters = [list(pair) for pair in job.parameters]
-        # Celery would otherwise saferepr() the arguments for the headers that `celery inspect` and Flower
-        # show: a tenth of a millisecond per job, more for an uploaded table; the job id says it all.
-        options["argsrepr"] = repr([job.job_id])
-        options["kwargsrepr"] = f"{{'service': {job.service!r}, 'parameters': <{len(parameters)} pairs>}}"
-        self.app.send_task(RUN_JOB_TASK, args=[job.job_id], kwargs={"service": job.service, "parameters": parameters},
-                           **options)
+        args, kwargs, options = task_message(job, job.queue, task_id)
+        self.app.send_task(RUN_JOB_TASK, args=args, kwargs=kwargs, **options)
         return task_id
 
     def abort(self, job: Job) -> None:
@@ -57,15 +40,13 @@ class CeleryDispatcher(Dispatcher):
             conn.ensure_connection(max_retries=1, timeout=2)
 
     def queue_depths(self) -> dict[str, int]:
-        from workers.services import services
-
         depths: dict[str, int] = {}
         with self.app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
-            for spec in services().values():
+            for queue in self.queues:
                 try:
-                    depths[spec.queue] = channel.queue_declare(spec.queue, passive=True).message_count
+                    depths[queue] = channel.queue_declare(queue, passive=True).message_count
                 except Exception:
-                    depths[spec.queue] = 0
+                    depths[queue] = 0
         return depths

@@ -1,10 +1,8 @@
 """The one error taxonomy of spt-api.
 
 Request errors carry their HTTP status and are rendered by one handler
-(``BaseHandler.write_error``); job errors raised by a service's ``run`` map to a
-UWS error summary: a :class:`UsageError` is the user's fault (fatal, reported,
-not alerted), :class:`FatalJobError` is ours, :class:`TransientJobError` may be
-retried.
+(``BaseHandler.write_error``); a :class:`UsageError` is also what a service raises for the user's
+fault (the other job errors are in :mod:`spt_api.services.errors`).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 __all__ = [
     "BadRequestError",
     "ConflictError",
-    "FatalJobError",
     "JobNotSentError",
     "MethodNotAllowedError",
     "NotFoundError",
@@ -20,7 +17,6 @@ __all__ = [
     "PermissionDeniedError",
     "RequestError",
     "ServiceUnavailableError",
-    "TransientJobError",
     "UsageError",
     "overrun_message",
 ]
@@ -94,11 +90,3 @@ class JobNotSentError(ServiceUnavailableError):
 def overrun_message(seconds: int) -> str:
     """Why a job was aborted for running past its executionDuration (UWS §2.1.4)."""
     return f"job exceeded its executionDuration of {seconds} s and was aborted"
-
-
-class FatalJobError(Exception):
-    """A job failed for a reason that will not go away on retry."""
-
-
-class TransientJobError(Exception):
-    """A job failed for a reason that may go away (a backend was down)."""

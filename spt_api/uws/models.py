@@ -85,6 +85,8 @@ class Job:
     task_id: str | None = None
     parent_id: str | None = None
     pending_children: int | None = None
+    #: The queue its messages go to, chosen by its service at creation.
+    queue: str = ""
 
     def parameters_dict(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

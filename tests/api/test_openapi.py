@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from spt_api.openapi import openapi_document
+from spt_api.services import ServiceRegistry
 from tests.api.uws_helpers import JSON
 from tests.conftest import RunningServer
-from workers.services import services
 
 #: UWS sub-resources every service has under {jobs}/{job_id}.
 SUB_RESOURCES = (
@@ -131,11 +131,11 @@ def _tame(case: Any) -> None:
 # The document the server serves, built by the same function (checked equal below); a lazy
 # ``schemathesis.pytest.from_fixture`` schema would fetch it live, but it breaks on pytest 9
 # (it reads ``request.node._nodeid``).
-schema = schemathesis.openapi.from_dict(openapi_document(services(), "/api"))
+schema = schemathesis.openapi.from_dict(openapi_document(ServiceRegistry.from_entry_points(), "/api"))
 
 
 def test_served_document_is_the_tested_one(document: dict[str, Any]) -> None:
-    assert document == json.loads(json.dumps(openapi_document(services(), "/api")))
+    assert document == json.loads(json.dumps(openapi_document(ServiceRegistry.from_entry_points(), "/api")))
 
 
 @schema.parametrize()

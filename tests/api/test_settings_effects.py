@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from spt_api.app import UnsupportedSettingError, build_backends
+from spt_api.bootstrap import UnsupportedSettingError, build_backends
 from spt_api.config import Settings
 from spt_api.testing import start_server_thread
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from spt_api.config import Settings
 from workers.services.cutout.catalogue import Catalogue, load_catalogue
 from workers.services.cutout.demo import SOURCES_NAME
 
@@ -36,6 +37,9 @@ class FakeContext:
     results: dict[str, Result] = field(default_factory=dict)
     progress_calls: list[tuple[int, int, str]] = field(default_factory=list)
     abort_checks: int = 0
+    #: The core settings and the cutout's own, as the worker gives them (from the environment by default).
+    settings: Any = field(default_factory=Settings)
+    service_settings: Any = None
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         self.progress_calls.append((done, total, message))

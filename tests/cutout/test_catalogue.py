@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from astropy.io import fits
 
-from spt_api.uws.errors import FatalJobError
+from spt_api.services.errors import FatalJobError
 from workers.services.cutout.catalogue import (
     CATALOGUE_NAME,
     Catalogue,

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from spt_api.config import Settings
+from spt_api.services import ChildOutcome
 from spt_api.uws.errors import UsageError
 from spt_api.uws.models import JobResult
 from tests.cutout.conftest import FakeContext
-from workers.services.base import ChildOutcome
 from workers.services.cutout.params import SERVICE, CutoutParams, split
 from workers.services.cutout.run import run
 

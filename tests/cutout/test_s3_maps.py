@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from spt_api.config import Settings
-from spt_api.uws.errors import FatalJobError
+from spt_api.services.errors import FatalJobError
 from tests.support.s3server import SeaweedS3
 from workers.services.cutout import maps_s3
 from workers.services.cutout.catalogue import Catalogue, MapEntry, build_catalogue, load_catalogue
@@ -113,7 +113,7 @@ def test_catalogue_is_stored_and_cached(s3: SeaweedS3, location: S3Location, s3_
     assert len(document["entries"]) == 9
     assert load_catalogue(location) is s3_catalogue
     settings = Settings(
-        maps_url=f"s3://{BUCKET}/maps/demo/",
+        service_settings={"cutout": {"maps_url": f"s3://{BUCKET}/maps/demo/"}},
         s3_endpoint_url=s3.endpoint_url,
         s3_region=s3.region,
         s3_access_key_id=s3.access_key,
@@ -223,7 +223,7 @@ def test_run_and_sync_from_settings(
     s3: SeaweedS3, location: S3Location, maps_dir: Path, sources: list[dict[str, Any]], make_ctx: Ctx
 ) -> None:
     settings = Settings(
-        maps_url=location.url,
+        service_settings={"cutout": {"maps_url": location.url}},
         s3_endpoint_url=s3.endpoint_url,
         s3_access_key_id=s3.access_key,
         s3_secret_access_key=s3.secret_key,

@@ -8,9 +8,25 @@ import pytest
 import yaml
 
 from spt_api.config import Settings
+from spt_api.services import ServiceRegistry
 from tests.deploy._helpers import CHART, ENVS, containers, pod_specs
 
-SETTINGS = {"SPT_API_" + name.upper() for name in Settings.model_fields}
+
+def _service_setting_names() -> set[str]:
+    """Each service's own settings: ``SPT_API_<SERVICE>_<FIELD>`` and the aliases it still accepts."""
+    names: set[str] = set()
+    for spec in ServiceRegistry.from_entry_points().values():
+        if spec.settings is None:
+            continue
+        prefix = spec.settings.model_config.get("env_prefix", "")
+        for field, info in spec.settings.model_fields.items():
+            names.add(f"{prefix}{field.upper()}")
+            choices = getattr(info.validation_alias, "choices", None) or []
+            names |= {c for c in choices if isinstance(c, str) and c.startswith("SPT_API_")}
+    return names
+
+
+SETTINGS = {"SPT_API_" + name.upper() for name in Settings.model_fields} | _service_setting_names()
 REQUIRED_IN_PRODUCTION = {"SPT_API_DATABASE_URL", "SPT_API_BROKER_URL", "SPT_API_REDIS_URL", "SPT_API_STORAGE_URL"}
 
 

@@ -92,7 +92,7 @@ def test_the_store_reconnects_without_an_error_after_a_postgres_restart(own_post
     store = create_job_store(database_url, run_migrations=False, pool_size=1)
     try:
         job = store.create(service="echo", owner=None, parameters=[("message", "x")], execution_duration=60,
-                           destruction_time=None, queue=True)
+                           destruction_time=None, queued=True)
         assert store.get(job.job_id) is not None  # the pool now holds one open connection
 
         # A clean restart (this server runs with synchronous_commit=off: a kill could lose the job itself),

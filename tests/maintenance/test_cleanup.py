@@ -18,7 +18,7 @@ def test_children_follow_their_parents_destruction_time(tmp_path: Path) -> None:
     dispatcher = RecordingDispatcher()
     soon = utcnow() + timedelta(minutes=5)
     parent = store.create(service="cutout", owner=None, parameters=[("POS", "CIRCLE 0 0 0.01")],
-                          execution_duration=60, destruction_time=soon, queue=True)
+                          execution_duration=60, destruction_time=soon, queued=True)
     parent = store.claim(parent.job_id, "worker-1")
     assert parent is not None
     children = store.create_children(parent, [[("POS", "CIRCLE 0 0 0.01")], [("POS", "CIRCLE 1 1 0.01")]])

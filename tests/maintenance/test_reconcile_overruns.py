@@ -40,7 +40,7 @@ class NoEvents:
 
 def _running(store: JobStore, *, duration: int, started_ago: float, heartbeat_ago: float) -> Job:
     job = store.create(service="echo", owner=None, parameters=[], execution_duration=duration,
-                       destruction_time=None, queue=True)
+                       destruction_time=None, queued=True)
     store.claim(job.job_id, "worker-1")
     now = utcnow()
     with store.engine.begin() as conn:

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from workers.services.base import JobContext
+    from spt_api.services import JobContext
 
 __all__ = [
     "MANIFEST_COLUMNS",

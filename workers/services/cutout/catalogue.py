@@ -31,7 +31,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from spt_api.uws.errors import FatalJobError
+from spt_api.services.errors import FatalJobError
 from workers.services.cutout.params import BANDS
 
 if TYPE_CHECKING:

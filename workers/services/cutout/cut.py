@@ -26,7 +26,7 @@ from astropy.io import fits
 from astropy.nddata import Cutout2D, NoOverlapError
 from astropy.wcs import WCS, FITSFixedWarning
 
-from spt_api.uws.errors import FatalJobError
+from spt_api.services.errors import FatalJobError
 from workers.services.cutout.catalogue import MapEntry, pixel_box
 from workers.services.cutout.params import Target
 

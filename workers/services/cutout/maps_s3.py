@@ -48,7 +48,7 @@ from astropy.io import fits
 from astropy.io.fits.hdu.image import Section
 from astropy.wcs import FITSFixedWarning
 
-from spt_api.uws.errors import FatalJobError, TransientJobError
+from spt_api.services.errors import FatalJobError, TransientJobError
 from workers.services.cutout.catalogue import (
     CATALOGUE_NAME,
     FITS_SUFFIXES,

@@ -27,9 +27,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from spt_api.uws.errors import UsageError
+from spt_api.services import ChildOutcome, MergeContext
+from spt_api.services.errors import UsageError
 from spt_api.uws.models import JobResult
-from workers.services.base import ChildOutcome, MergeContext
 from workers.services.cutout.bundle import (
     MANIFEST_COLUMNS,
     SUCCESS,

@@ -27,8 +27,9 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from spt_api.uws.errors import UsageError
-from workers.services.base import ParamsModel, ServiceSpec
+from spt_api.services import ParamsModel, ServiceSpec
+from spt_api.services.errors import UsageError
+from workers.services.cutout.settings import CutoutSettings
 
 __all__ = [
     "BANDS",
@@ -642,7 +643,10 @@ SERVICE = ServiceSpec(
     params_model=CutoutParams,
     run="workers.services.cutout.run:run",
     queue="cutout",
+    settings=CutoutSettings,
+    extra="cutout",
     default_execution_duration=3600,
     split="workers.services.cutout.params:split",
     merge="workers.services.cutout.merge:merge",
+    sync="workers.services.cutout.run:sync",
 )

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from spt_api.config import Settings, get_settings
-from spt_api.uws.errors import FatalJobError, UsageError
-from workers.services.base import JobContext
+from spt_api.config import Settings
+from spt_api.services import JobContext, SyncResult
+from spt_api.services.errors import FatalJobError, UsageError
 from workers.services.cutout.bundle import (
     SUCCESS,
     ManifestRow,
@@ -37,18 +36,19 @@ from workers.services.cutout.cut import (
     safe_name,
 )
 from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout.settings import CutoutSettings, maps_url
 
 if TYPE_CHECKING:
     from workers.services.cutout.maps_s3 import S3Location
 
 __all__ = [
-    "SyncCutout",
     "check_selection",
     "cut_one",
     "cut_positions",
     "maps_directory",
     "public_params",
     "run",
+    "sync",
 ]
 
 #: Positions between progress reports (and at most this long between them):
@@ -60,14 +60,13 @@ DEFAULT_SYNC_BAND = 150
 MIME = {"fits": "application/fits", "png": "image/png"}
 
 
-def maps_directory(settings: Settings | None = None) -> Path | S3Location:
-    """Where the maps are, from the settings (``SPT_API_MAPS_URL``): a directory or an S3 prefix.
+def maps_directory(settings: Settings, cutout: CutoutSettings | None = None) -> Path | S3Location:
+    """Where the maps are (``SPT_API_CUTOUT_MAPS_URL``, or ``SPT_API_MAPS_URL``): a directory or an S3 prefix.
 
     An ``s3://bucket/prefix`` gives an :class:`S3Location` carrying the S3
-    endpoint and credentials of the settings (those of the results store).
+    endpoint and credentials of the core settings (those of the results store).
     """
-    settings = settings or get_settings()
-    url = settings.effective_maps_url
+    url = maps_url(settings, cutout)
     if url.startswith("s3://"):
         from workers.services.cutout.maps_s3 import S3Location
 
@@ -250,7 +249,7 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | 
     FatalJobError
         The map catalogue is missing, empty or out of date.
     """
-    catalogue = load_catalogue(maps_dir or maps_directory(getattr(ctx, "settings", None)))
+    catalogue = load_catalogue(maps_dir or maps_directory(ctx.settings, ctx.service_settings))
     check_selection(params, catalogue)
     targets = params.positions()
     output = _Output(params.bundle, ctx)
@@ -268,18 +267,12 @@ def run(params: CutoutParams, ctx: JobContext, *, maps_dir: Path | S3Location | 
     output.finish(rows, parameters=public_params(params))
 
 
-@dataclass(frozen=True)
-class SyncCutout:
-    """The answer of the SODA sync endpoint."""
-
-    data: bytes
-    mime_type: str
-    filename: str
-    status: str
-    message: str
+def sync(params: CutoutParams, settings: Settings, service_settings: CutoutSettings | None) -> SyncResult:
+    """The service's DALI sync (``/api/cutout/sync``): :func:`cut_one` with the maps of the settings."""
+    return cut_one(params, maps_dir=maps_directory(settings, service_settings))
 
 
-def cut_one(params: CutoutParams, *, maps_dir: Path | S3Location | None = None) -> SyncCutout:
+def cut_one(params: CutoutParams, *, maps_dir: Path | S3Location) -> SyncResult:
     """One position, one band, one map: the FITS (or PNG) bytes, for ``/api/cutout/sync``.
 
     The band defaults to 150 GHz (or the only band covering the position); when
@@ -300,7 +293,7 @@ def cut_one(params: CutoutParams, *, maps_dir: Path | S3Location | None = None) 
         raise UsageError("the sync endpoint cuts one band: give a single band", parameter="band")
     if params.format == "both":
         raise UsageError("the sync endpoint returns one file: format must be fits or png", parameter="format")
-    catalogue = load_catalogue(maps_dir or maps_directory())
+    catalogue = load_catalogue(maps_dir)
     check_selection(params, catalogue)
     target = targets[0]
     entries = catalogue.match(
@@ -329,13 +322,7 @@ def cut_one(params: CutoutParams, *, maps_dir: Path | S3Location | None = None) 
                 data = fits_bytes(cutout)
             else:
                 data = render_png(cutout, scaling=params.scaling, colormap=params.colormap, axes=params.axes)
-            return SyncCutout(
-                data=data,
-                mime_type=MIME[fmt],
-                filename=cutout_filename(target, entry, fmt),
-                status=cutout.status,
-                message=cutout.message,
-            )
+            return SyncResult(data=data, mime_type=MIME[fmt], filename=cutout_filename(target, entry, fmt))
     raise UsageError(
         f"position {safe_name(target.name)!r} (ra={target.ra:g}, dec={target.dec:g}) is outside every map"
         + (" of the requested band/ID" if params.band or params.map else ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from workers.services.base import ParamsModel, ServiceSpec
+from spt_api.services import ParamsModel, ServiceSpec
 
 __all__ = ["SERVICE", "EchoParams"]
 

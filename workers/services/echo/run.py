@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from spt_api.uws.errors import UsageError
-from workers.services.base import ChildOutcome, JobContext, MergeContext
+from spt_api.services import ChildOutcome, JobContext, MergeContext
+from spt_api.services.errors import UsageError
 from workers.services.echo.params import EchoParams
 
 __all__ = ["merge", "run"]

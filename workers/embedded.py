@@ -24,6 +24,7 @@ from spt_api.events import EventPublisher
 from spt_api.events.messages import phase_event
 from spt_api.maintenance import abort_overrun
 from spt_api.queue.base import Dispatcher
+from spt_api.services import ServiceRegistry
 from spt_api.uws.models import ErrorSummary, ErrorType, Job
 from spt_api.uws.phases import ExecutionPhase
 
@@ -59,7 +60,8 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
 
     settings = Settings.model_validate(settings_data)
     publisher = _PipePublisher(conn)
-    runtime = build_runtime(settings, events=publisher, dispatch=publisher.dispatch)
+    services = ServiceRegistry.from_entry_points(settings.enabled_services)
+    runtime = build_runtime(settings, services, events=publisher, dispatch=publisher.dispatch)
     with publisher.lock:
         conn.send(("ready", None, None))
     while True:
@@ -138,8 +140,12 @@ class EmbeddedDispatcher(Dispatcher):
                     slot.process.kill()
 
     def queue_depths(self) -> dict[str, int]:
+        # By the jobs' own queues, as Celery's are counted: the reconciler looks a job's backlog up there.
+        depths: dict[str, int] = {}
         with self._lock:
-            return {"embedded": len(self._pending)}
+            for job in self._pending:
+                depths[job.queue] = depths.get(job.queue, 0) + 1
+        return depths
 
     def check(self) -> None:
         with self._lock:

@@ -1,0 +1,108 @@
+"""The composition root: builds the backends from the settings and picks the executor.
+
+The only module under ``spt_api/`` that imports ``workers`` (the embedded pool
+runs the workers' task code); import-linter holds every other module to that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from spt_api.app import Backends, make_app
+from spt_api.config import Settings
+from spt_api.db import JobStore, create_job_store
+from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
+from spt_api.job_service import JobService
+from spt_api.metrics import Metrics
+from spt_api.queue import Dispatcher
+from spt_api.services import ServiceRegistry
+from spt_api.storage import create_object_store
+from spt_api.sync_executor import SyncExecutor
+
+__all__ = [
+    "UnsupportedSettingError",
+    "build_backends",
+    "check_supported",
+    "load_services",
+    "serve_forever",
+    "worker_commands",
+]
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedSettingError(RuntimeError):
+    """A setting asks for something this version cannot do; serving anyway would be unsafe."""
+
+
+def check_supported(settings: Settings) -> None:
+    """Raise :class:`UnsupportedSettingError` for settings this version cannot honour."""
+    if settings.auth_enabled:
+        # Fail closed: an operator who asked for authentication must not get an open service instead.
+        raise UnsupportedSettingError(
+            "SPT_API_AUTH_ENABLED=true, but this version has no Keycloak authentication yet: "
+            "refusing to serve jobs unauthenticated (set it to false to run without auth)"
+        )
+
+
+def worker_commands() -> Any:
+    """The worker-side ``spt-api`` commands (worker, reconcile, cleanup, maps), registered on the CLI."""
+    from workers.cli import register_cli
+
+    return register_cli
+
+
+def load_services(settings: Settings) -> ServiceRegistry:
+    """The installed services (entry points), or those ``SPT_API_SERVICES`` names."""
+    return ServiceRegistry.from_entry_points(settings.enabled_services)
+
+
+def _dispatcher(settings: Settings, store: JobStore, events: EventBus, services: ServiceRegistry) -> Dispatcher:
+    if settings.is_embedded_queue:
+        from workers.embedded import EmbeddedDispatcher
+
+        return EmbeddedDispatcher(settings, store, events)
+    from spt_api.queue.celery_dispatcher import CeleryDispatcher
+
+    return CeleryDispatcher(settings, services.queues())
+
+
+def build_backends(
+    settings: Settings, *, run_migrations: bool = True, services: ServiceRegistry | None = None
+) -> Backends:
+    check_supported(settings)
+    services = services if services is not None else load_services(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = create_job_store(settings.effective_database_url, run_migrations=run_migrations)
+    events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
+    dispatcher = _dispatcher(settings, store, events, services)
+    objects = create_object_store(settings)
+    jobs = JobService(settings, store, dispatcher, events, objects, services)
+    metrics = Metrics()
+    metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths, store.worker_heartbeats)
+    events.add_exclusive_listener(metrics.observe_event)
+    return Backends(settings, jobs, metrics, SyncExecutor(settings))
+
+
+async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
+    from tornado.httpserver import HTTPServer
+
+    # `spt-api serve` migrated once before it forked its processes.
+    backends = build_backends(settings, run_migrations=False)
+    await backends.start()
+    app = make_app(backends)
+    server = HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20), xheaders=True)
+    server.add_sockets(sockets)
+    log.info("spt-api listening on http://%s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    await backends.stop()

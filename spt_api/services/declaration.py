@@ -1,0 +1,103 @@
+"""How a service is declared: its parameter model, its placement, its settings and its code.
+
+A declaration lives in the service's light ``params.py`` and is registered by an
+entry point (group ``spt_api.services``). The API server imports it, so it must
+stay light: the heavy code (astropy, faiss, onnxruntime) is named by
+``"module:function"`` paths and imported by workers only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spt_api.services.context import ChildOutcome, JobContext, MergeContext
+from spt_api.services.params import ParamsModel
+from spt_api.services.settings import ServiceSettings
+
+__all__ = ["RunFunction", "ServiceSpec", "SyncResult", "load_function"]
+
+RunFunction = Callable[[Any, JobContext], None]
+
+
+def load_function(path: str) -> Any:
+    """The object at ``"module:function"``."""
+    module_name, _, func_name = path.partition(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a service's sync function answers in the same HTTP exchange: one file."""
+
+    data: bytes
+    mime_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One job type, declared once; the API, OpenAPI, web forms and docs come from it."""
+
+    name: str
+    title: str
+    description: str
+    params_model: type[ParamsModel]
+    #: ``"module:function"`` of ``run(params, ctx)``, imported by workers only.
+    run: str
+    #: The queue its jobs go to, unless ``queue_for`` picks another.
+    queue: str
+    #: ``queue_for(params) -> queue``: placement per job (a GPU model to a GPU queue). Light code only.
+    queue_for: Callable[[Any], str] | None = None
+    #: Every other queue ``queue_for`` may pick, so workers and the reconciler know them all.
+    other_queues: tuple[str, ...] = ()
+    #: The service's settings class (``SPT_API_<NAME>_*``), given to its code as ``ctx.service_settings``.
+    settings: type[ServiceSettings] | None = None
+    #: The Python extra that installs its heavy dependencies (``pip install spt-api[<extra>]``).
+    extra: str | None = None
+    default_execution_duration: int | None = None
+    #: Optional fan-out: ``"module:function"`` with ``split(params, settings) -> list[ParamsModel]``; when it
+    #: returns more than one parameter set, each becomes a child job run by any worker, and when the last
+    #: child ends, ``merge(params, children: list[ChildOutcome], ctx: MergeContext)`` finishes the parent.
+    split: str | None = None
+    merge: str | None = None
+    #: Optional ``"module:function"`` with ``sync(params, settings, service_settings) -> SyncResult``: the
+    #: app mounts ``/api/<name>/sync`` (DALI sync) and runs it in its bounded sync executor.
+    sync: str | None = None
+    _settings_cache: dict[int, ServiceSettings | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def queue_of(self, params: Any) -> str:
+        """Where a job with ``params`` goes; chosen once, at creation, and stored on the job."""
+        return self.queue_for(params) if self.queue_for is not None else self.queue
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return (self.queue, *(q for q in self.other_queues if q != self.queue))
+
+    def settings_for(self, core: Any) -> ServiceSettings | None:
+        """This service's settings under the core settings ``core`` (read once per core settings object)."""
+        if self.settings is None:
+            return None
+        key = id(core)
+        if key not in self._settings_cache:
+            self._settings_cache.clear()
+            self._settings_cache[key] = self.settings.for_core(core, self.name)
+        return self._settings_cache[key]
+
+    def load_run(self) -> RunFunction:
+        func: RunFunction = load_function(self.run)
+        return func
+
+    def load_split(self) -> Callable[[Any, Any], list[ParamsModel]] | None:
+        return load_function(self.split) if self.split else None
+
+    def load_merge(self) -> Callable[[Any, list[ChildOutcome], MergeContext], None] | None:
+        return load_function(self.merge) if self.merge else None
+
+    def load_sync(self) -> Callable[[Any, Any, Any], SyncResult] | None:
+        return load_function(self.sync) if self.sync else None
+
+    def parameter_schema(self) -> dict[str, Any]:
+        return self.params_model.model_json_schema()
