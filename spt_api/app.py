@@ -52,16 +52,39 @@ class Backends:
         self.sync.close()
 
 
+#: The HTTP methods a metric names; any other (a client may send anything) is counted as ``other``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The statuses a metric names; any other is counted by its class (``2xx`` ... ``5xx``).
+KNOWN_STATUSES = frozenset({200, 201, 204, 206, 303, 304, 400, 401, 403, 404, 405, 409, 413, 414, 429, 431,
+                            500, 502, 503, 504})
+
+
+def metric_labels(handler: tornado.web.RequestHandler) -> tuple[str, str, str]:
+    """The (method, route, status) labels of a request, each from a closed set.
+
+    Every label of a Prometheus series must come from a bounded set, or a client sending random
+    methods (each answered 405) or paths grows the scrape without limit. The route is the handler
+    class: routes are code, not input.
+    """
+    method = handler.request.method or ""
+    status = handler.get_status()
+    return (
+        method if method in KNOWN_METHODS else "other",
+        type(handler).__name__,
+        str(status) if status in KNOWN_STATUSES else f"{status // 100}xx",
+    )
+
+
 def _log_request(metrics: Metrics) -> Any:
     def log_function(handler: tornado.web.RequestHandler) -> None:
         status = handler.get_status()
-        route = type(handler).__name__
         elapsed = handler.request.request_time()
-        metrics.http_latency.labels(handler.request.method, route, str(status)).observe(elapsed)
+        metrics.http_latency.labels(*metric_labels(handler)).observe(elapsed)
+        method, uri = handler.request.method, handler.request.uri
         if status >= 500:
-            log.error("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+            log.error("%s %s %d %.1fms", method, uri, status, elapsed * 1000)
         else:
-            log.debug("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+            log.debug("%s %s %d %.1fms", method, uri, status, elapsed * 1000)
 
     return log_function
 
