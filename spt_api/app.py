@@ -16,7 +16,7 @@ from spt_api.handlers.jobs import JOB_ROUTES
 from spt_api.handlers.sync import ServiceSyncHandler
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
-from spt_api.metrics import Metrics
+from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_executor import SyncExecutor
 
 __all__ = ["Backends", "make_app"]
@@ -34,14 +34,21 @@ class Backends:
     def __post_init__(self) -> None:
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
+        self._loop_lag: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
         self._maintenance = asyncio.create_task(run_maintenance(self, self._stop))
+        if self.settings.loop_lag_interval > 0:
+            self._loop_lag = asyncio.create_task(
+                watch_loop_lag(self.metrics, self.settings.loop_lag_interval, self.settings.slow_callback_seconds)
+            )
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._loop_lag is not None:
+            self._loop_lag.cancel()
         if self._maintenance is not None:
             with contextlib.suppress(Exception):
                 await self._maintenance
@@ -115,6 +122,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
         log_function=_log_request(backends.metrics),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
+        slow_callback_seconds=settings.slow_callback_seconds,
     )
 
 

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", title="Log level")
     log_json: bool = Field(False, title="Write logs as JSON lines")
     metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
+    loop_lag_interval: float = Field(
+        0.5, title="Seconds between samples of the event loop's lag (spt_event_loop_lag_seconds; 0: off)", ge=0
+    )
+    slow_callback_seconds: float = Field(
+        0.1, title="A handler holding the event loop longer than this at once is logged as a warning (seconds)", gt=0
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -10,6 +10,8 @@ so ``sum`` across replicas is right.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,12 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "watch_loop_lag"]
+
+log = logging.getLogger(__name__)
+
+#: Buckets of the event-loop lag: a healthy loop is late by well under a millisecond.
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _JobCollector(Collector):
@@ -79,6 +86,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
         )
+        self.loop_lag = Histogram(
+            "spt_event_loop_lag_seconds",
+            "How late the event loop ran a periodic check: time it was blocked by synchronous code",
+            registry=self.registry,
+            buckets=LAG_BUCKETS,
+        )
 
     def watch_jobs(
         self,
@@ -93,3 +106,20 @@ class Metrics:
         duration, service, phase = event.get("duration"), event.get("service"), event.get("phase")
         if isinstance(duration, int | float) and isinstance(service, str) and isinstance(phase, str):
             self.job_duration.labels(service, phase).observe(max(0.0, float(duration)))
+
+
+async def watch_loop_lag(metrics: Metrics, interval: float, warn_after: float) -> None:
+    """Every ``interval`` seconds, observe how late the event loop woke this task (until cancelled).
+
+    A loop blocked by synchronous code (a slow handler, a blocking call) runs every callback late;
+    the lag is the time it was blocked. Which handler blocked it is logged by the handlers
+    themselves (``BaseHandler``); this warns too, for blocking code outside any handler.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(interval)
+        lag = max(0.0, loop.time() - start - interval)
+        metrics.loop_lag.observe(lag)
+        if lag > warn_after:
+            log.warning("the event loop was blocked for %.0f ms", lag * 1000)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import tornado.web
@@ -55,6 +56,47 @@ def prefers_json(accept: str) -> bool:
     return best_json > best_xml and best_json > 0
 
 
+T = TypeVar("T")
+
+
+class _TimedSteps(Awaitable[T]):
+    """Awaits ``coro`` one step at a time, reporting how long each synchronous step held the event loop.
+
+    A coroutine only gives the loop back at an ``await`` that suspends; whatever runs between two
+    of them (a step) blocks every other request. asyncio's debug mode reports such steps too, but
+    names the Task, not the handler, and slows everything down.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, T], report: Callable[[float], None]) -> None:
+        self._coro = coro
+        self._report = report
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coro = self._coro
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            start = time.perf_counter()
+            try:
+                yielded = coro.throw(error) if error is not None else coro.send(value)
+            except StopIteration as stop:
+                self._report(time.perf_counter() - start)
+                result: T = stop.value
+                return result
+            except BaseException:
+                self._report(time.perf_counter() - start)
+                raise
+            self._report(time.perf_counter() - start)
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # cancellation, or an exception thrown in: pass it on
+                value, error = None, exc
+
+
+async def _timed(coro: Coroutine[Any, Any, T], report: Callable[[float], None]) -> T:
+    return await _TimedSteps(coro, report)
+
+
 def _answered(*args: Any, **kwargs: Any) -> None:
     """The HTTP method of a request already answered from ``data_received``."""
 
@@ -72,6 +114,21 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._pairs: list[tuple[str, str]] | None = None
+
+    def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
+        # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
+        return _timed(super()._execute(transforms, *args, **kwargs), self._step_took)
+
+    def _step_took(self, seconds: float) -> None:
+        limit = self.application.settings.get("slow_callback_seconds", 0.1)
+        if seconds > limit:
+            log.warning(
+                "%s held the event loop for %.0f ms at once (%s %s); blocking work belongs in a thread",
+                type(self).__name__,
+                seconds * 1000,
+                self.request.method,
+                self.request.path,
+            )
 
     def prepare(self) -> Awaitable[None] | None:
         length = self.request.headers.get("Content-Length")
