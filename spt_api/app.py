@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
+from tornado import iostream
+from tornado.httpserver import HTTPServer
 
 from spt_api.config import Settings
 from spt_api.handlers.base import NotFoundHandler
@@ -19,7 +22,7 @@ from spt_api.job_service import JobService
 from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_executor import SyncExecutor
 
-__all__ = ["Backends", "make_app"]
+__all__ = ["Backends", "make_app", "make_server"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,56 @@ def make_app(backends: Backends) -> tornado.web.Application:
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
         slow_callback_seconds=settings.slow_callback_seconds,
+    )
+
+
+class _OversizeAnsweringStream(iostream.IOStream):
+    """A connection that answers a request line or header block over the server's hard limit.
+
+    Past ``max_header_size`` Tornado closes the connection without a word. The application answers
+    414/431 itself up to that hard limit (see ``BaseHandler.prepare``); this answers the few bigger
+    ones, as well as it can while the client is still sending.
+    """
+
+    def close(self, exc_info: Any = False) -> None:
+        if isinstance(exc_info, iostream.UnsatisfiableReadError) and not self.closed() and self.socket is not None:
+            head = bytes(self._read_buffer[:16384])
+            if b"\n" in head:
+                status, text = "431 Request Header Fields Too Large", "the request's header fields are too large"
+            else:
+                status, text = "414 URI Too Long", "the request URL is too long"
+            body = f"UsageError: {text}\n".encode()
+            answer = (
+                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                f"X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            with contextlib.suppress(OSError):
+                self.socket.send(answer)
+                self.socket.shutdown(socket.SHUT_WR)
+                # Discard what has already arrived: closing with unread data resets the connection,
+                # which can make the client drop the answer.
+                while self.socket.recv(1 << 16):
+                    pass
+        super().close(exc_info)
+
+
+class SptHTTPServer(HTTPServer):
+    """Tornado's HTTP server, answering over-long request lines and header blocks instead of hanging up."""
+
+    def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+        if type(stream) is iostream.IOStream:
+            stream.__class__ = _OversizeAnsweringStream
+        super().handle_stream(stream, address)
+
+
+def make_server(app: tornado.web.Application, settings: Settings, **kwargs: Any) -> HTTPServer:
+    """The HTTP server of ``app``: bodies are limited by the handlers (413), headers by the app (414/431)."""
+    return SptHTTPServer(
+        app,
+        max_body_size=max(settings.max_body_size * 4, 64 << 20),
+        # Read headers up to 4 times the limit, so the application can answer 414/431 with an error document.
+        max_header_size=settings.max_header_size * 4,
+        **kwargs,
     )
 
 

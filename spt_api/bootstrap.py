@@ -12,7 +12,7 @@ import logging
 import signal
 from typing import Any
 
-from spt_api.app import Backends, make_app
+from spt_api.app import Backends, make_app, make_server
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
@@ -89,13 +89,11 @@ def build_backends(
 
 
 async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
-    from tornado.httpserver import HTTPServer
-
     # `spt-api serve` migrated once before it forked its processes.
     backends = build_backends(settings, run_migrations=False)
     await backends.start()
     app = make_app(backends)
-    server = HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20), xheaders=True)
+    server = make_server(app, settings, xheaders=True)
     server.add_sockets(sockets)
     log.info("spt-api listening on http://%s:%d", settings.host, settings.port)
     stop = asyncio.Event()

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     result_url_lifetime: int = Field(3600, title="Lifetime of signed result URLs (seconds)", ge=1)
     embedded_pool_size: int = Field(2, title="Worker processes of the embedded executor", ge=1)
     max_body_size: int = Field(10 * 1024 * 1024, title="Largest accepted request body (bytes)", ge=1024)
+    max_header_size: int = Field(
+        64 * 1024,
+        title="Longest request URL, and largest header block, answered (bytes; above: 414 or 431)",
+        ge=4096,
+    )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)

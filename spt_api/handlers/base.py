@@ -59,6 +59,16 @@ def prefers_json(accept: str) -> bool:
 T = TypeVar("T")
 
 
+class URITooLongError(RequestError):
+    status = 414
+    error = "uri_too_long"
+
+
+class HeadersTooLargeError(RequestError):
+    status = 431
+    error = "header_fields_too_large"
+
+
 class _TimedSteps(Awaitable[T]):
     """Awaits ``coro`` one step at a time, reporting how long each synchronous step held the event loop.
 
@@ -97,6 +107,18 @@ async def _timed(coro: Coroutine[Any, Any, T], report: Callable[[float], None]) 
     return await _TimedSteps(coro, report)
 
 
+def _parse_form(text: str, where: str) -> list[tuple[str, str]]:
+    """``name=value&...`` pairs; a percent-encoded byte sequence that is not UTF-8 is refused.
+
+    ``parse_qsl`` would quietly turn ``%ff%fe`` into U+FFFD U+FFFD, storing something the client
+    never sent, while the same bytes sent raw are refused.
+    """
+    try:
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"the {where} holds a percent-encoded value that is not UTF-8 text") from None
+
+
 def _answered(*args: Any, **kwargs: Any) -> None:
     """The HTTP method of a request already answered from ``data_received``."""
 
@@ -131,6 +153,11 @@ class BaseHandler(tornado.web.RequestHandler):
             )
 
     def prepare(self) -> Awaitable[None] | None:
+        limit = self.settings_obj.max_header_size
+        if len(self.request.uri or "") > limit:
+            raise URITooLongError(f"the request URL is longer than {limit} bytes: send parameters in a POST body")
+        if sum(len(k) + len(v) + 4 for k, v in self.request.headers.get_all()) > limit:
+            raise HeadersTooLargeError(f"the request's header fields are larger than {limit} bytes")
         length = self.request.headers.get("Content-Length")
         if length is not None:
             try:
@@ -168,7 +195,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """Query and body parameters in order: form, multipart (files as text) or a JSON object."""
         if self._pairs is not None:
             return self._pairs
-        pairs = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True)]
+        pairs = _parse_form(self.request.query, "query string")
         body = b"".join(self._body_chunks)
         self.request.body = body
         if body:
@@ -179,6 +206,8 @@ class BaseHandler(tornado.web.RequestHandler):
                     data = json.loads(body)
                 except ValueError as exc:
                     raise UsageError(f"request body is not valid JSON: {exc}") from None
+                except RecursionError:
+                    raise UsageError("request body is JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise UsageError("a JSON request body must be an object of parameters")
                 pairs.extend(params_from_json(data))
@@ -187,7 +216,7 @@ class BaseHandler(tornado.web.RequestHandler):
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
                     raise UsageError("form body is not UTF-8") from None
-                pairs.extend(parse_qsl(text, keep_blank_values=True))
+                pairs.extend(_parse_form(text, "form body"))
             elif media == "multipart/form-data":
                 arguments: dict[str, list[bytes]] = {}
                 files: dict[str, list[httputil.HTTPFile]] = {}

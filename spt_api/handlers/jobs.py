@@ -15,6 +15,9 @@ from spt_api.uws.requests import parse_datetime, parse_last, parse_phases, parse
 
 __all__ = ["JOB_ROUTES"]
 
+#: UWS control parameters (UWS §2.2.3, DALI §3.4.6): meaningful at creation, never stored as parameters.
+CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION", "WAIT"})
+
 
 class JobBaseHandler(BaseHandler):
     def list_url(self, service: str) -> str:
@@ -158,7 +161,18 @@ class ParametersHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.update_parameters(job, self.params())
+        pairs = self.params()
+        # Job control parameters are not service parameters: stored here they would bypass their
+        # checks (RUNID's 64 characters, DESTRUCTION's limit) and never take effect. Each has its own
+        # resource; refusing them is simpler and clearer than applying them as job creation does.
+        for name, _ in pairs:
+            if name.upper() in CONTROL_PARAMETERS:
+                raise UsageError(
+                    f"{name} is a job control parameter, not a parameter of the service; "
+                    f"set it at job creation or at its own resource (e.g. {self.job_url(job)}/phase)",
+                    parameter=name,
+                )
+        job = await self.jobs.update_parameters(job, pairs)
         self.see_other(self.job_url(job))
 
 

@@ -87,7 +87,10 @@ def _dt(value: datetime | None) -> str | None:
 
 def _serialize(root: ET.Element) -> bytes:
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return body
+    # ElementTree writes a CR in text content as is, and every XML parser reads it back as LF
+    # (XML 1.0 §2.11): a character reference keeps it. Attributes are already escaped, so any CR
+    # left in the document is from text content.
+    return body.replace(b"\r", b"&#13;")
 
 
 def _add_parameters(parent: ET.Element, job: Job) -> None:

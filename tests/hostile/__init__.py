@@ -6,4 +6,9 @@ One file per theme, each test independent and fast (no fixed sleeps):
   (every label of ``spt_http_request_duration_seconds`` comes from a closed set).
 - ``test_event_loop``: the loop's lag is the histogram ``spt_event_loop_lag_seconds``; a handler
   that holds the loop longer than ``SPT_API_SLOW_CALLBACK_SECONDS`` is named in a warning.
+- ``test_bad_input``: 400, not 500, for DESTRUCTION/AFTER times outside years 1-9999 in UTC and
+  for JSON nested 100,000 deep; percent-encoded non-UTF-8 refused like raw bytes; a CR survives
+  the UWS XML (``&#13;``); UWS control parameters (PHASE, RUNID, ...) refused at ``.../parameters``;
+  414/431 with an error document for a URL or header block over ``SPT_API_MAX_HEADER_SIZE``, also
+  past the server's hard limit (4x), where Tornado used to hang up without a word.
 """
