@@ -11,4 +11,6 @@ One file per theme, each test independent and fast (no fixed sleeps):
   the UWS XML (``&#13;``); UWS control parameters (PHASE, RUNID, ...) refused at ``.../parameters``;
   414/431 with an error document for a URL or header block over ``SPT_API_MAX_HEADER_SIZE``, also
   past the server's hard limit (4x), where Tornado used to hang up without a word.
+- ``test_echo_limits``: echo's parts x size (64 MiB) and parts x delay (600 s) are capped with a
+  400 naming the parameter; the production chart serves cutout only (``SPT_API_SERVICES``).
 """
