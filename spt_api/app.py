@@ -126,6 +126,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
         slow_callback_seconds=settings.slow_callback_seconds,
+        spt_settings=settings,
     )
 
 

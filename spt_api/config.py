@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         2, title="Processes that run sync requests (DALI sync); more concurrent requests get 429", ge=1
     )
     sync_queue: int = Field(8, title="Sync requests that may wait for a sync process before 429", ge=0)
+    allowed_hosts: str = Field(
+        "",
+        title="Comma-separated host names the API answers to (the Host header, port ignored; '.example.org' "
+        "also allows its subdomains; '*' allows any); empty: the listen address, localhost and 127.0.0.1",
+    )
+    cors_origins: str = Field(
+        "",
+        title="Comma-separated origins (https://app.example.org) allowed to call the API from a browser (CORS); "
+        "a cross-site POST, PUT or DELETE from any other origin is refused (403); empty: none",
+    )
     log_level: str = Field("INFO", title="Log level")
     log_json: bool = Field(False, title="Write logs as JSON lines")
     metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
@@ -122,6 +132,18 @@ class Settings(BaseSettings):
     @property
     def enabled_services(self) -> list[str]:
         return [name.strip() for name in self.services.split(",") if name.strip()]
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Lower-cased names of ``allowed_hosts`` (or its defaults); ``*`` means any."""
+        names = {name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        if not names:
+            names = {self.host.lower(), "localhost", "127.0.0.1", "::1"}
+        return frozenset(name[1:-1] if name.startswith("[") and name.endswith("]") else name for name in names)
+
+    @property
+    def cors_origin_names(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/").lower() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def is_embedded_queue(self) -> bool:

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import tornado.web
 from tornado import httputil
@@ -20,6 +20,7 @@ from spt_api.uws.errors import (
     JobNotSentError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RequestError,
     UsageError,
 )
@@ -107,6 +108,33 @@ async def _timed(coro: Coroutine[Any, Any, T], report: Callable[[float], None]) 
     return await _TimedSteps(coro, report)
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8080`` is ``::1``, ``Example.org:80`` is ``example.org``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+#: Result types a browser may show in place: images it renders without running anything.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def content_disposition(filename: str, mime_type: str) -> str:
+    """``attachment`` (a download) for anything a browser could render as a page; a result's content and
+    name are the user's, so neither may become HTML or script in the API's origin."""
+    kind = "inline" if mime_type.split(";")[0].strip().lower() in INLINE_TYPES else "attachment"
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f'{kind}; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
+
+
+def text_charset(mime_type: str) -> str:
+    """``mime_type`` with ``charset=utf-8`` when it is text and names no charset."""
+    if mime_type.lower().startswith("text/") and "charset=" not in mime_type.lower():
+        return f"{mime_type}; charset=utf-8"
+    return mime_type
+
+
 def _parse_form(text: str, where: str) -> list[tuple[str, str]]:
     """``name=value&...`` pairs; a percent-encoded byte sequence that is not UTF-8 is refused.
 
@@ -152,12 +180,30 @@ class BaseHandler(tornado.web.RequestHandler):
                 self.request.path,
             )
 
+    #: Whether the Host header must be one of ``SPT_API_ALLOWED_HOSTS``: it is reflected into links and
+    #: ``Location``. Probes and scrapers (health, metrics) call pods by address and reflect nothing.
+    checks_host = True
+
+    def set_default_headers(self) -> None:
+        # Every answer is what its Content-Type says: no browser sniffs a result into HTML.
+        self.set_header("X-Content-Type-Options", "nosniff")
+        settings: Settings | None = self.application.settings.get("spt_settings")
+        origin = self.request.headers.get("Origin")
+        if settings is not None and origin and origin.rstrip("/").lower() in settings.cors_origin_names:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "Location, Retry-After")
+        if settings is not None and settings.cors_origin_names:
+            self.set_header("Vary", "Origin")
+
     def prepare(self) -> Awaitable[None] | None:
         limit = self.settings_obj.max_header_size
         if len(self.request.uri or "") > limit:
             raise URITooLongError(f"the request URL is longer than {limit} bytes: send parameters in a POST body")
         if sum(len(k) + len(v) + 4 for k, v in self.request.headers.get_all()) > limit:
             raise HeadersTooLargeError(f"the request's header fields are larger than {limit} bytes")
+        if self.checks_host:
+            self._check_host()
+        self._check_origin()
         length = self.request.headers.get("Content-Length")
         if length is not None:
             try:
@@ -169,6 +215,51 @@ class BaseHandler(tornado.web.RequestHandler):
                     f"request body of {size} bytes exceeds the limit of {self.settings_obj.max_body_size}"
                 )
         return None
+
+    def _check_host(self) -> None:
+        allowed = self.settings_obj.allowed_host_names
+        if "*" in allowed:
+            return
+        name = host_name(self.request.host)
+        if name in allowed or any(a.startswith(".") and (name.endswith(a) or name == a[1:]) for a in allowed):
+            return
+        # Not reflected into this answer's links: a forged Host must not make the API point elsewhere.
+        self.request.host = next(iter(sorted(a for a in allowed if not a.startswith("."))), "localhost")
+        raise UsageError(
+            f"this server does not answer to the host name {name[:100]!r} (see SPT_API_ALLOWED_HOSTS)",
+            parameter="Host",
+        )
+
+    def _check_origin(self) -> None:
+        """A browser's cross-site form POST (or DELETE) from an origin not trusted is refused (CSRF)."""
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return  # not a browser (curl, pyvo): nothing to protect against
+        normalized = origin.strip().rstrip("/").lower()
+        if normalized in self.settings_obj.cors_origin_names:
+            return
+        scheme, _, netloc = normalized.partition("://")
+        if scheme in ("http", "https") and netloc == self.request.host.lower():
+            return  # the server's own pages
+        raise PermissionDeniedError(
+            f"cross-site {self.request.method} from origin {origin[:200]!r} refused (see SPT_API_CORS_ORIGINS)"
+        )
+
+    def options(self, *args: str, **kwargs: str) -> None:
+        """A CORS preflight from an allowed origin; any other OPTIONS request is not allowed (405)."""
+        origin = self.request.headers.get("Origin", "").rstrip("/").lower()
+        if (
+            origin not in self.settings_obj.cors_origin_names
+            or "Access-Control-Request-Method" not in self.request.headers
+        ):
+            raise tornado.web.HTTPError(405)
+        self.set_status(204)
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE")
+        self.set_header("Access-Control-Allow-Headers", "Accept, Content-Type, Authorization")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.finish()
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from spt_api.handlers.base import BaseHandler
+from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.uws import documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
@@ -203,8 +203,11 @@ class ResultHandler(JobBaseHandler):
         await self.stream(result, filename)
 
     async def stream(self, result: JobResult, filename: str) -> None:
-        self.set_header("Content-Type", result.mime_type or "application/octet-stream")
-        self.set_header("Content-Disposition", f'inline; filename="{filename}"')
+        mime_type = result.mime_type or "application/octet-stream"
+        self.set_header("Content-Type", text_charset(mime_type))
+        self.set_header("Content-Disposition", content_disposition(filename, mime_type))
+        # Opened in place anyway (a link followed, a type sniffed by an old browser): no script, no origin.
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         if result.size is not None:
             self.set_header("Content-Length", str(result.size))
         try:

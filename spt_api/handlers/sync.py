@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spt_api.handlers.base import BaseHandler
+from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.services import FatalJobError, TransientJobError
 from spt_api.sync_executor import SyncExecutor
 from spt_api.uws.errors import ServiceUnavailableError
@@ -36,6 +36,6 @@ class ServiceSyncHandler(BaseHandler):
         except (FatalJobError, TransientJobError) as exc:
             # Configuration or data (a missing catalogue, a changed map): not the request's fault.
             raise ServiceUnavailableError(str(exc)) from exc
-        self.set_header("Content-Type", result.mime_type)
-        self.set_header("Content-Disposition", f'inline; filename="{result.filename}"')
+        self.set_header("Content-Type", text_charset(result.mime_type))
+        self.set_header("Content-Disposition", content_disposition(result.filename, result.mime_type))
         self.finish(result.data)

@@ -73,6 +73,8 @@ class OpenAPIHandler(BaseHandler):
 class HealthHandler(BaseHandler):
     """Readiness: each backend's status; 503 when one fails. ``/health/live`` is liveness only."""
 
+    checks_host = False  # probes call the pod's address
+
     async def get(self, probe: str | None = None) -> None:
         if probe == "live":
             # The process id tells replicas and forked processes apart in logs and tests.
@@ -102,6 +104,8 @@ class HealthHandler(BaseHandler):
 
 
 class MetricsHandler(BaseHandler):
+    checks_host = False  # Prometheus scrapes the pod's address
+
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         self.metrics: Metrics = kwargs.pop("metrics")
         super().initialize(**kwargs)

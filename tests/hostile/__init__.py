@@ -13,4 +13,9 @@ One file per theme, each test independent and fast (no fixed sleeps):
   past the server's hard limit (4x), where Tornado used to hang up without a word.
 - ``test_echo_limits``: echo's parts x size (64 MiB) and parts x delay (600 s) are capped with a
   400 naming the parameter; the production chart serves cutout only (``SPT_API_SERVICES``).
+- ``test_headers``: ``X-Content-Type-Options: nosniff`` on every answer; a result served by the API
+  has a charset (text), ``attachment`` unless an image, a sandbox CSP; a Host not in
+  ``SPT_API_ALLOWED_HOSTS`` (port ignored; health and metrics exempt) gets 400, never reflected;
+  CORS headers only for ``SPT_API_CORS_ORIGINS``; a cross-site POST/DELETE from any other origin
+  gets 403; the chart allows its ingress and Service host names.
 """
