@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import tornado.web
@@ -14,7 +14,7 @@ from tornado import iostream
 from tornado.httpserver import HTTPServer
 
 from spt_api.config import Settings
-from spt_api.handlers.base import NotFoundHandler
+from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
 from spt_api.handlers.sync import ServiceSyncHandler
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
@@ -26,6 +26,9 @@ __all__ = ["Backends", "make_app", "make_server"]
 
 log = logging.getLogger(__name__)
 
+#: Longest the server waits, when it stops, for the WAIT requests in flight to answer (seconds).
+SHUTDOWN_GRACE = 10.0
+
 
 @dataclass
 class Backends:
@@ -33,6 +36,8 @@ class Backends:
     jobs: JobService
     metrics: Metrics
     sync: SyncExecutor
+    #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     def __post_init__(self) -> None:
         self._stop = asyncio.Event()
@@ -49,6 +54,8 @@ class Backends:
             )
 
     async def stop(self) -> None:
+        # First the WAITs in flight answer (the job as it is now), while the job store is still open.
+        await self.lifecycle.drain(SHUTDOWN_GRACE)
         self._stop.set()
         if self._loop_lag is not None:
             self._loop_lag.cancel()
@@ -101,7 +108,7 @@ def _log_request(metrics: Metrics) -> Any:
 
 def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
-    common = {"jobs": backends.jobs, "settings": settings}
+    common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
     # A service's sync endpoint comes from its declaration, before the generic job routes.
     routes: list[Any] = [

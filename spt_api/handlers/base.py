@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
@@ -25,7 +27,7 @@ from spt_api.uws.errors import (
     UsageError,
 )
 
-__all__ = ["BaseHandler", "NotFoundHandler"]
+__all__ = ["BaseHandler", "Lifecycle", "NotFoundHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,54 @@ def _parse_form(text: str, where: str) -> list[tuple[str, str]]:
         raise UsageError(f"the {where} holds a percent-encoded value that is not UTF-8 text") from None
 
 
+class Lifecycle:
+    """The server's stop, as long requests see it: a WAIT ends early when the server stops.
+
+    ``Backends.stop`` calls :meth:`drain` first: each WAIT in flight answers with the job as it is now
+    (UWS §2.2.1.2 lets the server return early) while the job store is still there, instead of
+    failing with a 500 once it has closed.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def long_request(self) -> Iterator[None]:
+        self.active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> None:
+        """Tell long requests to answer now, and give them ``timeout`` seconds to do so."""
+        self.stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def unless_stopping(self, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled)."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
+            return False, None
+        return True, task.result()
+
+
 def _answered(*args: Any, **kwargs: Any) -> None:
     """The HTTP method of a request already answered from ``data_received``."""
 
@@ -158,9 +208,10 @@ class BaseHandler(tornado.web.RequestHandler):
     jobs: JobService
     settings_obj: Settings
 
-    def initialize(self, jobs: JobService, settings: Settings) -> None:
+    def initialize(self, jobs: JobService, settings: Settings, lifecycle: Lifecycle | None = None) -> None:
         self.jobs = jobs
         self.settings_obj = settings
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle()
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._pairs: list[tuple[str, str]] | None = None

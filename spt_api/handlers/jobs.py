@@ -77,7 +77,12 @@ class JobHandler(JobBaseHandler):
             timeout = parse_wait(wait, self.settings_obj.wait_max)
             phase_value = self.param("PHASE")
             phase = parse_phases([phase_value])[0] if phase_value is not None else None
-            job = await self.jobs.wait(service, job_id, self.owner(), timeout, phase)
+            with self.lifecycle.long_request():
+                done, waited = await self.lifecycle.unless_stopping(
+                    self.jobs.wait(service, job_id, self.owner(), timeout, phase)
+                )
+                # The server is stopping: the job as it is now, while the job store is still open.
+                job = waited if done and waited is not None else await self.load(service, job_id)
         self.write_job(job)
 
     async def delete(self, service: str, job_id: str) -> None:

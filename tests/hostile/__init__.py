@@ -18,4 +18,6 @@ One file per theme, each test independent and fast (no fixed sleeps):
   ``SPT_API_ALLOWED_HOSTS`` (port ignored; health and metrics exempt) gets 400, never reflected;
   CORS headers only for ``SPT_API_CORS_ORIGINS``; a cross-site POST/DELETE from any other origin
   gets 403; the chart allows its ingress and Service host names.
+- ``test_shutdown``: stopping the server (SIGTERM, ``Backends.stop``) answers a WAIT in flight
+  with the job document (200, phase as it is), not a 500 or a dropped connection.
 """
