@@ -76,27 +76,28 @@ KNOWN_STATUSES = frozenset({200, 201, 204, 206, 303, 304, 400, 401, 403, 404, 40
                             500, 502, 503, 504})
 
 
-def metric_labels(handler: tornado.web.RequestHandler) -> tuple[str, str, str]:
+def metric_labels(handler: tornado.web.RequestHandler, routes: frozenset[str]) -> tuple[str, str, str]:
     """The (method, route, status) labels of a request, each from a closed set.
 
     Every label of a Prometheus series must come from a bounded set, or a client sending random
-    methods (each answered 405) or paths grows the scrape without limit. The route is the handler
-    class: routes are code, not input.
+    methods (each answered 405) or paths grows the scrape without limit. The route is the name of
+    the handler class, one of ``routes`` (else ``other``): routes are code, not input.
     """
     method = handler.request.method or ""
+    route = type(handler).__name__
     status = handler.get_status()
     return (
         method if method in KNOWN_METHODS else "other",
-        type(handler).__name__,
-        str(status) if status in KNOWN_STATUSES else f"{status // 100}xx",
+        route if route in routes else "other",
+        str(status) if status in KNOWN_STATUSES else f"{min(max(status // 100, 1), 5)}xx",
     )
 
 
-def _log_request(metrics: Metrics) -> Any:
+def _log_request(metrics: Metrics, routes: frozenset[str]) -> Any:
     def log_function(handler: tornado.web.RequestHandler) -> None:
         status = handler.get_status()
         elapsed = handler.request.request_time()
-        metrics.http_latency.labels(*metric_labels(handler)).observe(elapsed)
+        metrics.http_latency.labels(*metric_labels(handler, routes)).observe(elapsed)
         method, uri = handler.request.method, handler.request.uri
         if status >= 500:
             log.error("%s %s %d %.1fms", method, uri, status, elapsed * 1000)
@@ -129,7 +130,9 @@ def make_app(backends: Backends) -> tornado.web.Application:
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args=common,
-        log_function=_log_request(backends.metrics),
+        log_function=_log_request(
+            backends.metrics, frozenset({route[1].__name__ for route in routes} | {NotFoundHandler.__name__})
+        ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
         slow_callback_seconds=settings.slow_callback_seconds,

@@ -48,3 +48,17 @@ def test_unknown_paths_share_one_route_label(hostile: RunningServer) -> None:
             assert client.get(f"/api/{secrets.token_hex(6)}/x/y").status_code == 404
     routes = {dict(labels)["route"] for labels in latency_series(hostile)}
     assert len(routes) < 30, routes
+
+
+def test_labels_of_a_strange_request_are_from_the_closed_sets() -> None:
+    from unittest.mock import MagicMock
+
+    from spt_api.app import metric_labels
+
+    handler = MagicMock()
+    handler.request.method = "BREW"
+    handler.get_status.return_value = 599
+    assert metric_labels(handler, frozenset({"JobHandler"})) == ("other", "other", "5xx")
+    handler.request.method = "GET"
+    handler.get_status.return_value = 200
+    assert metric_labels(handler, frozenset({type(handler).__name__}))[:1] == ("GET",)
