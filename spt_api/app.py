@@ -149,7 +149,12 @@ class _OversizeAnsweringStream(iostream.IOStream):
     """
 
     def close(self, exc_info: Any = False) -> None:
-        if isinstance(exc_info, iostream.UnsatisfiableReadError) and not self.closed() and self.socket is not None:
+        if (
+            isinstance(exc_info, iostream.UnsatisfiableReadError)
+            and getattr(self, "_read_regex", None) is not None  # the header read, not a chunk-size line
+            and not self.closed()
+            and self.socket is not None
+        ):
             head = bytes(self._read_buffer[:16384])
             if b"\n" in head:
                 status, text = "431 Request Header Fields Too Large", "the request's header fields are too large"
@@ -165,8 +170,9 @@ class _OversizeAnsweringStream(iostream.IOStream):
                 self.socket.shutdown(socket.SHUT_WR)
                 # Discard what has already arrived: closing with unread data resets the connection,
                 # which can make the client drop the answer.
-                while self.socket.recv(1 << 16):
-                    pass
+                for _ in range(16):  # at most 1 MiB: a client sending on and on does not hold the loop
+                    if not self.socket.recv(1 << 16):
+                        break
         super().close(exc_info)
 
 
