@@ -21,7 +21,10 @@ class BlockingHandler(BaseHandler):
     """Holds the event loop with a synchronous sleep: what a careless handler does."""
 
     def initialize(self) -> None:  # type: ignore[override]
-        pass
+        pass  # no backends: an extra handler gets no arguments
+
+    def prepare(self) -> None:
+        pass  # nor the settings that BaseHandler.prepare checks the request against
 
     def get(self) -> None:
         time.sleep(0.3)
