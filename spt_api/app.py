@@ -40,6 +40,7 @@ class Backends:
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     def __post_init__(self) -> None:
+        self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
         self._loop_lag: asyncio.Task[None] | None = None

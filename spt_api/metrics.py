@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -85,6 +85,9 @@ class Metrics:
             ["service", "phase"],
             registry=self.registry,
             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
+        )
+        self.waits_in_flight = Gauge(
+            "spt_http_waits_in_flight", "Blocking job requests (WAIT) being held now", registry=self.registry
         )
         self.loop_lag = Histogram(
             "spt_event_loop_lag_seconds",

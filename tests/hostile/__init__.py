@@ -19,5 +19,6 @@ One file per theme, each test independent and fast (no fixed sleeps):
   CORS headers only for ``SPT_API_CORS_ORIGINS``; a cross-site POST/DELETE from any other origin
   gets 403; the chart allows its ingress and Service host names.
 - ``test_shutdown``: stopping the server (SIGTERM, ``Backends.stop``) answers a WAIT in flight
-  with the job document (200, phase as it is), not a 500 or a dropped connection.
+  with the job document (200, phase as it is), not a 500 or a dropped connection; also for real:
+  ``spt-api serve`` gets SIGTERM while ``spt_http_waits_in_flight`` shows the WAIT held, and exits 0.
 """
