@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 
 from tests.conftest import RunningServer
+from tests.support.principals import SYSTEM
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: P
         ).headers["Location"]
     job = server.wait_final(job_url)
     assert job["phase"] == "COMPLETED", job
-    children = server.backends.jobs.store.children(job["jobId"])
+    children = server.backends.jobs.store.children(SYSTEM, job["jobId"])
     assert len(children) == 3
     assert {r["id"] for r in job["results"]} >= {"bundle", "manifest", "manifest-json"}
     bundle = next(r for r in job["results"] if r["id"] == "bundle")
@@ -151,7 +152,7 @@ def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, dem
         job_id = job_url.rsplit("/", 1)[-1]
         store = server.backends.jobs.store
         deadline = time.monotonic() + 30
-        while not any(c.phase.value != "QUEUED" for c in store.children(job_id)):
+        while not any(c.phase.value != "QUEUED" for c in store.children(SYSTEM, job_id)):
             assert time.monotonic() < deadline, "no child started"
             client.get(f"{job_url}/phase")
         assert client.get(f"{job_url}/phase").text == "EXECUTING"
@@ -159,5 +160,5 @@ def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, dem
         assert client.post(f"{job_url}/phase", data={"PHASE": "ABORT"}).status_code == 303
         job = client.get(job_url, headers={"Accept": "application/json"}).json()
         assert job["phase"] == "ABORTED"
-        assert all(c.phase.value in ("ABORTED", "COMPLETED", "ERROR") for c in store.children(job_id))
+        assert all(c.phase.value in ("ABORTED", "COMPLETED", "ERROR") for c in store.children(SYSTEM, job_id))
     assert time.monotonic() - started < 1.0

@@ -18,6 +18,7 @@ import pytest
 
 from tests.api.uws_helpers import JSON, get_job, wait_for_phase, wait_until_final
 from tests.conftest import RunningServer
+from tests.support.principals import SYSTEM
 
 # The async client fixture lives on the session loop (asyncio_default_fixture_loop_scope); so do the tests.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -164,7 +165,7 @@ async def test_a_wait_woken_by_the_workers_events_returns_what_is_stored(
     while job["phase"] in ("QUEUED", "EXECUTING"):
         job, _start, _end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE=job["phase"])
     assert job["phase"] == "COMPLETED"
-    stored = server.backends.jobs.store.get(job["jobId"])
+    stored = server.backends.jobs.store.get(SYSTEM, job["jobId"])
     assert stored is not None
     server.backends.jobs.cache.invalidate(stored.job_id)
     fresh = (await aclient.get(url, headers=JSON)).json()
