@@ -80,12 +80,12 @@ class JobService:
     def _on_event(self, job_id: str, event: JobEvent) -> None:
         # An event of our own change comes back from Redis after we cached the changed job: dropping
         # that entry would only cost the next WAIT a database read.
-        if event.get("origin") == self.origin:
+        if event.origin == self.origin:
             return
         cached = self.cache.get(_EVENTS, job_id)
         self.cache.invalidate(job_id)
-        state = event.get("state")
-        if cached is not None and isinstance(state, dict):
+        state = event.state
+        if cached is not None and state is not None:
             # A worker's event says what it changed: the cached job, moved forward, is as good as a read.
             updated = apply_run_state(cached, state)
             if updated is not None:
@@ -93,7 +93,7 @@ class JobService:
 
     def _announce(self, job_id: str, event: JobEvent) -> None:
         """Publish the event of a change this service made through :meth:`change` or :meth:`create`."""
-        self.events.publish(job_id, {**event, "origin": self.origin})
+        self.events.publish(job_id, event.model_copy(update={"origin": self.origin}))
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
@@ -232,7 +232,7 @@ class JobService:
                     if event is None:
                         # No event for a while: read the database, in case one was lost.
                         job = await self._fetch(principal, service, job_id)
-                    elif event.get("type") != "progress":
+                    elif event.type != "progress":
                         # The event's listeners ran first: the cache holds the changed job, or nothing.
                         job = await self._read(principal, service, job_id)
         return job

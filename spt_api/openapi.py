@@ -7,6 +7,7 @@ from typing import Any
 
 from spt_api import __version__
 from spt_api.services import ServiceSpec
+from spt_api.uws.json_documents import component_schemas
 from spt_api.uws.phases import ExecutionPhase
 
 __all__ = ["openapi_document"]
@@ -210,94 +211,8 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
 
 
 def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
-    nullable_time = {"type": ["string", "null"], "format": "date-time"}
-    schemas: dict[str, Any] = {
-        "Error": {
-            "type": "object",
-            "required": ["error", "message", "status"],
-            "properties": {
-                "error": {"type": "string"},
-                "message": {"type": "string"},
-                "status": {"type": "integer"},
-                "parameter": {"type": "string"},
-            },
-        },
-        "Parameters": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-        "Results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "href"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "href": {"type": "string"},
-                    "size": {"type": ["integer", "null"]},
-                    "mimeType": {"type": ["string", "null"]},
-                },
-            },
-        },
-        "Job": {
-            "type": "object",
-            "required": ["jobId", "phase", "creationTime", "executionDuration", "parameters", "results"],
-            "properties": {
-                "jobId": {"type": "string"},
-                "href": {"type": "string"},
-                "runId": {"type": ["string", "null"]},
-                "ownerId": {"type": ["string", "null"]},
-                "phase": {"type": "string", "enum": _PHASES},
-                "service": {"type": "string"},
-                "quote": nullable_time,
-                "creationTime": {"type": "string", "format": "date-time"},
-                "startTime": nullable_time,
-                "endTime": nullable_time,
-                "executionDuration": {"type": "integer"},
-                "destruction": nullable_time,
-                "parameters": {"$ref": "#/components/schemas/Parameters"},
-                "results": {"$ref": "#/components/schemas/Results"},
-                "errorSummary": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "type": {"type": "string", "enum": ["fatal", "transient"]},
-                        "hasDetail": {"type": "boolean"},
-                        "message": {"type": "string"},
-                    },
-                },
-                "progress": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "done": {"type": "integer"},
-                        "total": {"type": "integer"},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "JobList": {
-            "type": "object",
-            "required": ["version", "jobs"],
-            "properties": {
-                "version": {"const": "1.1"},
-                "jobs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["jobId", "href", "phase", "creationTime"],
-                        "properties": {
-                            "jobId": {"type": "string"},
-                            "href": {"type": "string"},
-                            "phase": {"type": "string", "enum": _PHASES},
-                            "runId": {"type": ["string", "null"]},
-                            "ownerId": {"type": ["string", "null"]},
-                            "creationTime": {"type": "string", "format": "date-time"},
-                        },
-                    },
-                },
-            },
-        },
-    }
+    # The documents' schemas come from the models the handlers render: one source for both.
+    schemas: dict[str, Any] = component_schemas()
     for name, spec in services.items():
         schema = spec.params_model.model_json_schema(ref_template="#/components/schemas/{model}")
         for def_name, definition in schema.pop("$defs", {}).items():

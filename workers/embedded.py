@@ -20,7 +20,7 @@ from typing import Any
 
 from spt_api.config import Settings
 from spt_api.db import JobStore
-from spt_api.events import EventPublisher
+from spt_api.events import EventPublisher, JobEvent
 from spt_api.events.messages import phase_event
 from spt_api.maintenance import MAINTENANCE, abort_overrun
 from spt_api.queue.base import Dispatcher
@@ -43,7 +43,7 @@ class _PipePublisher:
         self.conn = conn
         self.lock = threading.Lock()
 
-    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+    def publish(self, job_id: str, event: JobEvent) -> None:
         with self.lock:
             self.conn.send(("event", job_id, event))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
-from spt_api.events import EventPublisher, RedisEventPublisher
+from spt_api.events import EventPublisher, JobEvent, RedisEventPublisher
 from spt_api.services import ServiceRegistry
 from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
@@ -25,7 +25,7 @@ WORKER = Principal.system_actor("worker")
 
 
 class NullPublisher:
-    def publish(self, job_id: str, event: dict[str, object]) -> None:
+    def publish(self, job_id: str, event: JobEvent) -> None:
         return None
 
 

@@ -7,13 +7,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
+from spt_api.events.messages import JobEvent
 from spt_api.uws.principal import Principal
 
 __all__ = ["EventBus", "EventPublisher", "InProcessEventBus", "JobEvent", "Subscription"]
 
-JobEvent = dict[str, Any]
 
 
 class EventPublisher(Protocol):
@@ -33,7 +33,7 @@ class Subscription:
 
     def offer(self, event: JobEvent) -> None:
         # Events carry their job's owner: another user's event never reaches this waiter.
-        if "owner" not in event or self.principal.may_see(event["owner"]):
+        if self.principal.may_see(event.owner):
             self.queue.put_nowait(event)
 
     async def next(self, timeout: float) -> JobEvent | None:
@@ -94,7 +94,7 @@ class InProcessEventBus(EventBus):
 
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         # One process is the whole bus.
-        self.add_listener(lambda job_id, event: listener(job_id, event) if "duration" in event else None)
+        self.add_listener(lambda job_id, event: listener(job_id, event) if event.duration is not None else None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import tornado.web
+from pydantic import BaseModel
 from tornado import httputil
 
 from spt_api.config import Settings
@@ -22,6 +23,7 @@ from spt_api.uws.errors import (
     RequestError,
     UsageError,
 )
+from spt_api.uws.json_documents import ErrorDocument
 from spt_api.uws.principal import ANONYMOUS, Principal
 
 __all__ = ["BaseHandler", "NotFoundHandler"]
@@ -195,7 +197,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
+        # A typed document (spt_api.uws.json_documents) renders itself, as its OpenAPI schema says.
+        self.finish(data.model_dump_json() if isinstance(data, BaseModel) else json.dumps(data))
 
     def write_xml(self, data: bytes) -> None:
         self.set_header("Content-Type", "application/xml; charset=UTF-8")
@@ -240,12 +243,10 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Retry-After", "5")
         if self.wants_json:
             self.set_header("Content-Type", "application/json")
-            body: dict[str, Any] = {"error": error, "message": message, "status": status_code}
-            if parameter:
-                body["parameter"] = parameter
-            if job_href:
-                body["href"] = job_href
-            self.finish(json.dumps(body))
+            document = ErrorDocument(
+                error=error, message=message, status=status_code, parameter=parameter or None, href=job_href
+            )
+            self.finish(document.model_dump_json(exclude_none=True))
         else:
             # DALI §4.2: a text/plain error document starting with the required text.
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from spt_api.handlers.base import BaseHandler
-from spt_api.uws import documents
+from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
 from spt_api.uws.models import Job, JobRef, JobResult
@@ -36,7 +35,8 @@ class JobBaseHandler(BaseHandler):
         body = self.jobs.cache.rendered(self.principal(), job, kind, base)
         if body is None:
             if kind == "json":
-                body = json.dumps(documents.job_to_json(job, self.result_url(job), self.job_url(job))).encode()
+                document = json_documents.job_document(job, self.result_url(job), self.job_url(job))
+                body = document.model_dump_json().encode()
             else:
                 body = documents.job_to_xml(job, self.result_url(job))
             self.jobs.cache.remember_render(job, kind, base, body)
@@ -56,7 +56,7 @@ class JobListHandler(JobBaseHandler):
         last = parse_last(last_value) if last_value is not None else None
         jobs = await self.jobs.list(self.principal(), service, phases, after, last)
         if self.wants_json:
-            self.write_json(documents.jobs_to_json(jobs, self.job_url))
+            self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
 
@@ -152,7 +152,7 @@ class ParametersHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         if self.wants_json:
-            self.write_json(documents.parameters_to_json(job))
+            self.write_json(json_documents.parameters_document(job))
         else:
             self.write_xml(documents.parameters_to_xml(job))
 
@@ -166,7 +166,7 @@ class ResultsHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         if self.wants_json:
-            self.write_json(documents.results_to_json(job, self.result_url(job)))
+            self.write_json(json_documents.results_document(job, self.result_url(job)))
         else:
             self.write_xml(documents.results_to_xml(job, self.result_url(job)))
 

@@ -60,7 +60,7 @@ def test_ttl_zero_disables_the_cache() -> None:
 def test_a_workers_run_state_moves_the_cached_job_forward() -> None:
     from dataclasses import replace
 
-    from spt_api.events.messages import apply_run_state, phase_event
+    from spt_api.events.messages import JobEvent, RunState, apply_run_state, phase_event
     from spt_api.uws.models import ErrorSummary, ErrorType, JobResult
 
     queued = replace(_job(ExecutionPhase.QUEUED), parameters=(("message", "x"),), run_id="r1")
@@ -71,11 +71,9 @@ def test_a_workers_run_state_moves_the_cached_job_forward() -> None:
     failed = replace(started, phase=ExecutionPhase.ERROR, end_time=done.end_time,
                      error=ErrorSummary(ErrorType.FATAL, "no", "trace"))
     # Through JSON, as events travel: the API's copy plus the worker's state equals the worker's job.
-    import json
-
-    def carried(job: Job) -> dict[str, object]:
-        state = json.loads(json.dumps(phase_event(job, with_state=True)))["state"]
-        assert isinstance(state, dict)
+    def carried(job: Job) -> RunState:
+        state = JobEvent.from_json(phase_event(job, with_state=True).to_json()).state
+        assert state is not None
         return state
 
     assert apply_run_state(queued, carried(started)) == started
