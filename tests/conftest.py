@@ -96,31 +96,33 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 class ProductionInfra(ProductionBackends):
-    """PostgreSQL (a fresh database on the machine's server), Redis (a private db number), S3 (SeaweedFS)."""
+    """PostgreSQL (a fresh database on the machine's server), Redis (a private server), S3 (SeaweedFS)."""
 
     settings_defaults: ClassVar[dict[str, Any]] = {"heartbeat_timeout": 5, "fan_out_chunk": 3}
 
 
 @pytest.fixture(scope="session")
 def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionInfra]:
-    import random
-
-    import redis
-
     from spt_api.db.migrate import migrate
     from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
+    from tests.support.redisserver import PrivateRedis
     from tests.support.s3server import SeaweedS3
 
     database_url = fresh_database_on_machine_pg("spt_test")
     migrate(database_url)
-    # A db number of its own, emptied first; the machine's Redis is shared with nothing else in CI.
-    redis_url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
-    redis.Redis.from_url(redis_url).flushdb()
-    s3 = SeaweedS3(bucket="spt-outputs").start()
+    # A redis-server of the session's own on a free port, not a db number on the machine's Redis:
+    # other test runs and benchmarks on the same machine share that one, and neither side may
+    # FLUSHDB the other's broker queues and job events. It starts empty (no persistence), so
+    # nothing needs flushing; worker subprocesses get its URL through env().
+    redis_server = PrivateRedis().start()
     try:
-        yield ProductionInfra(database_url, redis_url, s3, tmp_path_factory.mktemp("production"))
+        s3 = SeaweedS3(bucket="spt-outputs").start()
+        try:
+            yield ProductionInfra(database_url, redis_server.url, s3, tmp_path_factory.mktemp("production"))
+        finally:
+            s3.close()
     finally:
-        s3.close()
+        redis_server.close()
         drop_database(database_url)
 
 
