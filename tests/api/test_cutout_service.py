@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tests.conftest import RunningServer
 from tests.support._proc import wait_until
+from tests.support.server import RunningServer
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from tests.api.uws_helpers import (
     wait_for_phase,
     wait_until_final,
 )
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 def test_echo_job_completes_with_results(server: RunningServer, client: httpx.Client) -> None:

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 def _children(server: RunningServer, job_url: str) -> list[object]:

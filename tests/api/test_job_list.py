@@ -27,7 +27,7 @@ from tests.api.uws_helpers import (
     q,
     wait_until_final,
 )
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 from tests.support.uws_xsd import validate_uws
 
 

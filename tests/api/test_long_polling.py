@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.api.uws_helpers import JSON, get_job, wait_for_phase, wait_until_final
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 # The async client fixture lives on the session loop (asyncio_default_fixture_loop_scope); so do the tests.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
