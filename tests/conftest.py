@@ -1,6 +1,8 @@
 """Shared fixtures: a real spt-api server on a free port, per backend.
 
 The server itself (:class:`~tests.support.server.RunningServer`) lives in tests/support/server.py.
+Tests that need PostgreSQL, Redis, an S3 server or Celery workers get the ``services`` marker here
+(:func:`pytest_collection_modifyitems`), so ``pytest -m "not services"`` runs on a bare machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,33 @@ import pytest
 from spt_api.config import Settings
 from tests.support.celery_worker import ProductionBackends
 from tests.support.server import RunningServer, start_server
+
+#: Fixtures that start or reach PostgreSQL, Redis, an S3 server (SeaweedFS) or Celery workers;
+#: ``s3`` is the name every test module gives its private SeaweedS3.
+SERVICE_FIXTURES = frozenset({"production_infra", "celery_worker", "s3"})
+#: Parametrized fixtures whose param picks services at run time (request.getfixturevalue), so the
+#: service fixture is not among the test's fixturenames: fixture name -> the params that need them.
+SERVICE_PARAMS: dict[str, frozenset[str]] = {"server": frozenset({"production"}), "store": frozenset({"s3"})}
+#: Paths under tests/ whose every test needs services (their own servers, or the machine's).
+SERVICE_PATHS = (Path("durability"), Path("support_tests/test_infra.py"))
+
+
+def _needs_services(item: pytest.Item) -> bool:
+    if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(
+        callspec.params.get(name) in params for name, params in SERVICE_PARAMS.items()
+    ):
+        return True
+    tests_dir = Path(__file__).parent
+    return any(item.path.is_relative_to(tests_dir / path) for path in SERVICE_PATHS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _needs_services(item):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
