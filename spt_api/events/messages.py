@@ -32,6 +32,7 @@ def phase_event(
         "phase": (phase or job.phase).value,
         "job_id": job.job_id,
         "service": job.service,
+        "owner": job.owner,
     }
     if duration is not None:
         event["duration"] = round(duration, 6)
@@ -75,10 +76,10 @@ def apply_run_state(job: Job, state: dict[str, Any]) -> Job | None:
     )
 
 
-def progress_event(done: int, total: int, message: str = "") -> dict[str, Any]:
-    return {"type": "progress", "phase": ExecutionPhase.EXECUTING.value, "done": done, "total": total,
-            "message": message}
+def progress_event(job: Job, done: int, total: int, message: str = "") -> dict[str, Any]:
+    return {"type": "progress", "phase": ExecutionPhase.EXECUTING.value, "owner": job.owner, "done": done,
+            "total": total, "message": message}
 
 
-def deleted_event() -> dict[str, Any]:
-    return {"type": "deleted", "phase": None}
+def deleted_event(job: Job) -> dict[str, Any]:
+    return {"type": "deleted", "phase": None, "owner": job.owner}

@@ -13,6 +13,7 @@ import redis
 import redis.asyncio as aioredis
 
 from spt_api.events.bus import EventBus, InProcessEventBus, JobEvent, Subscription
+from spt_api.uws.principal import Principal
 
 __all__ = ["RedisEventBus", "RedisEventPublisher"]
 
@@ -83,8 +84,8 @@ class RedisEventBus(EventBus):
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._exclusive.append(listener)
 
-    def subscribe(self, job_id: str) -> Subscription:
-        return self._local.subscribe(job_id)
+    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
+        return self._local.subscribe(principal, job_id)
 
     async def _deliver_exclusive(self, job_id: str, event: JobEvent) -> None:
         """The first replica to set the event's key (SET NX) hands it to the exclusive listeners."""

@@ -22,6 +22,7 @@ from spt_api.uws.errors import (
     RequestError,
     UsageError,
 )
+from spt_api.uws.principal import ANONYMOUS, Principal
 
 __all__ = ["BaseHandler", "NotFoundHandler"]
 
@@ -183,10 +184,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def wants_json(self) -> bool:
         return prefers_json(self.request.headers.get("Accept", ""))
 
-    def owner(self) -> str | None:
-        """The authenticated user; None when auth is off (ownerId is then xsi:nil, UWS §2.1.8)."""
+    def principal(self) -> Principal:
+        """Who is asking: the anonymous user while auth is off (its jobs' ownerId is xsi:nil, UWS §2.1.8)."""
         user = self.current_user
-        return str(user) if user else None
+        return user if isinstance(user, Principal) else ANONYMOUS
 
     def absolute(self, path: str) -> str:
         return f"{self.request.protocol}://{self.request.host}{path}"

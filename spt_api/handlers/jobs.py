@@ -28,12 +28,12 @@ class JobBaseHandler(BaseHandler):
         return lambda result: f"{base}/results/{quote(result.result_id)}"
 
     async def load(self, service: str, job_id: str) -> Job:
-        return await self.jobs.get(service, job_id, self.owner())
+        return await self.jobs.get(self.principal(), service, job_id)
 
     def write_job(self, job: Job) -> None:
         kind = "json" if self.wants_json else "xml"
         base = self.absolute("")
-        body = self.jobs.cache.rendered(job, kind, base)
+        body = self.jobs.cache.rendered(self.principal(), job, kind, base)
         if body is None:
             if kind == "json":
                 body = json.dumps(documents.job_to_json(job, self.result_url(job), self.job_url(job))).encode()
@@ -54,14 +54,14 @@ class JobListHandler(JobBaseHandler):
         after = parse_datetime(after_value, "AFTER") if after_value is not None else None
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
-        jobs = await self.jobs.list(service, self.owner(), phases, after, last)
+        jobs = await self.jobs.list(self.principal(), service, phases, after, last)
         if self.wants_json:
             self.write_json(documents.jobs_to_json(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
 
     async def post(self, service: str) -> None:
-        job = await self.jobs.create(service, self.owner(), self.params())
+        job = await self.jobs.create(self.principal(), service, self.params())
         self.see_other(self.job_url(job))
 
 
@@ -74,19 +74,19 @@ class JobHandler(JobBaseHandler):
             timeout = parse_wait(wait, self.settings_obj.wait_max)
             phase_value = self.param("PHASE")
             phase = parse_phases([phase_value])[0] if phase_value is not None else None
-            job = await self.jobs.wait(service, job_id, self.owner(), timeout, phase)
+            job = await self.jobs.wait(self.principal(), service, job_id, timeout, phase)
         self.write_job(job)
 
     async def delete(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        await self.jobs.delete(job)
+        await self.jobs.delete(self.principal(), job)
         self.see_other(self.list_url(service))
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         action = self.param("ACTION")
         if action is not None and action.strip().upper() == "DELETE":
-            await self.jobs.delete(job)
+            await self.jobs.delete(self.principal(), job)
             self.see_other(self.list_url(service))
             return
         names = sorted({k for k, _ in self.params()})
@@ -105,7 +105,7 @@ class PhaseHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.change_phase(job, self.param("PHASE"))
+        job = await self.jobs.change_phase(self.principal(), job, self.param("PHASE"))
         self.see_other(self.job_url(job))
 
 
@@ -115,7 +115,7 @@ class ExecutionDurationHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.set_execution_duration(job, self.param("EXECUTIONDURATION"))
+        job = await self.jobs.set_execution_duration(self.principal(), job, self.param("EXECUTIONDURATION"))
         self.see_other(self.job_url(job))
 
 
@@ -125,7 +125,7 @@ class DestructionHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.set_destruction(job, self.param("DESTRUCTION"))
+        job = await self.jobs.set_destruction(self.principal(), job, self.param("DESTRUCTION"))
         self.see_other(self.job_url(job))
 
 
@@ -158,7 +158,7 @@ class ParametersHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.update_parameters(job, self.params())
+        job = await self.jobs.update_parameters(self.principal(), job, self.params())
         self.see_other(self.job_url(job))
 
 

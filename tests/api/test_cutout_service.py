@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 
 from tests.support._proc import wait_until
+from tests.support.principals import SYSTEM
 from tests.support.server import RunningServer
 
 
@@ -128,7 +129,7 @@ def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: P
         ).headers["Location"]
     job = server.wait_final(job_url)
     assert job["phase"] == "COMPLETED", job
-    children = server.backends.jobs.store.children(job["jobId"])
+    children = server.backends.jobs.store.children(SYSTEM, job["jobId"])
     assert len(children) == 3
     assert {r["id"] for r in job["results"]} >= {"bundle", "manifest", "manifest-json"}
     bundle = next(r for r in job["results"] if r["id"] == "bundle")
@@ -151,7 +152,7 @@ def test_abort_stops_a_fanned_out_job_in_the_abort_request(server: RunningServer
         store = server.backends.jobs.store
         # A child's phase is not the parent's, so UWS WAIT on the parent cannot say when one starts.
         wait_until(
-            lambda: any(c.phase.value != "QUEUED" for c in store.children(job_id)),
+            lambda: any(c.phase.value != "QUEUED" for c in store.children(SYSTEM, job_id)),
             timeout=30, what="no child job started", interval=0.1, error=AssertionError,
         )
         assert client.get(f"{job_url}/phase").text == "EXECUTING"
@@ -160,7 +161,7 @@ def test_abort_stops_a_fanned_out_job_in_the_abort_request(server: RunningServer
         # request returns, so the parent and every child are already final at the next read...
         job = client.get(job_url, headers={"Accept": "application/json"}).json()
         assert job["phase"] == "ABORTED"
-        phases = [c.phase.value for c in store.children(job_id)]
+        phases = [c.phase.value for c in store.children(SYSTEM, job_id)]
         assert len(phases) == 100
         assert all(phase in ("ABORTED", "COMPLETED", "ERROR") for phase in phases), phases
         # ...and it stopped the minutes of queued work instead of letting it run out.

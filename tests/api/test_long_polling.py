@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.api.uws_helpers import JSON, get_job, wait_for_phase, wait_until_final
+from tests.support.principals import SYSTEM
 from tests.support.server import RunningServer
 
 # The async client fixture lives on the session loop (asyncio_default_fixture_loop_scope); so do the tests.
@@ -182,7 +183,7 @@ async def test_a_wait_woken_by_the_workers_events_returns_what_is_stored(
     while job["phase"] in ("QUEUED", "EXECUTING"):
         job, _start, _end = await timed_get(aclient, url, WAIT=LONG_WAIT, PHASE=job["phase"])
     assert job["phase"] == "COMPLETED"
-    stored = server.backends.jobs.store.get(job["jobId"])
+    stored = server.backends.jobs.store.get(SYSTEM, job["jobId"])
     assert stored is not None
     server.backends.jobs.cache.invalidate(stored.job_id)
     fresh = (await aclient.get(url, headers=JSON)).json()
