@@ -6,8 +6,8 @@ import time
 
 import httpx
 
-from tests.conftest import RunningServer
 from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 
 
 def _children(server: RunningServer, job_url: str) -> list[object]:

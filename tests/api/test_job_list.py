@@ -27,8 +27,8 @@ from tests.api.uws_helpers import (
     q,
     wait_until_final,
 )
-from tests.conftest import RunningServer
 from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 from tests.support.uws_xsd import validate_uws
 
 

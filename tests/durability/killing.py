@@ -19,10 +19,10 @@ from typing import Any
 
 from spt_api.db import JobStore, create_job_store
 from spt_api.uws.phases import ExecutionPhase
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, wait_all_final, wait_for
 from tests.support.celery_worker import CeleryWorker
 from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 
 __all__ = ["KillReport", "check_outcomes", "kill_rounds"]
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spt_api.db import JobStore, create_job_store
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, post_form, wait_for
 from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from typing import Any
 
 from spt_api.db import create_job_store
 from spt_api.db.migrate import migrate
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, wait_all_final, wait_for
 from tests.support.celery_worker import CeleryWorker
 from tests.support.pgserver import PrivatePostgres
 from tests.support.principals import ANONYMOUS, SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 JOB = {"delay": 1.5, "steps": 3, "size": 16}
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.api.uws_helpers import JSON, form
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 #: Trials per backend: before the merge became a compare-and-swap, 7 of 30 lost a change on SQLite.
 TRIALS = 30
