@@ -34,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workers.services.cutout.catalogue import load_catalogue  # noqa: E402
 from workers.services.cutout.demo import make_demo_maps  # noqa: E402
+from workers.services.cutout.maps import load_catalogue  # noqa: E402
 from workers.services.cutout.params import CutoutParams  # noqa: E402
 from workers.services.cutout.run import run  # noqa: E402
 

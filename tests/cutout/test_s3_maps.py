@@ -24,12 +24,18 @@ from astropy.wcs import WCS
 from spt_api.config import Settings
 from spt_api.services.errors import FatalJobError
 from tests.support.s3server import SeaweedS3
-from workers.services.cutout import maps_s3
-from workers.services.cutout.catalogue import Catalogue, MapEntry, build_catalogue, load_catalogue
-from workers.services.cutout.cut import Cutout, MapReader, fits_bytes, make_cutout
-from workers.services.cutout.maps_s3 import S3Location, upload_maps
-from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout import s3_reader as s3_reader_module
+from workers.services.cutout.catalogue import Catalogue
+from workers.services.cutout.cut import Cutout, make_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_entry import MapEntry
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import build_catalogue, load_catalogue
+from workers.services.cutout.params import CutoutParams
 from workers.services.cutout.run import cut_one, maps_directory, run
+from workers.services.cutout.s3_location import S3Location
+from workers.services.cutout.target import Target
+from workers.services.cutout.upload import upload_maps
 
 BUCKET = "spt-maps"
 Ctx = Callable[..., Any]
@@ -151,8 +157,8 @@ def test_per_row_spans_for_wide_maps(
     s3_catalogue: Catalogue, catalogue: Catalogue, sources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend the maps are very wide: each row's needed columns are fetched alone.
-    monkeypatch.setattr(maps_s3, "ROW_SPAN_MIN_WASTE", 0)
-    monkeypatch.setattr(maps_s3, "_HEADERS", OrderedDict())  # count the header GET too
+    monkeypatch.setattr(s3_reader_module, "ROW_SPAN_MIN_WASTE", 0)
+    monkeypatch.setattr(s3_reader_module, "_HEADERS", OrderedDict())  # count the header GET too
     t = target(sources[1]["ra"], sources[1]["dec"], 0.1)
     remote = s3_catalogue.match(t.ra, t.dec, t.radius, [150])[0]
     with MapReader() as local_reader, MapReader() as s3_reader:
@@ -169,7 +175,7 @@ def test_per_row_spans_for_wide_maps(
 def test_one_cutout_fetches_only_its_rows(
     location: S3Location, s3_catalogue: Catalogue, sources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(maps_s3, "_HEADERS", OrderedDict())
+    monkeypatch.setattr(s3_reader_module, "_HEADERS", OrderedDict())
     fetched: list[int] = []
 
     def count(parsed: dict[str, Any], **_: Any) -> None:

@@ -26,20 +26,20 @@ from workers.services.cutout.bundle import (
     Output,
     summarize,
 )
-from workers.services.cutout.catalogue import Catalogue, MapEntry, load_catalogue
-from workers.services.cutout.cut import (
-    MapReader,
-    cutout_filename,
-    fits_bytes,
-    make_cutout,
-    render_png,
-    safe_name,
-)
-from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout.catalogue import Catalogue
+from workers.services.cutout.cut import make_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_entry import MapEntry
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import load_catalogue
+from workers.services.cutout.names import cutout_filename, safe_name
+from workers.services.cutout.params import CutoutParams
+from workers.services.cutout.png import render_png
 from workers.services.cutout.settings import CutoutSettings, maps_url
+from workers.services.cutout.target import Target
 
 if TYPE_CHECKING:
-    from workers.services.cutout.maps_s3 import S3Location
+    from workers.services.cutout.s3_location import S3Location
 
 __all__ = [
     "check_selection",
@@ -68,7 +68,7 @@ def maps_directory(settings: Settings, cutout: CutoutSettings | None = None) -> 
     """
     url = maps_url(settings, cutout)
     if url.startswith("s3://"):
-        from workers.services.cutout.maps_s3 import S3Location
+        from workers.services.cutout.s3_location import S3Location
 
         try:
             return S3Location.from_url(url, settings)
