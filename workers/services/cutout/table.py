@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from spt_api.services.errors import UsageError
 from workers.services.cutout.target import (
@@ -25,10 +24,15 @@ from workers.services.cutout.target import (
     usage,
 )
 
-__all__ = ["MAX_TABLE_CHARS", "parse_positions_table"]
+__all__ = ["MAX_HEADER_CHARS", "MAX_TABLE_CHARS", "parse_positions_table"]
 
 #: Longest uploaded table accepted (characters).
 MAX_TABLE_CHARS = 8 * 1024 * 1024
+#: Longest header line of a CSV table (characters): column names are short,
+#: and a bounded header keeps finding its delimiter cheap whatever is sent.
+MAX_HEADER_CHARS = 4096
+#: Delimiters a CSV table may use, in order of preference on a tie.
+_DELIMITERS = ",\t;|"
 
 _COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "id", "source", "source_id", "target", "object", "objname"),
@@ -84,15 +88,40 @@ def _rows_to_targets(
     return targets
 
 
+def _check_row_count(rows: int) -> None:
+    # Counted before any row is parsed: a table over the limit is refused whatever its rows hold.
+    if rows > MAX_POSITIONS:
+        raise UsageError(
+            f"invalid parameter positions: {rows} rows, more than {MAX_POSITIONS} rows (the most one job "
+            "may cut); split the table into several jobs",
+            parameter="positions",
+        )
+
+
+def _delimiter(header: str) -> str:
+    """The header's delimiter: the candidate found most often outside double quotes (``,`` on a tie or none).
+
+    Linear in the header, unlike ``csv.Sniffer`` (quadratic in quoted cells).
+    """
+    unquoted = header.split('"')[0::2]
+    counts = {d: sum(part.count(d) for part in unquoted) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
 def _parse_csv(text: str, default_size: float) -> list[Target]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise UsageError("invalid parameter positions: the table is empty", parameter="positions")
-    try:
-        dialect: Any = csv.Sniffer().sniff(lines[0], delimiters=",\t;|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(lines, dialect)
+    header_line = lines[0]
+    if len(header_line) > MAX_HEADER_CHARS:
+        raise UsageError(
+            f"invalid parameter positions: the header line is {len(header_line)} characters long, "
+            f"more than {MAX_HEADER_CHARS} (expected the column names name, ra, dec[, size])",
+            parameter="positions",
+        )
+    _check_row_count(len(lines) - 1)
+    reader = csv.reader(lines, delimiter=_delimiter(header_line), quotechar='"', skipinitialspace=True)
     header = next(reader)
     columns = _column_map(header)
     return _rows_to_targets(((n, row) for n, row in enumerate(reader, start=1)), columns, default_size)
@@ -125,10 +154,9 @@ def _parse_votable(text: str, default_size: float) -> list[Target]:
             "send TABLEDATA or CSV",
             parameter="positions",
         )
-    rows = (
-        (n, [td.text or "" for td in tr if _local(td.tag) == "TD"])
-        for n, tr in enumerate((tr for tr in data if _local(tr.tag) == "TR"), start=1)
-    )
+    trs = [tr for tr in data if _local(tr.tag) == "TR"]
+    _check_row_count(len(trs))
+    rows = ((n, [td.text or "" for td in tr if _local(td.tag) == "TD"]) for n, tr in enumerate(trs, start=1))
     return _rows_to_targets(rows, columns, default_size)
 
 

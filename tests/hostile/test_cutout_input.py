@@ -1,0 +1,93 @@
+"""Hostile input to the cutout service: each case was once slow, crashed, or answered wrong.
+
+Every test here failed before its fix; none measures time (the bounds make
+the refusals fast, and the tests check the refusal itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from spt_api.services.errors import UsageError
+from workers.services.cutout import table
+from workers.services.cutout.params import CutoutParams
+from workers.services.cutout.table import MAX_HEADER_CHARS, parse_positions_table
+from workers.services.cutout.target import MAX_POSITIONS, circle_target
+
+
+def params(*pairs: tuple[str, str]) -> CutoutParams:
+    return CutoutParams.from_uws(pairs)
+
+
+# -- uploaded tables ---------------------------------------------------------------------
+
+
+def test_quadratic_sniffer_header_is_refused_by_its_length() -> None:
+    # csv.Sniffer took 35 s on this header: quadratic in the quoted cells.
+    hostile = ',"a' * 16_000 + "\n1,2\n"
+    with pytest.raises(UsageError) as error:
+        params(("positions", hostile))
+    assert error.value.parameter == "positions"
+    assert "header line" in str(error.value)
+    assert str(MAX_HEADER_CHARS) in str(error.value)
+
+
+def test_header_at_the_length_bound_is_parsed() -> None:
+    header = "ra,dec," + ",".join(f"c{i}" for i in range(2000))
+    header = header[: MAX_HEADER_CHARS].rstrip(",")
+    targets = parse_positions_table(header + "\n10,-20\n")
+    assert [(t.ra, t.dec) for t in targets] == [(10.0, -20.0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name,ra,dec\na,10,-20\n", ("a", 10.0, -20.0)),
+        ("name\tra\tdec\na\t10\t-20\n", ("a", 10.0, -20.0)),
+        ("name;ra;dec\na;10;-20\n", ("a", 10.0, -20.0)),
+        ("name|ra|dec\na|10|-20\n", ("a", 10.0, -20.0)),
+        ('"name","ra","dec"\n"a, b",10,-20\n', ("a, b", 10.0, -20.0)),
+    ],
+)
+def test_delimiter_is_found_without_the_sniffer(text: str, expected: tuple[str, float, float]) -> None:
+    (target,) = parse_positions_table(text)
+    assert (target.name, target.ra, target.dec) == expected
+
+
+def test_million_row_table_is_refused_before_any_row_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[Any] = []
+
+    def counting(*args: Any) -> Any:
+        built.append(args)
+        return circle_target(*args)
+
+    monkeypatch.setattr(table, "circle_target", counting)
+    # Row 1 is invalid: were rows validated before counting, the error would name it.
+    rows = 1_000_000
+    text = "ra,dec\nnot-a-number,1\n" + "1,1\n" * (rows - 1)
+    with pytest.raises(UsageError) as error:
+        parse_positions_table(text)
+    assert error.value.parameter == "positions"
+    assert f"{rows} rows" in str(error.value)
+    assert str(MAX_POSITIONS) in str(error.value)
+    assert built == []
+
+
+def test_votable_over_the_row_limit_is_refused_before_any_row_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(table, "circle_target", pytest.fail)
+    rows = MAX_POSITIONS + 1
+    text = (
+        '<VOTABLE><RESOURCE><TABLE><FIELD name="ra"/><FIELD name="dec"/><DATA><TABLEDATA>'
+        + "<TR><TD>x</TD><TD>1</TD></TR>" * rows
+        + "</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"
+    )
+    with pytest.raises(UsageError) as error:
+        parse_positions_table(text)
+    assert f"{rows} rows" in str(error.value)
+
+
+def test_table_at_the_row_limit_is_accepted() -> None:
+    text = "ra,dec\n" + "1,1\n" * MAX_POSITIONS
+    assert len(parse_positions_table(text)) == MAX_POSITIONS
