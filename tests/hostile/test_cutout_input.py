@@ -91,3 +91,14 @@ def test_votable_over_the_row_limit_is_refused_before_any_row_is_read(monkeypatc
 def test_table_at_the_row_limit_is_accepted() -> None:
     text = "ra,dec\n" + "1,1\n" * MAX_POSITIONS
     assert len(parse_positions_table(text)) == MAX_POSITIONS
+
+
+# -- band --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["9" * 309, "1" * 400, "f" + "9" * 400 + "GHz", "150 " + "9" * 309])
+def test_band_too_large_for_a_float_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError) as error:
+        params(("POS", "CIRCLE 10 -20 0.1"), ("band", value))
+    assert error.value.parameter == "band"
+    assert "invalid parameter band" in str(error.value)

@@ -57,7 +57,10 @@ def parse_band(value: Any) -> list[int]:
     match = re.fullmatch(r"f?(\d+(?:\.\d*)?)\s*(?:ghz)?", text)
     if match is None:
         raise _band_error(value)
-    number = round(float(match.group(1)))
+    frequency = float(match.group(1))
+    if not math.isfinite(frequency):  # 309 digits or more: round() would raise OverflowError
+        raise _band_error(value)
+    number = round(frequency)
     band = _BAND_ALIASES.get(number, number)
     if band not in BANDS:
         raise _band_error(value)
@@ -86,7 +89,7 @@ def parse_band_value(value: Any) -> int | None:
             number /= 1e9
     if number > 1e6:  # a frequency in Hz
         number /= 1e9
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         return None
     nominal = min(BANDS, key=lambda band: abs(band - number))
     if abs(nominal - number) <= BAND_TOLERANCE * nominal:
