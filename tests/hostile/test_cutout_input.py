@@ -6,12 +6,21 @@ the refusals fast, and the tests check the refusal itself).
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
 
 from spt_api.services.errors import UsageError
 from workers.services.cutout import table
+from workers.services.cutout.cut import make_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import build_catalogue, load_catalogue
 from workers.services.cutout.params import CutoutParams
 from workers.services.cutout.table import MAX_HEADER_CHARS, parse_positions_table
 from workers.services.cutout.target import MAX_POSITIONS, circle_target
@@ -102,3 +111,48 @@ def test_band_too_large_for_a_float_is_a_usage_error(value: str) -> None:
         params(("POS", "CIRCLE 10 -20 0.1"), ("band", value))
     assert error.value.parameter == "band"
     assert "invalid parameter band" in str(error.value)
+
+
+# -- cutouts at the map edge -------------------------------------------------------------
+
+SCALE = 0.25 / 60  # degrees per pixel
+
+
+@pytest.fixture(scope="module")
+def edge_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("edge-map")
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---CAR", "DEC--CAR"]
+    wcs.wcs.crval = [30.0, 0.0]
+    wcs.wcs.crpix = [50.5, 40.5]
+    wcs.wcs.cdelt = [-SCALE, SCALE]
+    header = wcs.to_header()
+    header["BAND"] = 150
+    header["MAPNAME"] = "edge"
+    data = np.arange(80 * 100, dtype=np.float32).reshape(80, 100)
+    fits.PrimaryHDU(data, header).writeto(directory / "edge_150GHz.fits")
+    build_catalogue(directory)
+    return directory
+
+
+@pytest.mark.parametrize(("px", "py"), [(50, 3), (4, 40), (4, 3), (96, 77)])
+def test_partial_cutout_origin_is_the_map_pixel_at_its_origin(edge_map: Path, px: int, py: int) -> None:
+    catalogue = load_catalogue(edge_map)
+    (entry,) = catalogue.entries
+    ra, dec = (float(v) for v in entry.wcs.wcs_pix2world([[px, py]], 0)[0])
+    target = circle_target("edge", ra, dec, 10 * SCALE)  # about 21 x 21 pixels
+    with MapReader() as reader:
+        cutout = make_cutout(reader, entry, target)
+    assert cutout is not None and cutout.partial
+    with fits.open(io.BytesIO(fits_bytes(cutout))) as hdul:
+        header = hdul[0].header
+    # The cutout's own WCS says which map pixel its pixel (0, 0) is.
+    world = WCS(header).wcs_pix2world([[0.0, 0.0]], 0)
+    map_x, map_y = entry.wcs.wcs_world2pix(world, 0)[0]
+    assert abs(header["ORIGX0"] - map_x) < 1e-6 and abs(header["ORIGY0"] - map_y) < 1e-6
+    ny, nx = cutout.data.shape
+    assert (header["ORIGX0"], header["ORIGY0"]) == (px - (nx - 1) // 2, py - (ny - 1) // 2)
+    # And the pixels agree: the centre pixel of the cutout is map pixel (py, px) counted from the origin.
+    data = fits.getdata(edge_map / entry.file)
+    j, i = (ny - 1) // 2, (nx - 1) // 2
+    assert cutout.data[j, i] == data[header["ORIGY0"] + j, header["ORIGX0"] + i] == data[py, px]

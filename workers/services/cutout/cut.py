@@ -89,7 +89,11 @@ def make_cutout(reader: MapReader, entry: MapEntry, target: Target) -> Cutout | 
             pixels[~inside] = np.nan
     finite = np.isfinite(pixels)
     has_data = bool(finite.any()) and bool(np.any(pixels[finite] != 0))
-    ox, oy = cut.origin_original
+    # origin_original is the first map pixel inside the cutout, which mode="partial"
+    # clips to the overlap; the map pixel at the cutout's (0, 0) lies origin_cutout before it
+    # (negative off the bottom or left edge), as the cutout's WCS says.
+    ox = cut.origin_original[0] - cut.origin_cutout[0]
+    oy = cut.origin_original[1] - cut.origin_cutout[1]
     px, py = cut.input_position_cutout
     return Cutout(
         target=target,
