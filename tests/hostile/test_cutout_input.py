@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from astropy.wcs import WCS
 
 from spt_api.services.errors import UsageError
 from workers.services.cutout import table
+from workers.services.cutout.bundle import Output
 from workers.services.cutout.cut import make_cutout
 from workers.services.cutout.fits_writer import fits_bytes
 from workers.services.cutout.map_reader import MapReader
@@ -156,3 +158,16 @@ def test_partial_cutout_origin_is_the_map_pixel_at_its_origin(edge_map: Path, px
     data = fits.getdata(edge_map / entry.file)
     j, i = (ny - 1) // 2, (nx - 1) // 2
     assert cutout.data[j, i] == data[header["ORIGY0"] + j, header["ORIGX0"] + i] == data[py, px]
+
+
+# -- member names ------------------------------------------------------------------------
+
+
+def test_repeated_member_name_is_numbered_before_the_extension() -> None:
+    output = Output("none", SimpleNamespace(workdir=Path(".")))  # type: ignore[arg-type]
+    name = "x_ra0hdec-59.75_150GHz.fits"
+    assert output.unique(name) == name
+    assert output.unique(name) == "x_ra0hdec-59.75_150GHz-2.fits"
+    assert output.unique(name) == "x_ra0hdec-59.75_150GHz-3.fits"
+    assert output.unique("noextension") == "noextension"
+    assert output.unique("noextension") == "noextension-2"
