@@ -160,6 +160,22 @@ def fsspec_small_blocks_phase(location: Any, targets: list[Any], band: int, size
     return fsspec_phase(location, targets, band, size, workdir, block_size=256 * 1024)
 
 
+#: Added to every S3 GET of the service (``--s3-latency-ms``): a local server answers in about a
+#: millisecond, a real S3 in tens, and that wait is what concurrent GETs hide.
+S3_LATENCY_SECONDS = 0.0
+
+
+def service_s3_phase(location: Any, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    """``service_phase`` on maps on S3, each GET delayed by ``S3_LATENCY_SECONDS``."""
+    if S3_LATENCY_SECONDS:
+
+        def delay(**_: Any) -> None:
+            time.sleep(S3_LATENCY_SECONDS)
+
+        location.client().meta.events.register("before-send.s3.GetObject", delay)
+    return service_phase(location, targets, band, size, workdir)
+
+
 def s3_maps(maps: Path) -> tuple[Any, Any]:
     """A private S3 server holding ``maps`` and their catalogue: ``(server, S3Location)``."""
     from tests.support.s3server import SeaweedS3
@@ -187,13 +203,17 @@ def s3_main(args: argparse.Namespace, targets: list[Any]) -> None:
     import importlib.util
 
     server, location = s3_maps(args.maps)
-    phases: dict[str, Callable[..., int]] = {"service-s3": service_phase}
+    global S3_LATENCY_SECONDS
+    S3_LATENCY_SECONDS = args.s3_latency_ms / 1000
+    phases: dict[str, Callable[..., int]] = {"service-s3": service_s3_phase}
+    if args.s3_latency_ms:
+        print(f"every GET of the service waits {args.s3_latency_ms:g} ms more (astropy's reads do not)")
     if importlib.util.find_spec("s3fs") is not None:
         phases.update({"astropy-fsspec": fsspec_phase, "astropy-fsspec-256k": fsspec_small_blocks_phase})
     else:
         print("s3fs is not installed: astropy's remote reading is not measured")
     try:
-        measure(service_phase, location, targets[:20], args.band, args.size)  # imports, catalogue
+        measure(service_s3_phase, location, targets[:20], args.band, args.size)  # imports, catalogue
         results: dict[str, list[dict[str, float]]] = {name: [] for name in phases}
         for _ in range(args.repeat):
             for name, phase in phases.items():
@@ -332,6 +352,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="generate the small (test) maps")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--s3", action="store_true", help="measure cutting from maps on S3 instead (see above)")
+    parser.add_argument("--s3-latency-ms", type=float, default=0.0, help="with --s3: delay each GET of the service")
     parser.add_argument("--through", choices=["none", "embedded", "celery", "both"], default="both",
                         help="also run one job of all positions through HTTP and the queue")
     args = parser.parse_args()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import Cutout2D, NoOverlapError
+from astropy.nddata.utils import overlap_slices
 from astropy.wcs import WCS
 
 from workers.services.cutout.map_entry import MapEntry
@@ -20,7 +21,7 @@ from workers.services.cutout.map_reader import MapReader
 from workers.services.cutout.sky import pixel_box
 from workers.services.cutout.target import Target
 
-__all__ = ["Cutout", "make_cutout"]
+__all__ = ["Cutout", "make_cutout", "prefetch_cutout"]
 
 
 @dataclass
@@ -52,6 +53,22 @@ class Cutout:
         if self.partial:
             return "partial overlap with the map edge: padded with NaN"
         return ""
+
+
+def prefetch_cutout(reader: MapReader, entry: MapEntry, target: Target) -> None:
+    """Ask ``reader`` to start reading the pixels :func:`make_cutout` will read for ``target`` (maps on S3).
+
+    The slices are those ``Cutout2D`` takes from the map (``overlap_slices``,
+    as it calls it); a target off the map or outside the projection asks for nothing.
+    """
+    if entry.store is None:
+        return
+    try:
+        x, y, nx, ny = pixel_box(entry.wcs, target.ra, target.dec, target.width, target.height)
+        rows, cols = overlap_slices(entry.shape, (ny, nx), (y, x), mode="partial")[0]
+    except (ValueError, NoOverlapError):
+        return
+    reader.prefetch(entry, rows, cols)
 
 
 def make_cutout(reader: MapReader, entry: MapEntry, target: Target) -> Cutout | None:

@@ -91,6 +91,12 @@ class MapReader:
             oldest.close()
         return hdul
 
+    def prefetch(self, entry: MapEntry, rows: slice, cols: slice) -> None:
+        """Start reading pixels ``[rows, cols]`` that a later cut will need (maps on S3; a no-op for files,
+        whose pages the kernel reads on demand)."""
+        if entry.store is not None:
+            self.s3.prefetch(entry, rows, cols)
+
     def hdu(self, entry: MapEntry) -> tuple[Any, fits.Header]:
         """The (memory-mapped, 2-D) data and header of an entry's HDU.
 

@@ -12,6 +12,7 @@ could be cut, with a message saying why.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from workers.services.cutout.bundle import (
     summarize,
 )
 from workers.services.cutout.catalogue import Catalogue
-from workers.services.cutout.cut import make_cutout
+from workers.services.cutout.cut import make_cutout, prefetch_cutout
 from workers.services.cutout.fits_writer import fits_bytes
 from workers.services.cutout.map_entry import MapEntry
 from workers.services.cutout.map_reader import MapReader
@@ -58,6 +59,9 @@ PROGRESS_SECONDS = 0.5
 #: Band returned by the sync endpoint when none is asked for: SPT-3G's deepest.
 DEFAULT_SYNC_BAND = 150
 MIME = {"fits": "application/fits", "png": "image/png"}
+#: Positions matched ahead of the one being cut; for maps on S3 their rows are
+#: requested then, so the GETs overlap each other and the cutting and writing.
+LOOKAHEAD = 16
 
 
 def maps_directory(settings: Settings, cutout: CutoutSettings | None = None) -> Path | S3Location:
@@ -205,15 +209,22 @@ def cut_positions(
     bands, maps = params.band or None, params.map or None
     last_report = time.monotonic()
     ctx.progress(0, total, f"0 of {total} positions")
+    upcoming = iter(targets)
+    ahead: deque[tuple[Target, list[MapEntry]]] = deque()
     with MapReader() as reader:
-        for done, target in enumerate(targets):
+        for done in range(total):
             # Checked between positions: one position takes milliseconds, so an
             # ABORT is seen well within a second.
             if ctx.is_aborted():
                 return rows, True
-            entries = catalogue.match(
-                target.ra, target.dec, target.radius, bands, maps, width=target.width, height=target.height
-            )
+            while len(ahead) <= LOOKAHEAD and (later := next(upcoming, None)) is not None:
+                matched = catalogue.match(
+                    later.ra, later.dec, later.radius, bands, maps, width=later.width, height=later.height
+                )
+                for entry in matched:
+                    prefetch_cutout(reader, entry, later)
+                ahead.append((later, matched))
+            target, entries = ahead.popleft()
             rows.extend(_cut_target(target, entries, reader, params, output, ctx.is_aborted))
             now = time.monotonic()
             if (done + 1) % PROGRESS_EVERY == 0 or now - last_report >= PROGRESS_SECONDS:

@@ -30,6 +30,7 @@ from astropy.io.fits.hdu.image import Section
 from spt_api.services.errors import FatalJobError
 from workers.services.cutout.fits_headers import BITPIX_DTYPES
 from workers.services.cutout.map_entry import MapEntry
+from workers.services.cutout.prefetch import BandPrefetcher
 from workers.services.cutout.row_cache import BAND_CACHE_BYTES, RowBandCache
 from workers.services.cutout.s3_ranges import get_range
 
@@ -40,8 +41,8 @@ __all__ = ["S3MapReader", "S3Section"]
 ROW_SPAN_MIN_WASTE = 256 * 1024
 #: Largest single ranged GET of full-width rows: bounds the memory of a large cutout.
 BAND_CHUNK_BYTES = 8 * 1024 * 1024
-#: Concurrent GETs of per-row spans (below botocore's 10 pooled connections).
-ROW_SPAN_THREADS = 8
+#: Concurrent GETs, of per-row spans and of bands requested ahead (below botocore's 10 pooled connections).
+FETCH_THREADS = 8
 
 
 _HEADERS: OrderedDict[tuple[str, int, int, int], fits.Header] = OrderedDict()
@@ -121,10 +122,13 @@ class S3MapReader:
     """Reads cutouts of map HDUs on S3 by ranged GETs; one per job (``MapReader`` makes it on demand).
 
     Attributes ``requests`` and ``bytes_read`` count the data GETs (headers included).
+    :meth:`prefetch` starts the GETs of a later cutout on a small thread pool;
+    otherwise the reader is used from the job's thread only.
     """
 
     def __init__(self, cache_bytes: int = BAND_CACHE_BYTES) -> None:
         self._bands = RowBandCache(cache_bytes)
+        self._ahead = BandPrefetcher()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.requests = 0
@@ -139,10 +143,16 @@ class S3MapReader:
         self.close()
 
     def close(self) -> None:
+        self._ahead.clear()
         self._bands.clear()
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="s3-map-rows")
+        return self._pool
 
     def _get(self, entry: MapEntry, start: int, stop: int) -> bytes:
         assert entry.store is not None
@@ -201,22 +211,54 @@ class S3MapReader:
                 start = entry.data_offset + row * row_bytes + c0 * itemsize
                 return self._get(entry, start, start + (c1 - c0) * itemsize)
 
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(ROW_SPAN_THREADS, thread_name_prefix="s3-map-rows")
-            for i, data in enumerate(self._pool.map(span, range(r0, r1))):
+            for i, data in enumerate(self._executor().map(span, range(r0, r1))):
                 out[i] = np.frombuffer(data, dtype=dtype)
             return out
         chunk_rows = max(1, BAND_CHUNK_BYTES // row_bytes)
         row = r0
         while row < r1:
-            found = self._bands.find(entry.location, entry.hdu, row)
+            # A band requested ahead first: left unread, it would only hold memory.
+            found = self._ahead.take(entry.location, entry.hdu, row)
+            if found is not None:
+                self._bands.remember(entry.location, entry.hdu, *found)
+            else:
+                found = self._bands.find(entry.location, entry.hdu, row)
             if found is None:
                 stop = min(r1, row + chunk_rows)
-                data = self._get(entry, entry.data_offset + row * row_bytes, entry.data_offset + stop * row_bytes)
-                found = (row, np.frombuffer(data, dtype=dtype).reshape(stop - row, width))
+                found = (row, self._band(entry, dtype, row, stop))
                 self._bands.remember(entry.location, entry.hdu, *found)
             first, band = found
             stop = min(r1, first + band.shape[0])
             out[row - r0 : stop - r0] = band[row - first : stop - first, c0:c1]
             row = stop
         return out
+
+    def _band(self, entry: MapEntry, dtype: np.dtype[Any], r0: int, r1: int) -> np.ndarray:
+        """Full-width rows ``r0..r1-1`` by one ranged GET."""
+        row_bytes = entry.shape[1] * dtype.itemsize
+        data = self._get(entry, entry.data_offset + r0 * row_bytes, entry.data_offset + r1 * row_bytes)
+        return np.frombuffer(data, dtype=dtype).reshape(r1 - r0, entry.shape[1])
+
+    def prefetch(self, entry: MapEntry, rows: slice, cols: slice) -> None:
+        """Start fetching the pixels ``[rows, cols]`` that a later :meth:`read` will ask for.
+
+        Only what :meth:`read` fetches as one band of full-width rows is
+        requested ahead, and only when neither the cache nor an earlier request
+        holds those rows.
+        """
+        r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
+        if r1 <= r0 or c1 <= c0:
+            return
+        dtype = BITPIX_DTYPES[int(self.header(entry)["BITPIX"])]
+        width, itemsize = entry.shape[1], dtype.itemsize
+        nbytes = (r1 - r0) * width * itemsize
+        if (width - (c1 - c0)) * itemsize > ROW_SPAN_MIN_WASTE or nbytes > BAND_CHUNK_BYTES:
+            return  # read() fetches these in pieces of its own
+        cached = self._bands.find(entry.location, entry.hdu, r0)
+        if cached is not None and r1 <= cached[0] + cached[1].shape[0]:
+            return
+        if self._ahead.covers(entry.location, entry.hdu, r0, r1):
+            return
+        self._ahead.request(
+            self._executor(), entry.location, entry.hdu, r0, r1, nbytes, lambda: self._band(entry, dtype, r0, r1)
+        )
