@@ -210,6 +210,32 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
+def _sync_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
+    """DALI sync, for a service whose declaration names a sync function: the same parameters as its jobs."""
+    answers = {
+        "200": {"description": "The one file the request asked for", "content": {"*/*": {}}},
+        **_ERRORS,
+        "429": _error("Every sync process is busy: retry after Retry-After seconds, or submit a job"),
+        "503": _error("The service cannot answer now (its data or configuration is at fault)"),
+    }
+    params = {"$ref": f"#/components/schemas/{spec.name}_parameters"}
+    return {
+        f"{base}/{spec.name}/sync": {
+            "get": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange (parameters in the query)",
+                "responses": answers,
+            },
+            "post": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange",
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": params}}},
+                "responses": answers,
+            },
+        }
+    }
+
+
 def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
     # The documents' schemas come from the models the handlers render: one source for both.
     schemas: dict[str, Any] = component_schemas()
@@ -250,6 +276,8 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
     }
     for spec in services.values():
         paths.update(_service_paths(base, spec))
+        if spec.sync is not None:
+            paths.update(_sync_paths(base, spec))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -36,15 +36,11 @@ class S3Location:
             raise ValueError("an S3 maps URL needs a bucket: s3://bucket/prefix")
 
     @classmethod
-    def from_url(cls, url: str, settings: Any = None) -> S3Location:
-        """``s3://bucket/prefix``, reached with the S3 settings of ``settings`` (default: the process's)."""
+    def from_url(cls, url: str, settings: Any) -> S3Location:
+        """``s3://bucket/prefix``, reached with the S3 settings (endpoint, credentials) of the core ``settings``."""
         parsed = urlparse(url)
         if parsed.scheme != "s3":
             raise ValueError(f"not an s3:// URL: {url!r}")
-        if settings is None:
-            from spt_api.config import get_settings
-
-            settings = get_settings()
         return cls(
             bucket=parsed.netloc,
             prefix=parsed.path,
@@ -56,7 +52,10 @@ class S3Location:
 
     @classmethod
     def coerce(cls, value: Any) -> S3Location:
-        return value if isinstance(value, S3Location) else cls.from_url(str(value))
+        if isinstance(value, S3Location):
+            return value
+        # No process-wide settings to fall back on: the endpoint and credentials come from the caller's.
+        raise TypeError(f"{value!r}: pass an S3Location (S3Location.from_url(url, settings)), not a bare URL")
 
     @property
     def url(self) -> str:
