@@ -30,6 +30,7 @@ run: $(RUN_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check spt_api workers tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

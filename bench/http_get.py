@@ -19,6 +19,7 @@ from _common import hammer, report  # type: ignore[import-not-found]
 
 from spt_api.config import Settings
 from spt_api.testing import start_server_thread
+from tests.support.principals import ANONYMOUS
 
 
 class TrivialHandler(tornado.web.RequestHandler):
@@ -41,7 +42,7 @@ def main() -> None:
         settings = Settings(data_dir=Path(tmp), reconcile_interval=0)
         base, backends, stop = start(settings)
         job = backends.jobs.store.create(
-            service="echo", owner=None, parameters=[("message", "bench"), ("delay", "0")],
+            ANONYMOUS, service="echo", parameters=[("message", "bench"), ("delay", "0")],
             execution_duration=60, destruction_time=None,
         )
         job_url = f"{base}/api/echo/jobs/{job.job_id}"

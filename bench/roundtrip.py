@@ -31,6 +31,7 @@ import httpx
 from _common import ROOT, CpuMeter, percentile, report  # type: ignore[import-not-found]
 
 from spt_api.config import Settings
+from tests.support.principals import ANONYMOUS, SYSTEM
 
 
 class JobClient:
@@ -214,10 +215,10 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
 
         async def direct_async() -> float:
             start = time.perf_counter()
-            job = service.store.create(service="echo", owner=None, parameters=[("message", "x")],
+            job = service.store.create(ANONYMOUS, service="echo", parameters=[("message", "x")],
                                        execution_duration=60, destruction_time=None)
-            with service.events.subscribe(job.job_id) as sub:
-                queued = service.store.queue(job.job_id)
+            with service.events.subscribe(SYSTEM, job.job_id) as sub:
+                queued = service.store.queue(SYSTEM, job.job_id)
                 service.dispatcher.send(queued)
                 while True:
                     event = await sub.next(30)

@@ -25,6 +25,7 @@ from spt_api.config import Settings
 from spt_api.db import create_job_store
 from spt_api.events import RedisEventPublisher
 from spt_api.events.messages import phase_event
+from tests.support.principals import ANONYMOUS, SYSTEM
 
 
 def main() -> None:
@@ -50,7 +51,7 @@ def main() -> None:
             parts = urlsplit(base)
             client = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
             for _ in range(args.rounds):
-                job = writer.create(service="echo", owner=None, parameters=[("message", "x")],
+                job = writer.create(ANONYMOUS, service="echo", parameters=[("message", "x")],
                                     execution_duration=60, destruction_time=None, queued=True)
                 returned: dict[str, float | str] = {}
 
@@ -70,7 +71,7 @@ def main() -> None:
                     assert time.monotonic() < deadline
                     time.sleep(0.0005)
                 changed = time.perf_counter()
-                claimed = writer.claim(job.job_id, "bench-worker")
+                claimed = writer.claim(SYSTEM, job.job_id, "bench-worker")
                 assert claimed is not None
                 published = time.perf_counter()
                 publisher.publish(job.job_id, phase_event(claimed, with_state=True))

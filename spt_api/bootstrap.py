@@ -22,6 +22,7 @@ from spt_api.queue import Dispatcher
 from spt_api.services import ServiceRegistry
 from spt_api.storage import create_object_store
 from spt_api.sync_executor import SyncExecutor
+from spt_api.uws.principal import Principal
 
 __all__ = [
     "UnsupportedSettingError",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+METRICS = Principal.system_actor("metrics")
 
 
 class UnsupportedSettingError(RuntimeError):
@@ -83,7 +86,10 @@ def build_backends(
     objects = create_object_store(settings)
     jobs = JobService(settings, store, dispatcher, events, objects, services)
     metrics = Metrics()
-    metrics.watch_jobs(store.count_by_phase, dispatcher.queue_depths, store.worker_heartbeats)
+    # The metrics count every user's jobs: they are read as the system.
+    metrics.watch_jobs(
+        lambda: store.count_by_phase(METRICS), dispatcher.queue_depths, lambda: store.worker_heartbeats(METRICS)
+    )
     events.add_exclusive_listener(metrics.observe_event)
     return Backends(settings, jobs, metrics, SyncExecutor(settings))
 

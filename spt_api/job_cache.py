@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from spt_api.uws.models import Job
+from spt_api.uws.principal import Principal
 
 __all__ = ["JobCache"]
 
@@ -54,9 +55,10 @@ class JobCache:
             return None
         return entry
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, principal: Principal, job_id: str) -> Job | None:
+        """The cached job, when ``principal`` may see it."""
         entry = self._entry(job_id)
-        return entry.job if entry else None
+        return entry.job if entry and principal.may_see(entry.job.owner) else None
 
     def put(self, job: Job, token: int) -> None:
         """Cache ``job`` unless it was invalidated after ``token`` was taken (the read may be stale)."""
@@ -76,9 +78,9 @@ class JobCache:
             _, epoch = self._dropped.popitem(last=False)
             self._floor = max(self._floor, epoch)
 
-    def rendered(self, job: Job, kind: str, base: str) -> bytes | None:
+    def rendered(self, principal: Principal, job: Job, kind: str, base: str) -> bytes | None:
         entry = self._entry(job.job_id)
-        if entry is None or entry.job is not job:
+        if entry is None or entry.job is not job or not principal.may_see(job.owner):
             return None
         return entry.renders.get((kind, base))
 

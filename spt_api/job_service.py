@@ -37,11 +37,17 @@ from spt_api.uws.errors import (
 )
 from spt_api.uws.models import Job, JobRef, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
+from spt_api.uws.principal import Principal
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
 
 __all__ = ["JobService"]
 
 T = TypeVar("T")
+
+#: Who acts when the service reacts to an event (it updates its own cache) rather than to a request.
+_EVENTS = Principal.system_actor("events")
+#: Tries of a parameter update that lost the race to a concurrent one (each re-reads and merges again).
+PARAMETER_UPDATE_TRIES = 10
 
 #: Longest a WAIT trusts events alone before re-reading the job: a safety net for a lost event
 #: (e.g. Redis restarted between publish and subscribe), not the wake-up mechanism.
@@ -74,12 +80,12 @@ class JobService:
     def _on_event(self, job_id: str, event: JobEvent) -> None:
         # An event of our own change comes back from Redis after we cached the changed job: dropping
         # that entry would only cost the next WAIT a database read.
-        if event.get("origin") == self.origin:
+        if event.origin == self.origin:
             return
-        cached = self.cache.get(job_id)
+        cached = self.cache.get(_EVENTS, job_id)
         self.cache.invalidate(job_id)
-        state = event.get("state")
-        if cached is not None and isinstance(state, dict):
+        state = event.state
+        if cached is not None and state is not None:
             # A worker's event says what it changed: the cached job, moved forward, is as good as a read.
             updated = apply_run_state(cached, state)
             if updated is not None:
@@ -87,7 +93,7 @@ class JobService:
 
     def _announce(self, job_id: str, event: JobEvent) -> None:
         """Publish the event of a change this service made through :meth:`change` or :meth:`create`."""
-        self.events.publish(job_id, {**event, "origin": self.origin})
+        self.events.publish(job_id, event.model_copy(update={"origin": self.origin}))
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
@@ -118,7 +124,7 @@ class JobService:
 
     # -- creation and reads --------------------------------------------------------------------------
 
-    async def create(self, service: str, owner: str | None, pairs: Sequence[tuple[str, str]]) -> Job:
+    async def create(self, principal: Principal, service: str, pairs: Sequence[tuple[str, str]]) -> Job:
         spec = self.service(service)
         params = spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
@@ -134,9 +140,9 @@ class JobService:
         token = self.cache.token()
         job = await self.call(
             self.store.create,
+            principal,
             job_id=job_id,
             service=service,
-            owner=owner,
             parameters=stored,
             execution_duration=duration,
             destruction_time=destruction,
@@ -166,28 +172,28 @@ class JobService:
         latest = now + timedelta(seconds=self.settings.max_lifetime)
         return min(when, latest)
 
-    async def get(self, service: str, job_id: str, owner: str | None) -> Job:
+    async def get(self, principal: Principal, service: str, job_id: str) -> Job:
         self.service(service)
-        return await self._read(service, job_id, owner)
+        return await self._read(principal, service, job_id)
 
-    async def _read(self, service: str, job_id: str, owner: str | None) -> Job:
+    async def _read(self, principal: Principal, service: str, job_id: str) -> Job:
         """The job from the cache, else from the database (then cached)."""
-        cached = self.cache.get(job_id)
-        if cached is not None and cached.service == service and (owner is None or cached.owner == owner):
+        cached = self.cache.get(principal, job_id)
+        if cached is not None and cached.service == service:
             return cached
-        return await self._fetch(service, job_id, owner)
+        return await self._fetch(principal, service, job_id)
 
-    async def _fetch(self, service: str, job_id: str, owner: str | None) -> Job:
+    async def _fetch(self, principal: Principal, service: str, job_id: str) -> Job:
         """The job from the database, then cached (unless it changed while it was read)."""
         token = self.cache.token()
-        job = await self.call(self.store.require, job_id, service=service, owner=owner)
+        job = await self.call(self.store.require, principal, job_id, service=service)
         self.cache.put(job, token)
         return job
 
     async def list(
         self,
+        principal: Principal,
         service: str,
-        owner: str | None,
         phases: Sequence[ExecutionPhase],
         after: datetime | None,
         last: int | None,
@@ -195,8 +201,8 @@ class JobService:
         self.service(service)
         return await self.call(
             self.store.list_refs,
+            principal,
             service=service,
-            owner=owner,
             phases=phases,
             after=after,
             last=last,
@@ -204,7 +210,7 @@ class JobService:
         )
 
     async def wait(
-        self, service: str, job_id: str, owner: str | None, timeout: float, phase: ExecutionPhase | None
+        self, principal: Principal, service: str, job_id: str, timeout: float, phase: ExecutionPhase | None
     ) -> Job:
         """The job once it leaves its phase (UWS §2.2.1.2), woken by its events, or after ``timeout``.
 
@@ -213,8 +219,8 @@ class JobService:
         the subscription (so the read goes to the database) or arrives after it and wakes this WAIT.
         """
         self.service(service)
-        with self.events.subscribe(job_id) as sub:
-            job = await self._read(service, job_id, owner)
+        with self.events.subscribe(principal, job_id) as sub:
+            job = await self._read(principal, service, job_id)
             start_phase = job.phase
             if start_phase in ACTIVE_PHASES and (phase is None or start_phase == phase):
                 deadline = time.monotonic() + timeout
@@ -225,16 +231,16 @@ class JobService:
                     event = await sub.next(min(remaining, WAIT_RECHECK_SECONDS))
                     if event is None:
                         # No event for a while: read the database, in case one was lost.
-                        job = await self._fetch(service, job_id, owner)
-                    elif event.get("type") != "progress":
+                        job = await self._fetch(principal, service, job_id)
+                    elif event.type != "progress":
                         # The event's listeners ran first: the cache holds the changed job, or nothing.
-                        job = await self._read(service, job_id, owner)
+                        job = await self._read(principal, service, job_id)
         return job
 
     # -- changes -------------------------------------------------------------------------------------
 
-    async def run(self, job: Job) -> Job:
-        queued = await self.change(job.job_id, self.store.queue, job.job_id, new_task_id(job.job_id))
+    async def run(self, principal: Principal, job: Job) -> Job:
+        queued = await self.change(job.job_id, self.store.queue, principal, job.job_id, new_task_id(job.job_id))
         await self._dispatch(queued)
         return queued
 
@@ -251,50 +257,63 @@ class JobService:
                 job_id=job.job_id,
             ) from exc
 
-    async def abort(self, job: Job) -> Job:
-        aborted = await self.change(job.job_id, self.store.abort, job.job_id)
+    async def abort(self, principal: Principal, job: Job) -> Job:
+        aborted = await self.change(job.job_id, self.store.abort, principal, job.job_id)
         self._announce(job.job_id, phase_event(aborted))
         # Whatever phase the (possibly cached) job showed, stop any execution: revoking an idle task is harmless.
         await self.call(self.dispatcher.abort, aborted)
-        for child in await self.call(self.store.abort_children, job.job_id):
+        for child in await self.call(self.store.abort_children, principal, job.job_id):
             self.events.publish(child.job_id, phase_event(child))
             await self.call(self.dispatcher.abort, child)
         return aborted
 
-    async def change_phase(self, job: Job, value: str | None) -> Job:
+    async def change_phase(self, principal: Principal, job: Job, value: str | None) -> Job:
         action = parse_phase_action(value)
-        return await (self.run(job) if action == "RUN" else self.abort(job))
+        return await (self.run(principal, job) if action == "RUN" else self.abort(principal, job))
 
-    async def set_execution_duration(self, job: Job, value: str | None) -> Job:
+    async def set_execution_duration(self, principal: Principal, job: Job, value: str | None) -> Job:
         if value is None:
             raise UsageError("missing parameter EXECUTIONDURATION", parameter="EXECUTIONDURATION")
         seconds = self._duration(self.service(job.service), value)
-        return await self.change(job.job_id, self.store.set_execution_duration, job.job_id, seconds)
+        return await self.change(job.job_id, self.store.set_execution_duration, principal, job.job_id, seconds)
 
-    async def set_destruction(self, job: Job, value: str | None) -> Job:
+    async def set_destruction(self, principal: Principal, job: Job, value: str | None) -> Job:
         if value is None:
             raise UsageError("missing parameter DESTRUCTION", parameter="DESTRUCTION")
-        return await self.change(job.job_id, self.store.set_destruction, job.job_id, self._destruction(value))
+        return await self.change(
+            job.job_id, self.store.set_destruction, principal, job.job_id, self._destruction(value)
+        )
 
-    async def update_parameters(self, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
+    async def update_parameters(self, principal: Principal, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
         if job.phase != ExecutionPhase.PENDING:
             raise PermissionDeniedError(
                 f"parameters can only be changed while the job is PENDING (it is {job.phase.value})"
             )
         if not pairs:
             raise UsageError("no parameters given", parameter="parameters")
-        # DALI §2.1: a POST to .../parameters sets these parameters; the others are kept.
+        spec = self.service(job.service)
+        # DALI §2.1: a POST to .../parameters sets these parameters; the others are kept. The merge is
+        # a compare-and-swap on the stored list: a concurrent update makes it read and merge again,
+        # where a plain write would lose one of the two changes.
         changed = {k.lower() for k, _ in pairs}
-        merged = [(k, v) for k, v in job.parameters if k.lower() not in changed] + list(pairs)
-        self.service(job.service).params_model.from_uws(merged)
-        return await self.change(job.job_id, self.store.update_parameters, job.job_id, merged)
+        current = job
+        for _ in range(PARAMETER_UPDATE_TRIES):
+            merged = [(k, v) for k, v in current.parameters if k.lower() not in changed] + list(pairs)
+            spec.params_model.from_uws(merged)
+            updated = await self.change(
+                job.job_id, self.store.replace_parameters, principal, job.job_id, current.parameters, merged
+            )
+            if updated is not None:
+                return updated
+            current = await self.call(self.store.require, principal, job.job_id, service=job.service)
+        raise ServiceUnavailableError("the job's parameters kept changing under this update: try again")
 
-    async def delete(self, job: Job) -> None:
+    async def delete(self, principal: Principal, job: Job) -> None:
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             try:
-                job = await self.abort(job)
+                job = await self.abort(principal, job)
             except PermissionDeniedError:
                 pass  # it finished meanwhile
         # Should the storage be down, the 503 leaves the job in place to delete again (see destroy).
-        await self.change(job.job_id, destroy, self.store, self.objects, job)
-        self._announce(job.job_id, deleted_event())
+        await self.change(job.job_id, destroy, principal, self.store, self.objects, job)
+        self._announce(job.job_id, deleted_event(job))

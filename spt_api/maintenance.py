@@ -24,10 +24,14 @@ from spt_api.storage import ObjectStore
 from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, utcnow
 from spt_api.uws.phases import ExecutionPhase
+from spt_api.uws.principal import Principal
 
-__all__ = ["MaintenanceReport", "cleanup_expired", "reconcile"]
+__all__ = ["MAINTENANCE", "MaintenanceReport", "abort_overrun", "cleanup_expired", "destroy", "reconcile"]
 
 log = logging.getLogger(__name__)
+
+#: The reconciler and the cleanup act for the system: they see every user's jobs.
+MAINTENANCE = Principal.system_actor("maintenance")
 
 #: Seconds past executionDuration after which the reconciler aborts a job itself (the worker's
 #: own limits should have fired first; this catches a worker that died holding it).
@@ -73,11 +77,11 @@ def reconcile(
         )
 
     # A job still heartbeating long after its hard limit: the worker's limits failed; stop it here.
-    for job in store.executing_since(now - timedelta(seconds=OVERRUN_GRACE)):
+    for job in store.executing_since(MAINTENANCE, now - timedelta(seconds=OVERRUN_GRACE)):
         if overran(job, OVERRUN_GRACE) and abort_overrun(job, store, dispatcher, events):
             report.aborted.append(job.job_id)
     depths: dict[str, int] | None = None
-    for job in store.stale(now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
+    for job in store.stale(MAINTENANCE, now, heartbeat_timeout, queued_timeout=heartbeat_timeout * 2):
         if job.phase == ExecutionPhase.QUEUED:
             # A job waiting in a backlog has its message in the queue still: resending it would
             # grow the backlog at every pass. Only a queue that is empty has lost the message.
@@ -98,14 +102,14 @@ def reconcile(
                 ErrorType.FATAL,
                 f"the job was started {job.attempts} times and its worker vanished each time; giving up",
             )
-            if store.fail(job.job_id, summary, from_phases=[job.phase]):
+            if store.fail(MAINTENANCE, job.job_id, summary, from_phases=[job.phase]):
                 _publish(events, job, ExecutionPhase.ERROR)
                 report.failed.append(job.job_id)
             continue
         if _requeue(job, store, dispatcher, events):
             log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
             report.requeued.append(job.job_id)
-    for parent in store.unmerged_parents():
+    for parent in store.unmerged_parents(MAINTENANCE):
         # Run the merge in a worker: the requeued parent sees its children and merges them.
         if _requeue(parent, store, dispatcher, events):
             report.requeued.append(parent.job_id)
@@ -116,19 +120,20 @@ def abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: Eve
     """ABORTED with an error summary naming the limit (UWS §2.1.4), and its fan-out children with it;
     False when it had ended meanwhile."""
     try:
-        aborted = store.abort(job.job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration)))
+        summary = ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration))
+        aborted = store.abort(MAINTENANCE, job.job_id, summary)
     except Exception:
         return False  # it ended meanwhile
     dispatcher.abort(aborted)
     _publish(events, job, ExecutionPhase.ABORTED)
-    for child in store.abort_children(job.job_id):
+    for child in store.abort_children(MAINTENANCE, job.job_id):
         dispatcher.abort(child)
         _publish(events, child, ExecutionPhase.ABORTED)
     return True
 
 
 def _requeue(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
-    requeued = store.requeue(job.job_id, job.worker_id, new_task_id(job.job_id))
+    requeued = store.requeue(MAINTENANCE, job.job_id, job.worker_id, new_task_id(job.job_id))
     if requeued is None:
         return False
     try:
@@ -152,26 +157,26 @@ def cleanup_expired(
     A fan-out child goes with its parent, at the parent's destruction time (which a client may change).
     """
     report = MaintenanceReport()
-    for job in store.expired(now or utcnow()):
+    for job in store.expired(MAINTENANCE, now or utcnow()):
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             try:
-                dispatcher.abort(store.abort(job.job_id))
+                dispatcher.abort(store.abort(MAINTENANCE, job.job_id))
             except Exception:
                 pass
-            for child in store.abort_children(job.job_id):
+            for child in store.abort_children(MAINTENANCE, job.job_id):
                 dispatcher.abort(child)
-        if destroy(store, objects, job) is not None:
-            events.publish(job.job_id, deleted_event())
+        if destroy(MAINTENANCE, store, objects, job) is not None:
+            events.publish(job.job_id, deleted_event(job))
             report.deleted.append(job.job_id)
     return report
 
 
-def destroy(store: JobStore, objects: ObjectStore, job: Job) -> Job | None:
+def destroy(principal: Principal, store: JobStore, objects: ObjectStore, job: Job) -> Job | None:
     """Delete a job's stored objects and its row, its fan-out children's first: the job's results may
     be theirs (a merge adopts them). Objects go before rows, so a storage outage leaves the job in
     place to destroy again rather than orphaned objects nothing would find. The deleted job, or None."""
-    for child in store.children(job.job_id):
+    for child in store.children(principal, job.job_id):
         objects.delete_prefix(f"{child.service}/{child.job_id}")
-        store.delete(child.job_id)
+        store.delete(principal, child.job_id)
     objects.delete_prefix(f"{job.service}/{job.job_id}")
-    return store.delete(job.job_id)
+    return store.delete(principal, job.job_id)

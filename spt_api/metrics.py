@@ -14,11 +14,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from spt_api.events.messages import JobEvent
 
 __all__ = ["Metrics", "watch_loop_lag"]
 
@@ -104,11 +105,10 @@ class Metrics:
     ) -> None:
         self.registry.register(_JobCollector(counts, depths, heartbeats))
 
-    def observe_event(self, job_id: str, event: dict[str, Any]) -> None:
+    def observe_event(self, job_id: str, event: JobEvent) -> None:
         """An event listener: a job's final phase event with its run time feeds the duration histogram."""
-        duration, service, phase = event.get("duration"), event.get("service"), event.get("phase")
-        if isinstance(duration, int | float) and isinstance(service, str) and isinstance(phase, str):
-            self.job_duration.labels(service, phase).observe(max(0.0, float(duration)))
+        if event.duration is not None and event.service is not None and event.phase is not None:
+            self.job_duration.labels(event.service, event.phase).observe(max(0.0, event.duration))
 
 
 async def watch_loop_lag(metrics: Metrics, interval: float, warn_after: float) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from spt_api import __version__
 from spt_api.services import ServiceSpec
+from spt_api.uws.json_documents import component_schemas
 from spt_api.uws.phases import ExecutionPhase
 
 __all__ = ["openapi_document"]
@@ -209,95 +210,35 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
-def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
-    nullable_time = {"type": ["string", "null"], "format": "date-time"}
-    schemas: dict[str, Any] = {
-        "Error": {
-            "type": "object",
-            "required": ["error", "message", "status"],
-            "properties": {
-                "error": {"type": "string"},
-                "message": {"type": "string"},
-                "status": {"type": "integer"},
-                "parameter": {"type": "string"},
-            },
-        },
-        "Parameters": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-        "Results": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "href"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "href": {"type": "string"},
-                    "size": {"type": ["integer", "null"]},
-                    "mimeType": {"type": ["string", "null"]},
-                },
-            },
-        },
-        "Job": {
-            "type": "object",
-            "required": ["jobId", "phase", "creationTime", "executionDuration", "parameters", "results"],
-            "properties": {
-                "jobId": {"type": "string"},
-                "href": {"type": "string"},
-                "runId": {"type": ["string", "null"]},
-                "ownerId": {"type": ["string", "null"]},
-                "phase": {"type": "string", "enum": _PHASES},
-                "service": {"type": "string"},
-                "quote": nullable_time,
-                "creationTime": {"type": "string", "format": "date-time"},
-                "startTime": nullable_time,
-                "endTime": nullable_time,
-                "executionDuration": {"type": "integer"},
-                "destruction": nullable_time,
-                "parameters": {"$ref": "#/components/schemas/Parameters"},
-                "results": {"$ref": "#/components/schemas/Results"},
-                "errorSummary": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "type": {"type": "string", "enum": ["fatal", "transient"]},
-                        "hasDetail": {"type": "boolean"},
-                        "message": {"type": "string"},
-                    },
-                },
-                "progress": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "done": {"type": "integer"},
-                        "total": {"type": "integer"},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "JobList": {
-            "type": "object",
-            "required": ["version", "jobs"],
-            "properties": {
-                "version": {"const": "1.1"},
-                "jobs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["jobId", "href", "phase", "creationTime"],
-                        "properties": {
-                            "jobId": {"type": "string"},
-                            "href": {"type": "string"},
-                            "phase": {"type": "string", "enum": _PHASES},
-                            "runId": {"type": ["string", "null"]},
-                            "ownerId": {"type": ["string", "null"]},
-                            "creationTime": {"type": "string", "format": "date-time"},
-                        },
-                    },
-                },
-            },
-        },
+def _sync_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
+    """DALI sync, for a service whose declaration names a sync function: the same parameters as its jobs."""
+    answers = {
+        "200": {"description": "The one file the request asked for", "content": {"*/*": {}}},
+        **_ERRORS,
+        "429": _error("Every sync process is busy: retry after Retry-After seconds, or submit a job"),
+        "503": _error("The service cannot answer now (its data or configuration is at fault)"),
     }
+    params = {"$ref": f"#/components/schemas/{spec.name}_parameters"}
+    return {
+        f"{base}/{spec.name}/sync": {
+            "get": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange (parameters in the query)",
+                "responses": answers,
+            },
+            "post": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange",
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": params}}},
+                "responses": answers,
+            },
+        }
+    }
+
+
+def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
+    # The documents' schemas come from the models the handlers render: one source for both.
+    schemas: dict[str, Any] = component_schemas()
     for name, spec in services.items():
         schema = spec.params_model.model_json_schema(ref_template="#/components/schemas/{model}")
         for def_name, definition in schema.pop("$defs", {}).items():
@@ -335,6 +276,8 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
     }
     for spec in services.values():
         paths.update(_service_paths(base, spec))
+        if spec.sync is not None:
+            paths.update(_sync_paths(base, spec))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,68 +1,49 @@
 """Shared fixtures: a real spt-api server on a free port, per backend.
 
-The server runs in its own thread and event loop, so synchronous clients
-(pyvo, requests) and async ones (httpx) can both drive it.
+The server itself (:class:`~tests.support.server.RunningServer`) lives in tests/support/server.py.
+Tests that need PostgreSQL, Redis, an S3 server or Celery workers get the ``services`` marker here
+(:func:`pytest_collection_modifyitems`), so ``pytest -m "not services"`` runs on a bare machine.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from spt_api.app import Backends
 from spt_api.config import Settings
-from spt_api.testing import start_server_thread
-from tests.api.uws_helpers import wait_until_final
 from tests.support.celery_worker import ProductionBackends
+from tests.support.server import RunningServer, start_server
+
+#: Fixtures that start or reach PostgreSQL, Redis, an S3 server (SeaweedFS) or Celery workers;
+#: ``s3`` is the name every test module gives its private SeaweedS3.
+SERVICE_FIXTURES = frozenset({"production_infra", "celery_worker", "s3"})
+#: Parametrized fixtures whose param picks services at run time (request.getfixturevalue), so the
+#: service fixture is not among the test's fixturenames: fixture name -> the params that need them.
+SERVICE_PARAMS: dict[str, frozenset[str]] = {"server": frozenset({"production"}), "store": frozenset({"s3"})}
+#: Paths under tests/ whose every test needs services (their own servers, or the machine's).
+SERVICE_PATHS = (Path("durability"), Path("support_tests/test_infra.py"))
 
 
-@dataclass
-class RunningServer:
-    base_url: str
-    settings: Settings
-    backends: Backends
-    loop: asyncio.AbstractEventLoop
-
-    @property
-    def api(self) -> str:
-        return self.base_url + self.settings.base_path
-
-    def jobs_url(self, service: str = "echo") -> str:
-        return f"{self.api}/{service}/jobs"
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=60, **kwargs)
-
-    def create_job(self, service: str = "echo", run: bool = False, **params: Any) -> str:
-        """Create a job; return its URL."""
-        data = [(k, str(v)) for k, v in params.items()]
-        if run:
-            data.append(("PHASE", "RUN"))
-        with self.client() as client:
-            response = client.post(
-                self.jobs_url(service),
-                content=urlencode(data),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
-        assert response.status_code == 303, response.text
-        return response.headers["Location"]
-
-    def wait_final(self, job_url: str, timeout: float = 60) -> dict[str, Any]:
-        """Follow a job with WAIT until it leaves the active phases; return its JSON."""
-        with self.client() as client:
-            return wait_until_final(client, job_url, timeout)
+def _needs_services(item: pytest.Item) -> bool:
+    if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(
+        callspec.params.get(name) in params for name, params in SERVICE_PARAMS.items()
+    ):
+        return True
+    tests_dir = Path(__file__).parent
+    return any(item.path.is_relative_to(tests_dir / path) for path in SERVICE_PATHS)
 
 
-def start_server(settings: Settings) -> tuple[RunningServer, Callable[[], None]]:
-    thread = start_server_thread(settings)
-    return RunningServer(thread.base_url, settings, thread.backends, thread.loop), thread.stop
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _needs_services(item):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
@@ -96,31 +77,33 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 class ProductionInfra(ProductionBackends):
-    """PostgreSQL (a fresh database on the machine's server), Redis (a private db number), S3 (SeaweedFS)."""
+    """PostgreSQL (a fresh database on the machine's server), Redis (a private server), S3 (SeaweedFS)."""
 
     settings_defaults: ClassVar[dict[str, Any]] = {"heartbeat_timeout": 5, "fan_out_chunk": 3}
 
 
 @pytest.fixture(scope="session")
 def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionInfra]:
-    import random
-
-    import redis
-
     from spt_api.db.migrate import migrate
     from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
+    from tests.support.redisserver import PrivateRedis
     from tests.support.s3server import SeaweedS3
 
     database_url = fresh_database_on_machine_pg("spt_test")
     migrate(database_url)
-    # A db number of its own, emptied first; the machine's Redis is shared with nothing else in CI.
-    redis_url = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
-    redis.Redis.from_url(redis_url).flushdb()
-    s3 = SeaweedS3(bucket="spt-outputs").start()
+    # A redis-server of the session's own on a free port, not a db number on the machine's Redis:
+    # other test runs and benchmarks on the same machine share that one, and neither side may
+    # FLUSHDB the other's broker queues and job events. It starts empty (no persistence), so
+    # nothing needs flushing; worker subprocesses get its URL through env().
+    redis_server = PrivateRedis().start()
     try:
-        yield ProductionInfra(database_url, redis_url, s3, tmp_path_factory.mktemp("production"))
+        s3 = SeaweedS3(bucket="spt-outputs").start()
+        try:
+            yield ProductionInfra(database_url, redis_server.url, s3, tmp_path_factory.mktemp("production"))
+        finally:
+            s3.close()
     finally:
-        s3.close()
+        redis_server.close()
         drop_database(database_url)
 
 

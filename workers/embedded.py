@@ -20,9 +20,9 @@ from typing import Any
 
 from spt_api.config import Settings
 from spt_api.db import JobStore
-from spt_api.events import EventPublisher
+from spt_api.events import EventPublisher, JobEvent
 from spt_api.events.messages import phase_event
-from spt_api.maintenance import abort_overrun
+from spt_api.maintenance import MAINTENANCE, abort_overrun
 from spt_api.queue.base import Dispatcher
 from spt_api.services import ServiceRegistry
 from spt_api.uws.models import ErrorSummary, ErrorType, Job
@@ -43,7 +43,7 @@ class _PipePublisher:
         self.conn = conn
         self.lock = threading.Lock()
 
-    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+    def publish(self, job_id: str, event: JobEvent) -> None:
         with self.lock:
             self.conn.send(("event", job_id, event))
 
@@ -205,7 +205,7 @@ class EmbeddedDispatcher(Dispatcher):
                 if kind == "event":
                     self.events.publish(job_id, payload)
                 elif kind == "dispatch":
-                    child = self.store.get(job_id)
+                    child = self.store.get(MAINTENANCE, job_id)
                     if child is not None:
                         self.send(child)
                 elif kind == "ready":
@@ -232,11 +232,11 @@ class EmbeddedDispatcher(Dispatcher):
             if not abort_overrun(job, self.store, self, self.events):
                 log.info("timed-out job %s was already final", job.job_id)
             return
-        current = self.store.get(job.job_id)
+        current = self.store.get(MAINTENANCE, job.job_id)
         if current is None or current.phase not in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             return
         requeued = (
-            self.store.requeue(job.job_id, current.worker_id)
+            self.store.requeue(MAINTENANCE, job.job_id, current.worker_id)
             if current.attempts < self.settings.max_attempts
             else None
         )
@@ -245,7 +245,7 @@ class EmbeddedDispatcher(Dispatcher):
             self.send(requeued)
         else:
             summary = ErrorSummary(ErrorType.FATAL, "the worker process running this job died")
-            if self.store.fail(job.job_id, summary):
+            if self.store.fail(MAINTENANCE, job.job_id, summary):
                 self.events.publish(job.job_id, phase_event(job, ExecutionPhase.ERROR))
 
     def _enforce_deadlines(self) -> None:

@@ -11,17 +11,21 @@ from pathlib import Path
 
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
-from spt_api.events import EventPublisher, RedisEventPublisher
+from spt_api.events import EventPublisher, JobEvent, RedisEventPublisher
 from spt_api.services import ServiceRegistry
 from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
+from spt_api.uws.principal import Principal
 from workers.heartbeat import Heartbeats
 
-__all__ = ["NullPublisher", "WorkerRuntime", "build_runtime", "event_publisher"]
+__all__ = ["WORKER", "NullPublisher", "WorkerRuntime", "build_runtime", "event_publisher"]
+
+#: Workers act for the system: they run every user's jobs.
+WORKER = Principal.system_actor("worker")
 
 
 class NullPublisher:
-    def publish(self, job_id: str, event: dict[str, object]) -> None:
+    def publish(self, job_id: str, event: JobEvent) -> None:
         return None
 
 
@@ -39,7 +43,7 @@ class WorkerRuntime:
 
     def __post_init__(self) -> None:
         self.heartbeats = Heartbeats(
-            lambda job_id: self.store.heartbeat(job_id, self.worker_id), self.settings.heartbeat_interval
+            lambda job_id: self.store.heartbeat(WORKER, job_id, self.worker_id), self.settings.heartbeat_interval
         )
 
     @cached_property

@@ -26,7 +26,7 @@ from spt_api.storage import result_key, safe_name
 from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress, utcnow
 from spt_api.uws.phases import ExecutionPhase
-from workers.runtime import WorkerRuntime
+from workers.runtime import WORKER, WorkerRuntime
 
 __all__ = ["RunContext", "execute_job"]
 
@@ -76,13 +76,13 @@ class RunContext:
         self._last_progress = now
         progress = Progress(done, total, message)
         try:
-            self.runtime.store.set_progress(self.job_id, progress)
+            self.runtime.store.set_progress(WORKER, self.job_id, progress)
         except sqlalchemy.exc.SQLAlchemyError as exc:
             # Progress is a courtesy: a database blip must not fail the job (its end is recorded later).
             log.warning("progress not stored: %s", exc)
         self.runtime.events.publish(
             self.job_id,
-            progress_event(done, total, message),
+            progress_event(self.job, done, total, message),
         )
 
     def add_result(
@@ -112,7 +112,7 @@ class RunContext:
         now = time.monotonic()
         if now - self._last_abort_check >= ABORT_CHECK_INTERVAL:
             self._last_abort_check = now
-            self._aborted = self.runtime.store.phase(self.job_id) != ExecutionPhase.EXECUTING
+            self._aborted = self.runtime.store.phase(WORKER, self.job_id) != ExecutionPhase.EXECUTING
         return self._aborted
 
 
@@ -145,7 +145,7 @@ def execute_job(
 def _execute(
     job_id: str, runtime: WorkerRuntime, timeout_errors: tuple[type[BaseException], ...]
 ) -> ExecutionPhase | None:
-    job = runtime.store.claim(job_id, runtime.worker_id)
+    job = runtime.store.claim(WORKER, job_id, runtime.worker_id)
     if job is None:
         log.info("job not claimed: it is no longer QUEUED (a repeated message, or aborted)")
         return None
@@ -159,7 +159,7 @@ def _execute(
             raise FatalJobError(f"this worker does not know the service {job.service!r}")
         params = spec.params_model.from_uws(job.parameters)
         if job.parent_id is None and spec.split is not None:
-            if job.attempts > 1 and runtime.store.children(job_id):
+            if job.attempts > 1 and runtime.store.children(WORKER, job_id):
                 # A requeued parent: its children exist already; merge (once) if they have all ended.
                 _merge_if_done(job.job_id, runtime, claimed=job if job.pending_children == 0 else None)
                 return False
@@ -173,7 +173,7 @@ def _execute(
 
     final = _settle(job, runtime, body, timeout_errors)
     if job.parent_id is not None and final is not None:
-        _child_ended(job.parent_id, runtime)
+        _child_ended(job, runtime)
     return final
 
 
@@ -218,7 +218,7 @@ def _run_and_record(
         finished = body(ctx)
     except timeout_errors:
         try:
-            return runtime.store.abort(
+            return runtime.store.abort(WORKER,
                 job_id, ErrorSummary(ErrorType.FATAL, overrun_message(job.execution_duration))
             )
         except Exception:
@@ -227,7 +227,7 @@ def _run_and_record(
         summary = _summary(exc)
         log.info("job failed: %s", summary.message)
         ended = utcnow()
-        failed = runtime.store.fail(
+        failed = runtime.store.fail(WORKER,
             job_id, summary, worker_id=runtime.worker_id, from_phases=[ExecutionPhase.EXECUTING], ended=ended
         )
         return replace(job, phase=ExecutionPhase.ERROR, end_time=ended, error=summary) if failed else None
@@ -236,7 +236,7 @@ def _run_and_record(
     # Results are in storage before the job says COMPLETED, so a COMPLETED job's results resolve.
     ended = utcnow()
     results = tuple(ctx.results.values())
-    done = runtime.store.complete(job_id, list(results), worker_id=runtime.worker_id, ended=ended)
+    done = runtime.store.complete(WORKER, job_id, list(results), worker_id=runtime.worker_id, ended=ended)
     return replace(job, phase=ExecutionPhase.COMPLETED, end_time=ended, results=results) if done else None
 
 
@@ -263,21 +263,24 @@ class MergeRunContext(RunContext):
 
 
 def _fan_out(parent: Job, parameter_sets: list[list[tuple[str, str]]], runtime: WorkerRuntime) -> None:
-    children = runtime.store.create_children(parent, parameter_sets)
+    children = runtime.store.create_children(WORKER, parent, parameter_sets)
     log.info("job split into %d children", len(children))
-    runtime.store.set_progress(parent.job_id, Progress(0, len(children), f"0 of {len(children)} parts"))
+    runtime.store.set_progress(WORKER, parent.job_id, Progress(0, len(children), f"0 of {len(children)} parts"))
     for child in children:
         runtime.events.publish(child.job_id, phase_event(child, ExecutionPhase.QUEUED))
         runtime.dispatch(child)
 
 
-def _child_ended(parent_id: str, runtime: WorkerRuntime) -> None:
+def _child_ended(child: Job, runtime: WorkerRuntime) -> None:
     """A child reached a final phase: count it on the parent, and merge when it was the last."""
+    parent_id = child.parent_id
+    assert parent_id is not None
     # Counted by the database: each child's end would otherwise read every child's whole row.
-    done, total = runtime.store.count_children(parent_id)
+    done, total = runtime.store.count_children(WORKER, parent_id)
     message = f"{done} of {total} parts"
-    runtime.store.set_progress(parent_id, Progress(done, total, message))
-    runtime.events.publish(parent_id, progress_event(done, total, message))
+    runtime.store.set_progress(WORKER, parent_id, Progress(done, total, message))
+    # The parent has its child's owner.
+    runtime.events.publish(parent_id, progress_event(child, done, total, message))
     with bound_contextvars(job_id=parent_id):
         _merge_if_done(parent_id, runtime)
 
@@ -287,7 +290,7 @@ def _merge_if_done(parent_id: str, runtime: WorkerRuntime, *, claimed: Job | Non
 
     ``claimed``: the parent, already EXECUTING for this worker with no child left running.
     """
-    job = claimed or runtime.store.claim_merge(parent_id, runtime.worker_id)
+    job = claimed or runtime.store.claim_merge(WORKER, parent_id, runtime.worker_id)
     if job is None:
         return None
     spec = runtime.services.get(job.service)
@@ -307,7 +310,7 @@ def _merge_if_done(parent_id: str, runtime: WorkerRuntime, *, claimed: Job | Non
                 results=child.results,
                 error_message=child.error.message if child.error else None,
             )
-            for child in runtime.store.children(job.job_id)
+            for child in runtime.store.children(WORKER, job.job_id)
         ]
         assert isinstance(ctx, MergeRunContext)
         merge(params, outcomes, ctx)

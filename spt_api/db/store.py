@@ -21,6 +21,8 @@ from spt_api.db.schema import jobs
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_sources, target_of
+from spt_api.uws.principal import Principal
+from spt_api.uws.task_ids import new_task_id
 
 __all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
@@ -130,6 +132,21 @@ def _children_running(parent_id: Any) -> Any:
     return sa.exists().where(child.c.parent_id == parent_id, child.c.phase.in_(_ACTIVE))
 
 
+def _scope(principal: Principal) -> builtins.list[Any]:
+    """The WHERE clauses that keep ``principal`` to its own jobs: none for the system and admins."""
+    if principal.sees_all:
+        return []
+    if principal.user_id is None:
+        return [jobs.c.owner.is_(None)]
+    return [jobs.c.owner == principal.user_id]
+
+
+def _scoped(statement: Any, principal: Principal) -> Any:
+    """A prebuilt statement, narrowed to ``principal``'s jobs (unchanged, so still cached, for the system)."""
+    clauses = _scope(principal)
+    return statement.where(*clauses) if clauses else statement
+
+
 #: The isolation level of the one multi-statement write, by dialect (the engine's default is autocommit).
 _TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 
@@ -147,31 +164,30 @@ class JobStore:
     # -- reads ---------------------------------------------------------------------------------------
 
     @retry_once_on_disconnect
-    def get(self, job_id: str) -> Job | None:
+    def get(self, principal: Principal, job_id: str) -> Job | None:
         with self.engine.connect() as conn:
-            row = conn.execute(_GET, {"b_job_id": job_id}).mappings().first()
+            row = conn.execute(_scoped(_GET, principal), {"b_job_id": job_id}).mappings().first()
         return _row_to_job(row) if row else None
 
     @retry_once_on_disconnect
-    def phase(self, job_id: str) -> ExecutionPhase | None:
+    def phase(self, principal: Principal, job_id: str) -> ExecutionPhase | None:
         """The job's phase alone (a running job asks often; its parameters may be megabytes)."""
         with self.engine.connect() as conn:
-            value = conn.execute(_PHASE, {"b_job_id": job_id}).scalar()
+            value = conn.execute(_scoped(_PHASE, principal), {"b_job_id": job_id}).scalar()
         return ExecutionPhase(value) if value is not None else None
 
-    def require(self, job_id: str, *, service: str | None = None, owner: str | None = None) -> Job:
-        """The job, or :class:`NotFoundError` (also when it belongs to another service or owner)."""
-        job = self.get(job_id)
+    def require(self, principal: Principal, job_id: str, *, service: str | None = None) -> Job:
+        """The job, or :class:`NotFoundError` (also when it belongs to another service, or is not the
+        principal's to see: not 403, since telling a stranger that the id exists leaks information)."""
+        job = self.get(principal, job_id)
         if job is None or (service is not None and job.service != service):
-            raise NotFoundError(f"no job {job_id!r}")
-        if owner is not None and job.owner != owner:
-            # Not 403: telling a stranger that the id exists leaks information.
             raise NotFoundError(f"no job {job_id!r}")
         return job
 
     @retry_once_on_disconnect
     def list(
         self,
+        principal: Principal,
         *,
         service: str | None = None,
         owner: str | None = None,
@@ -181,13 +197,14 @@ class JobStore:
         limit: int = 1000,
     ) -> builtins.list[Job]:
         """Jobs filtered as UWS §2.2.2.1 says: ARCHIVED only when asked for, newest first."""
-        query = self._list_query(sa.select(jobs), service, owner, phases, after, last, limit)
+        query = self._list_query(sa.select(jobs), principal, service, owner, phases, after, last, limit)
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     @retry_once_on_disconnect
     def list_refs(
         self,
+        principal: Principal,
         *,
         service: str | None = None,
         owner: str | None = None,
@@ -198,7 +215,7 @@ class JobStore:
     ) -> builtins.list[JobRef]:
         """Like :meth:`list`, reading only what a job list shows (a long list costs a tenth)."""
         columns = [jobs.c.job_id, jobs.c.service, jobs.c.phase, jobs.c.run_id, jobs.c.owner, jobs.c.creation_time]
-        query = self._list_query(sa.select(*columns), service, owner, phases, after, last, limit)
+        query = self._list_query(sa.select(*columns), principal, service, owner, phases, after, last, limit)
         with self.engine.connect() as conn:
             return [
                 JobRef(job_id, svc, ExecutionPhase(phase), run_id, job_owner, _aware(created) or created)
@@ -208,6 +225,7 @@ class JobStore:
     @staticmethod
     def _list_query(
         query: sa.Select[Any],
+        principal: Principal,
         service: str | None,
         owner: str | None,
         phases: Sequence[ExecutionPhase],
@@ -216,7 +234,7 @@ class JobStore:
         limit: int,
     ) -> sa.Select[Any]:
         # Fan-out children are the service's business, not the user's: they are not listed.
-        query = query.where(jobs.c.parent_id.is_(None))
+        query = query.where(jobs.c.parent_id.is_(None), *_scope(principal))
         if service is not None:
             query = query.where(jobs.c.service == service)
         if owner is not None:
@@ -237,17 +255,21 @@ class JobStore:
             conn.execute(_PING).first()
 
     @retry_once_on_disconnect
-    def count_by_phase(self) -> dict[tuple[str, str], int]:
-        query = sa.select(jobs.c.service, jobs.c.phase, sa.func.count()).group_by(jobs.c.service, jobs.c.phase)
+    def count_by_phase(self, principal: Principal) -> dict[tuple[str, str], int]:
+        query = (
+            sa.select(jobs.c.service, jobs.c.phase, sa.func.count())
+            .where(*_scope(principal))
+            .group_by(jobs.c.service, jobs.c.phase)
+        )
         with self.engine.connect() as conn:
             return {(service, phase): n for service, phase, n in conn.execute(query)}
 
     @retry_once_on_disconnect
-    def worker_heartbeats(self) -> dict[str, datetime]:
+    def worker_heartbeats(self, principal: Principal) -> dict[str, datetime]:
         """The latest heartbeat of each worker process that is running a job."""
         query = (
             sa.select(jobs.c.worker_id, sa.func.max(jobs.c.heartbeat_time))
-            .where(jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.worker_id.is_not(None))
+            .where(jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.worker_id.is_not(None), *_scope(principal))
             .group_by(jobs.c.worker_id)
         )
         with self.engine.connect() as conn:
@@ -255,7 +277,7 @@ class JobStore:
         return {worker: beat for worker, beat in beats.items() if beat is not None}
 
     @retry_once_on_disconnect
-    def expired(self, now: datetime, limit: int = 500) -> builtins.list[Job]:
+    def expired(self, principal: Principal, now: datetime, limit: int = 500) -> builtins.list[Job]:
         query = (
             sa.select(jobs)
             .where(
@@ -263,6 +285,7 @@ class JobStore:
                 jobs.c.destruction_time <= now,
                 # Children are destroyed with their parent (maintenance.destroy), at its time.
                 jobs.c.parent_id.is_(None),
+                *_scope(principal),
             )
             .limit(limit)
         )
@@ -270,7 +293,9 @@ class JobStore:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     @retry_once_on_disconnect
-    def stale(self, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta) -> builtins.list[Job]:
+    def stale(
+        self, principal: Principal, now: datetime, heartbeat_timeout: timedelta, queued_timeout: timedelta
+    ) -> builtins.list[Job]:
         """EXECUTING jobs whose worker is silent and QUEUED jobs waiting suspiciously long."""
         silent = sa.and_(
             jobs.c.phase == ExecutionPhase.EXECUTING.value,
@@ -283,14 +308,17 @@ class JobStore:
             jobs.c.queued_time < now - queued_timeout,
         )
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(jobs).where(sa.or_(silent, waiting))).mappings()
+            rows = conn.execute(sa.select(jobs).where(sa.or_(silent, waiting), *_scope(principal))).mappings()
             return [_row_to_job(row) for row in rows]
 
     @retry_once_on_disconnect
-    def executing_since(self, before: datetime) -> builtins.list[Job]:
+    def executing_since(self, principal: Principal, before: datetime) -> builtins.list[Job]:
         """EXECUTING jobs started before ``before`` (the reconciler checks them for overruns)."""
         query = sa.select(jobs).where(
-            jobs.c.phase == ExecutionPhase.EXECUTING.value, jobs.c.start_time < before, jobs.c.execution_duration > 0
+            jobs.c.phase == ExecutionPhase.EXECUTING.value,
+            jobs.c.start_time < before,
+            jobs.c.execution_duration > 0,
+            *_scope(principal),
         )
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
@@ -300,9 +328,9 @@ class JobStore:
     @retry_once_on_disconnect
     def create(
         self,
+        principal: Principal,
         *,
         service: str,
-        owner: str | None,
         parameters: Iterable[tuple[str, str]],
         execution_duration: int,
         destruction_time: datetime | None,
@@ -321,7 +349,7 @@ class JobStore:
         values = {
             "job_id": job_id,
             "service": service,
-            "owner": owner,
+            "owner": principal.owner,
             "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
             "queue": queue or service,
             "run_id": run_id,
@@ -339,7 +367,7 @@ class JobStore:
                 row = conn.execute(_INSERT, values).mappings().one()
         except sa.exc.IntegrityError:
             # The retry of an INSERT whose first try committed before its connection dropped.
-            existing = self.get(job_id)
+            existing = self.get(principal, job_id)
             if existing is None:
                 raise
             return existing
@@ -347,12 +375,12 @@ class JobStore:
 
     @retry_once_on_disconnect
     def _conditional_update(
-        self, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
+        self, principal: Principal, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
     ) -> Job | None:
         """One UPDATE ... WHERE phase IN (...) RETURNING *: the new job, or None when the phase did not match."""
         query = (
             jobs.update()
-            .where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
+            .where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]), *_scope(principal))
             .values(**values)
             .returning(*jobs.c)
         )
@@ -360,7 +388,7 @@ class JobStore:
             row = conn.execute(query).mappings().first()
         return _row_to_job(row) if row is not None else None
 
-    def transition(self, job_id: str, action: Action, **values: Any) -> Job:
+    def transition(self, principal: Principal, job_id: str, action: Action, **values: Any) -> Job:
         """Apply ``action`` if the job's phase allows it, in one conditional UPDATE.
 
         Raises
@@ -372,34 +400,36 @@ class JobStore:
         """
         # Every action leads to one phase from wherever it is allowed: one conditional UPDATE does it.
         sources = allowed_sources(action)
-        updated = self._conditional_update(job_id, sources, {"phase": target_of(action).value, **values})
+        updated = self._conditional_update(principal, job_id, sources, {"phase": target_of(action).value, **values})
         if updated is not None:
             return updated
-        job = self.require(job_id)
+        job = self.require(principal, job_id)
         raise JobUpdateError(f"cannot {action.value} a job in phase {job.phase.value}")
 
-    def queue(self, job_id: str, task_id: str | None = None) -> Job:
-        return self.transition(job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)
+    def queue(self, principal: Principal, job_id: str, task_id: str | None = None) -> Job:
+        return self.transition(principal, job_id, Action.RUN, queued_time=utcnow(), task_id=task_id)
 
     @retry_once_on_disconnect
-    def claim(self, job_id: str, worker_id: str) -> Job | None:
+    def claim(self, principal: Principal, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
         with self.engine.begin() as conn:
-            row = conn.execute(_CLAIM, {"b_job_id": job_id, "b_now": utcnow(), "b_worker_id": worker_id})
+            values = {"b_job_id": job_id, "b_now": utcnow(), "b_worker_id": worker_id}
+            row = conn.execute(_scoped(_CLAIM, principal), values)
             found = row.mappings().first()
         return _row_to_job(found) if found is not None else None
 
     @retry_once_on_disconnect
-    def heartbeat(self, job_id: str, worker_id: str) -> bool:
+    def heartbeat(self, principal: Principal, job_id: str, worker_id: str) -> bool:
         with self.engine.begin() as conn:
-            beat = conn.execute(_HEARTBEAT, {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": utcnow()})
+            values = {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": utcnow()}
+            beat = conn.execute(_scoped(_HEARTBEAT, principal), values)
             return beat.rowcount == 1
 
     @retry_once_on_disconnect
-    def set_progress(self, job_id: str, progress: Progress) -> None:
+    def set_progress(self, principal: Principal, job_id: str, progress: Progress) -> None:
         query = (
             jobs.update()
-            .where(jobs.c.job_id == job_id)
+            .where(jobs.c.job_id == job_id, *_scope(principal))
             .values(
                 progress_done=progress.done,
                 progress_total=progress.total,
@@ -411,7 +441,10 @@ class JobStore:
 
     @retry_once_on_disconnect
     def complete(
-        self, job_id: str, results: Sequence[JobResult], worker_id: str | None = None, *, ended: datetime | None = None
+        self,
+        principal: Principal,
+        job_id: str,
+        results: Sequence[JobResult], worker_id: str | None = None, *, ended: datetime | None = None
     ) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
         values = {
@@ -423,11 +456,13 @@ class JobStore:
             ],
         }
         with self.engine.begin() as conn:
-            return conn.execute(_COMPLETE if worker_id is None else _COMPLETE_OWN, values).rowcount == 1
+            statement = _scoped(_COMPLETE if worker_id is None else _COMPLETE_OWN, principal)
+            return conn.execute(statement, values).rowcount == 1
 
     @retry_once_on_disconnect
     def fail(
         self,
+        principal: Principal,
         job_id: str,
         error: ErrorSummary,
         *,
@@ -437,20 +472,25 @@ class JobStore:
     ) -> bool:
         """Active → ERROR with an error summary; False when the job had already left those phases."""
         phases = list(from_phases) if from_phases is not None else list(allowed_sources(Action.FAIL))
-        query = jobs.update().where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]))
+        query = jobs.update().where(
+            jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]), *_scope(principal)
+        )
         if worker_id is not None:
             query = query.where(jobs.c.worker_id == worker_id)
         query = query.values(phase=ExecutionPhase.ERROR.value, end_time=ended or utcnow(), **_error_values(error))
         with self.engine.begin() as conn:
             return conn.execute(query).rowcount == 1
 
-    def abort(self, job_id: str, error: ErrorSummary | None = None) -> Job:
-        return self.transition(job_id, Action.ABORT, end_time=utcnow(), **_error_values(error))
+    def abort(self, principal: Principal, job_id: str, error: ErrorSummary | None = None) -> Job:
+        return self.transition(principal, job_id, Action.ABORT, end_time=utcnow(), **_error_values(error))
 
     @retry_once_on_disconnect
-    def requeue(self, job_id: str, worker_id: str | None, task_id: str | None = None) -> Job | None:
+    def requeue(
+        self, principal: Principal, job_id: str, worker_id: str | None, task_id: str | None = None
+    ) -> Job | None:
         """EXECUTING (of a vanished worker) or QUEUED (message lost) → QUEUED again."""
         query = jobs.update().where(
+            *_scope(principal),
             jobs.c.job_id == job_id,
             jobs.c.phase.in_([ExecutionPhase.EXECUTING.value, ExecutionPhase.QUEUED.value]),
         )
@@ -471,10 +511,10 @@ class JobStore:
 
     # -- fan-out ---------------------------------------------------------------------------------------
 
-    def create_children(self, parent: Job, parameter_sets: Sequence[Sequence[tuple[str, str]]]) -> builtins.list[Job]:
+    def create_children(
+        self, principal: Principal, parent: Job, parameter_sets: Sequence[Sequence[tuple[str, str]]]
+    ) -> builtins.list[Job]:
         """Insert one QUEUED child per parameter set and make the parent wait for them, in one transaction."""
-        from spt_api.queue.base import new_task_id
-
         now = utcnow()
         rows = []
         for index, parameters in enumerate(parameter_sets):
@@ -512,24 +552,24 @@ class JobStore:
         return children
 
     @retry_once_on_disconnect
-    def count_children(self, parent_id: str) -> tuple[int, int]:
+    def count_children(self, principal: Principal, parent_id: str) -> tuple[int, int]:
         """(ended, total): how many of the job's children have left QUEUED and EXECUTING, of how many."""
         running = jobs.c.phase.in_(_ACTIVE)
         query = sa.select(sa.func.count(), sa.func.count().filter(sa.not_(running))).where(
-            jobs.c.parent_id == parent_id
+            jobs.c.parent_id == parent_id, *_scope(principal)
         )
         with self.engine.connect() as conn:
             total, ended = conn.execute(query).one()
         return int(ended), int(total)
 
     @retry_once_on_disconnect
-    def children(self, parent_id: str) -> builtins.list[Job]:
-        query = sa.select(jobs).where(jobs.c.parent_id == parent_id).order_by(jobs.c.child_index)
+    def children(self, principal: Principal, parent_id: str) -> builtins.list[Job]:
+        query = sa.select(jobs).where(jobs.c.parent_id == parent_id, *_scope(principal)).order_by(jobs.c.child_index)
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     @retry_once_on_disconnect
-    def claim_merge(self, parent_id: str, worker_id: str) -> Job | None:
+    def claim_merge(self, principal: Principal, parent_id: str, worker_id: str) -> Job | None:
         """Once every child has ended, hand the merge to exactly one caller (None for the others)."""
         query = (
             jobs.update()
@@ -538,6 +578,7 @@ class JobStore:
                 jobs.c.phase == ExecutionPhase.EXECUTING.value,
                 jobs.c.pending_children > 0,
                 ~_children_running(parent_id),
+                *_scope(principal),
             )
             .values(pending_children=0, heartbeat_time=utcnow(), worker_id=worker_id)
             .returning(*jobs.c)
@@ -547,11 +588,11 @@ class JobStore:
         return _row_to_job(row) if row is not None else None
 
     @retry_once_on_disconnect
-    def abort_children(self, parent_id: str) -> builtins.list[Job]:
+    def abort_children(self, principal: Principal, parent_id: str) -> builtins.list[Job]:
         """Abort the parent's active children; return them (their executions must be stopped)."""
         query = (
             jobs.update()
-            .where(jobs.c.parent_id == parent_id, jobs.c.phase.in_(_ACTIVE))
+            .where(jobs.c.parent_id == parent_id, jobs.c.phase.in_(_ACTIVE), *_scope(principal))
             .values(phase=ExecutionPhase.ABORTED.value, end_time=utcnow())
             .returning(*jobs.c)
         )
@@ -559,33 +600,77 @@ class JobStore:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     @retry_once_on_disconnect
-    def unmerged_parents(self) -> builtins.list[Job]:
+    def unmerged_parents(self, principal: Principal) -> builtins.list[Job]:
         """EXECUTING parents whose children have all ended but whose merge never started (a worker died)."""
         query = sa.select(jobs).where(
             jobs.c.phase == ExecutionPhase.EXECUTING.value,
             jobs.c.pending_children > 0,
             ~_children_running(jobs.c.job_id),
+            *_scope(principal),
         )
         with self.engine.connect() as conn:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
-    def update_parameters(self, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
-        return self._update_pending(job_id, {"parameters": [list(p) for p in parameters]}, "parameters")
+    def replace_parameters(
+        self,
+        principal: Principal,
+        job_id: str,
+        expected: Iterable[tuple[str, str]],
+        parameters: Iterable[tuple[str, str]],
+    ) -> Job | None:
+        """The PENDING job's parameters set to ``parameters`` if they are still ``expected`` (compare and
+        swap: two concurrent updates cannot both merge into the same old list); None when they changed.
 
-    def set_execution_duration(self, job_id: str, seconds: int) -> Job:
-        return self._update_pending(job_id, {"execution_duration": seconds}, "executionDuration")
+        Raises
+        ------
+        JobUpdateError
+            The job is no longer PENDING.
+        """
+        old = [list(p) for p in expected]
+        query = (
+            jobs.update()
+            .where(
+                jobs.c.job_id == job_id,
+                jobs.c.phase == ExecutionPhase.PENDING.value,
+                jobs.c.parameters == sa.type_coerce(old, jobs.c.parameters.type),
+                *_scope(principal),
+            )
+            .values(parameters=[list(p) for p in parameters])
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is not None:
+            return _row_to_job(row)
+        job = self.require(principal, job_id)
+        if job.phase != ExecutionPhase.PENDING:
+            raise JobUpdateError(f"parameters can only be changed while the job is PENDING (it is {job.phase.value})")
+        return None
 
-    def _update_pending(self, job_id: str, values: dict[str, Any], what: str) -> Job:
+    def update_parameters(self, principal: Principal, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
+        return self._update_pending(
+            principal, job_id, {"parameters": [list(p) for p in parameters]}, "parameters"
+        )
+
+    def set_execution_duration(self, principal: Principal, job_id: str, seconds: int) -> Job:
+        return self._update_pending(principal, job_id, {"execution_duration": seconds}, "executionDuration")
+
+    def _update_pending(self, principal: Principal, job_id: str, values: dict[str, Any], what: str) -> Job:
         # The worker reads parameters and limits when the job is queued: later changes could not apply.
-        updated = self._conditional_update(job_id, [ExecutionPhase.PENDING], values)
+        updated = self._conditional_update(principal, job_id, [ExecutionPhase.PENDING], values)
         if updated is None:
-            job = self.require(job_id)
+            job = self.require(principal, job_id)
             raise JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
         return updated
 
     @retry_once_on_disconnect
-    def set_destruction(self, job_id: str, when: datetime) -> Job:
-        query = jobs.update().where(jobs.c.job_id == job_id).values(destruction_time=when).returning(*jobs.c)
+    def set_destruction(self, principal: Principal, job_id: str, when: datetime) -> Job:
+        query = (
+            jobs.update()
+            .where(jobs.c.job_id == job_id, *_scope(principal))
+            .values(destruction_time=when)
+            .returning(*jobs.c)
+        )
         with self.engine.begin() as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
@@ -593,10 +678,11 @@ class JobStore:
         return _row_to_job(row)
 
     @retry_once_on_disconnect
-    def delete(self, job_id: str) -> Job | None:
+    def delete(self, principal: Principal, job_id: str) -> Job | None:
         """The deleted job, or None when there was none."""
         with self.engine.begin() as conn:
-            row = conn.execute(jobs.delete().where(jobs.c.job_id == job_id).returning(*jobs.c)).mappings().first()
+            query = jobs.delete().where(jobs.c.job_id == job_id, *_scope(principal)).returning(*jobs.c)
+            row = conn.execute(query).mappings().first()
         return _row_to_job(row) if row is not None else None
 
 

@@ -7,11 +7,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+from spt_api.events.messages import JobEvent
+from spt_api.uws.principal import Principal
 
 __all__ = ["EventBus", "EventPublisher", "InProcessEventBus", "JobEvent", "Subscription"]
 
-JobEvent = dict[str, Any]
 
 
 class EventPublisher(Protocol):
@@ -21,12 +23,18 @@ class EventPublisher(Protocol):
 
 
 class Subscription:
-    """Events of one job, delivered to one waiter in order."""
+    """Events of one job that ``principal`` may see, delivered to one waiter in order."""
 
-    def __init__(self, bus: InProcessEventBus, job_id: str) -> None:
+    def __init__(self, bus: InProcessEventBus, principal: Principal, job_id: str) -> None:
         self._bus = bus
+        self.principal = principal
         self.job_id = job_id
         self.queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+
+    def offer(self, event: JobEvent) -> None:
+        # Events carry their job's owner: another user's event never reaches this waiter.
+        if self.principal.may_see(event.owner):
+            self.queue.put_nowait(event)
 
     async def next(self, timeout: float) -> JobEvent | None:
         """The next event, or None after ``timeout`` seconds."""
@@ -50,8 +58,8 @@ class EventBus(ABC):
     def publish(self, job_id: str, event: JobEvent) -> None: ...
 
     @abstractmethod
-    def subscribe(self, job_id: str) -> Subscription:
-        """Start receiving the job's events (call from the event loop)."""
+    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
+        """Start receiving the job's events that ``principal`` may see (call from the event loop)."""
 
     @abstractmethod
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
@@ -86,15 +94,15 @@ class InProcessEventBus(EventBus):
 
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         # One process is the whole bus.
-        self.add_listener(lambda job_id, event: listener(job_id, event) if "duration" in event else None)
+        self.add_listener(lambda job_id, event: listener(job_id, event) if event.duration is not None else None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
 
-    def subscribe(self, job_id: str) -> Subscription:
+    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        sub = Subscription(self, job_id)
+        sub = Subscription(self, principal, job_id)
         with self._lock:
             self._subscribers[job_id].add(sub)
         return sub
@@ -130,4 +138,4 @@ class InProcessEventBus(EventBus):
         with self._lock:
             subs = list(self._subscribers.get(job_id, ()))
         for sub in subs:
-            sub.queue.put_nowait(event)
+            sub.offer(event)

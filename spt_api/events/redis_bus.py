@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 import redis.asyncio as aioredis
 
-from spt_api.events.bus import EventBus, InProcessEventBus, JobEvent, Subscription
+from spt_api.events.bus import EventBus, InProcessEventBus, Subscription
+from spt_api.events.messages import JobEvent
+from spt_api.uws.principal import Principal
 
 __all__ = ["RedisEventBus", "RedisEventPublisher"]
 
@@ -34,7 +35,7 @@ class RedisEventPublisher:
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         try:
-            self._client.publish(self.prefix + job_id, json.dumps(event))
+            self._client.publish(self.prefix + job_id, event.to_json())
         except redis.RedisError as exc:
             log.warning("event not published: %s", exc, extra={"job_id": job_id})
 
@@ -83,14 +84,14 @@ class RedisEventBus(EventBus):
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._exclusive.append(listener)
 
-    def subscribe(self, job_id: str) -> Subscription:
-        return self._local.subscribe(job_id)
+    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
+        return self._local.subscribe(principal, job_id)
 
     async def _deliver_exclusive(self, job_id: str, event: JobEvent) -> None:
         """The first replica to set the event's key (SET NX) hands it to the exclusive listeners."""
         if self._commands is None:
             return
-        key = f"{self.prefix}ended:{job_id}:{event.get('phase')}"
+        key = f"{self.prefix}ended:{job_id}:{event.phase}"
         try:
             taken = await self._commands.set(key, b"1", nx=True, ex=EXCLUSIVE_CLAIM_SECONDS)
         except Exception as exc:
@@ -112,12 +113,12 @@ class RedisEventBus(EventBus):
                             continue
                         channel = message["channel"].decode()
                         try:
-                            event = json.loads(message["data"])
-                        except ValueError:
+                            event = JobEvent.from_json(message["data"])
+                        except ValueError:  # pydantic's ValidationError too: a stranger's message
                             continue
                         job_id = channel.removeprefix(self.prefix)
                         self._local.publish(job_id, event)
-                        if self._exclusive and "duration" in event:
+                        if self._exclusive and event.duration is not None:
                             # After the waiters are woken, not before: the claim is a Redis round trip.
                             claim = asyncio.create_task(self._deliver_exclusive(job_id, event))
                             self._claims.add(claim)

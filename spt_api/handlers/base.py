@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import tornado.web
+from pydantic import BaseModel
 from tornado import httputil
 
 from spt_api.config import Settings
@@ -26,6 +27,8 @@ from spt_api.uws.errors import (
     RequestError,
     UsageError,
 )
+from spt_api.uws.json_documents import ErrorDocument
+from spt_api.uws.principal import ANONYMOUS, Principal
 
 __all__ = ["BaseHandler", "Lifecycle", "NotFoundHandler"]
 
@@ -411,10 +414,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def wants_json(self) -> bool:
         return prefers_json(self.request.headers.get("Accept", ""))
 
-    def owner(self) -> str | None:
-        """The authenticated user; None when auth is off (ownerId is then xsi:nil, UWS §2.1.8)."""
+    def principal(self) -> Principal:
+        """Who is asking: the anonymous user while auth is off (its jobs' ownerId is xsi:nil, UWS §2.1.8)."""
         user = self.current_user
-        return str(user) if user else None
+        return user if isinstance(user, Principal) else ANONYMOUS
 
     def absolute(self, path: str) -> str:
         return f"{self.request.protocol}://{self.request.host}{path}"
@@ -422,7 +425,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
+        # A typed document (spt_api.uws.json_documents) renders itself, as its OpenAPI schema says.
+        self.finish(data.model_dump_json() if isinstance(data, BaseModel) else json.dumps(data))
 
     def write_xml(self, data: bytes) -> None:
         self.set_header("Content-Type", "application/xml; charset=UTF-8")
@@ -467,12 +471,10 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Retry-After", "5")
         if self.wants_json:
             self.set_header("Content-Type", "application/json")
-            body: dict[str, Any] = {"error": error, "message": message, "status": status_code}
-            if parameter:
-                body["parameter"] = parameter
-            if job_href:
-                body["href"] = job_href
-            self.finish(json.dumps(body))
+            document = ErrorDocument(
+                error=error, message=message, status=status_code, parameter=parameter or None, href=job_href
+            )
+            self.finish(document.model_dump_json(exclude_none=True))
         else:
             # DALI §4.2: a text/plain error document starting with the required text.
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
-from spt_api.uws import documents
+from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
 from spt_api.uws.models import Job, JobRef, JobResult
@@ -31,15 +30,16 @@ class JobBaseHandler(BaseHandler):
         return lambda result: f"{base}/results/{quote(result.result_id)}"
 
     async def load(self, service: str, job_id: str) -> Job:
-        return await self.jobs.get(service, job_id, self.owner())
+        return await self.jobs.get(self.principal(), service, job_id)
 
     def write_job(self, job: Job) -> None:
         kind = "json" if self.wants_json else "xml"
         base = self.absolute("")
-        body = self.jobs.cache.rendered(job, kind, base)
+        body = self.jobs.cache.rendered(self.principal(), job, kind, base)
         if body is None:
             if kind == "json":
-                body = json.dumps(documents.job_to_json(job, self.result_url(job), self.job_url(job))).encode()
+                document = json_documents.job_document(job, self.result_url(job), self.job_url(job))
+                body = document.model_dump_json().encode()
             else:
                 body = documents.job_to_xml(job, self.result_url(job))
             self.jobs.cache.remember_render(job, kind, base, body)
@@ -57,14 +57,14 @@ class JobListHandler(JobBaseHandler):
         after = parse_datetime(after_value, "AFTER") if after_value is not None else None
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
-        jobs = await self.jobs.list(service, self.owner(), phases, after, last)
+        jobs = await self.jobs.list(self.principal(), service, phases, after, last)
         if self.wants_json:
-            self.write_json(documents.jobs_to_json(jobs, self.job_url))
+            self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
 
     async def post(self, service: str) -> None:
-        job = await self.jobs.create(service, self.owner(), self.params())
+        job = await self.jobs.create(self.principal(), service, self.params())
         self.see_other(self.job_url(job))
 
 
@@ -79,7 +79,7 @@ class JobHandler(JobBaseHandler):
             phase = parse_phases([phase_value])[0] if phase_value is not None else None
             with self.lifecycle.long_request():
                 done, waited = await self.lifecycle.unless_stopping(
-                    self.jobs.wait(service, job_id, self.owner(), timeout, phase)
+                    self.jobs.wait(self.principal(), service, job_id, timeout, phase)
                 )
                 # The server is stopping: the job as it is now, while the job store is still open.
                 job = waited if done and waited is not None else await self.load(service, job_id)
@@ -87,14 +87,14 @@ class JobHandler(JobBaseHandler):
 
     async def delete(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        await self.jobs.delete(job)
+        await self.jobs.delete(self.principal(), job)
         self.see_other(self.list_url(service))
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         action = self.param("ACTION")
         if action is not None and action.strip().upper() == "DELETE":
-            await self.jobs.delete(job)
+            await self.jobs.delete(self.principal(), job)
             self.see_other(self.list_url(service))
             return
         names = sorted({k for k, _ in self.params()})
@@ -113,7 +113,7 @@ class PhaseHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.change_phase(job, self.param("PHASE"))
+        job = await self.jobs.change_phase(self.principal(), job, self.param("PHASE"))
         self.see_other(self.job_url(job))
 
 
@@ -123,7 +123,7 @@ class ExecutionDurationHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.set_execution_duration(job, self.param("EXECUTIONDURATION"))
+        job = await self.jobs.set_execution_duration(self.principal(), job, self.param("EXECUTIONDURATION"))
         self.see_other(self.job_url(job))
 
 
@@ -133,7 +133,7 @@ class DestructionHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.set_destruction(job, self.param("DESTRUCTION"))
+        job = await self.jobs.set_destruction(self.principal(), job, self.param("DESTRUCTION"))
         self.see_other(self.job_url(job))
 
 
@@ -160,7 +160,7 @@ class ParametersHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         if self.wants_json:
-            self.write_json(documents.parameters_to_json(job))
+            self.write_json(json_documents.parameters_document(job))
         else:
             self.write_xml(documents.parameters_to_xml(job))
 
@@ -177,7 +177,7 @@ class ParametersHandler(JobBaseHandler):
                     f"set it at job creation or at its own resource (e.g. {self.job_url(job)}/phase)",
                     parameter=name,
                 )
-        job = await self.jobs.update_parameters(job, pairs)
+        job = await self.jobs.update_parameters(self.principal(), job, pairs)
         self.see_other(self.job_url(job))
 
 
@@ -185,7 +185,7 @@ class ResultsHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
         if self.wants_json:
-            self.write_json(documents.results_to_json(job, self.result_url(job)))
+            self.write_json(json_documents.results_document(job, self.result_url(job)))
         else:
             self.write_xml(documents.results_to_xml(job, self.result_url(job)))
 

@@ -1,8 +1,7 @@
-"""UWS 1.1 XML documents and their JSON twins (UWS 1.1 Appendix B).
+"""UWS 1.1 XML documents (UWS 1.1 Appendix B); their JSON twins are in :mod:`spt_api.uws.json_documents`.
 
 The XML follows ``UWS.xsd`` (element order, ``xsi:nil`` for the nillable
-elements, ``version="1.1"``); the JSON uses the same names in camelCase and is
-described by ``JSON_SCHEMA`` in the OpenAPI document.
+elements, ``version="1.1"``).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 from xml.etree import ElementTree as ET
 
 from spt_api.uws.models import Job, JobRef, JobResult
@@ -18,13 +16,9 @@ from spt_api.uws.models import Job, JobRef, JobResult
 __all__ = [
     "UWS_NS",
     "format_datetime",
-    "job_to_json",
     "job_to_xml",
-    "jobs_to_json",
     "jobs_to_xml",
-    "parameters_to_json",
     "parameters_to_xml",
-    "results_to_json",
     "results_to_xml",
 ]
 
@@ -184,61 +178,3 @@ def parameters_to_xml(job: Job) -> bytes:
     root = ET.Element(_q("parameters"))
     _fill_parameters(root, job)
     return _serialize(root)
-
-
-def results_to_json(job: Job, result_url: ResultUrl) -> list[dict[str, Any]]:
-    return [
-        {"id": r.result_id, "href": result_url(r), "size": r.size, "mimeType": r.mime_type}
-        for r in job.results
-    ]
-
-
-def parameters_to_json(job: Job) -> dict[str, list[str]]:
-    return job.parameters_dict()
-
-
-def job_to_json(job: Job, result_url: ResultUrl, job_url: str) -> dict[str, Any]:
-    """The JSON twin of ``<uws:job>`` (schema: ``#/components/schemas/Job`` in the OpenAPI document)."""
-    return {
-        "jobId": job.job_id,
-        "href": job_url,
-        "runId": job.run_id,
-        "ownerId": job.owner,
-        "phase": job.phase.value,
-        "service": job.service,
-        "quote": _dt(job.quote),
-        "creationTime": format_datetime(job.creation_time),
-        "startTime": _dt(job.start_time),
-        "endTime": _dt(job.end_time),
-        "executionDuration": job.execution_duration,
-        "destruction": _dt(job.destruction_time),
-        "parameters": parameters_to_json(job),
-        "results": results_to_json(job, result_url),
-        "errorSummary": (
-            {"type": job.error.error_type.value, "hasDetail": True, "message": job.error.message}
-            if job.error
-            else None
-        ),
-        "progress": (
-            {"done": job.progress.done, "total": job.progress.total, "message": job.progress.message}
-            if job.progress
-            else None
-        ),
-    }
-
-
-def jobs_to_json(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) -> dict[str, Any]:
-    return {
-        "version": "1.1",
-        "jobs": [
-            {
-                "jobId": job.job_id,
-                "href": job_url(job),
-                "phase": job.phase.value,
-                "runId": job.run_id,
-                "ownerId": job.owner,
-                "creationTime": format_datetime(job.creation_time),
-            }
-            for job in jobs
-        ],
-    }

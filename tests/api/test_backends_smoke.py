@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 def test_echo_job_completes_and_result_downloads(server: RunningServer) -> None:

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tests.conftest import RunningServer
+from tests.support._proc import wait_until
+from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,7 @@ def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: P
         ).headers["Location"]
     job = server.wait_final(job_url)
     assert job["phase"] == "COMPLETED", job
-    children = server.backends.jobs.store.children(job["jobId"])
+    children = server.backends.jobs.store.children(SYSTEM, job["jobId"])
     assert len(children) == 3
     assert {r["id"] for r in job["results"]} >= {"bundle", "manifest", "manifest-json"}
     bundle = next(r for r in job["results"] if r["id"] == "bundle")
@@ -136,9 +138,7 @@ def test_large_job_fans_out_and_bundles_once(server: RunningServer, demo_maps: P
     assert len(fits_files) == 7
 
 
-def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, demo_maps: Path) -> None:
-    import time
-
+def test_abort_stops_a_fanned_out_job_in_the_abort_request(server: RunningServer, demo_maps: Path) -> None:
     sources = json.loads((demo_maps / "sources.json").read_text())["sources"]
     # 100 child jobs of 3 positions on a pool of 2: minutes of work, aborted once the first child runs.
     positions = [sources[i % len(sources)] for i in range(300)]
@@ -150,14 +150,19 @@ def test_abort_stops_a_fanned_out_job_within_a_second(server: RunningServer, dem
         ).headers["Location"]
         job_id = job_url.rsplit("/", 1)[-1]
         store = server.backends.jobs.store
-        deadline = time.monotonic() + 30
-        while not any(c.phase.value != "QUEUED" for c in store.children(job_id)):
-            assert time.monotonic() < deadline, "no child started"
-            client.get(f"{job_url}/phase")
+        # A child's phase is not the parent's, so UWS WAIT on the parent cannot say when one starts.
+        wait_until(
+            lambda: any(c.phase.value != "QUEUED" for c in store.children(SYSTEM, job_id)),
+            timeout=30, what="no child job started", interval=0.1, error=AssertionError,
+        )
         assert client.get(f"{job_url}/phase").text == "EXECUTING"
-        started = time.monotonic()
         assert client.post(f"{job_url}/phase", data={"PHASE": "ABORT"}).status_code == 303
+        # No timing here (a loaded machine makes any bound flaky): the abort is done by the time its
+        # request returns, so the parent and every child are already final at the next read...
         job = client.get(job_url, headers={"Accept": "application/json"}).json()
         assert job["phase"] == "ABORTED"
-        assert all(c.phase.value in ("ABORTED", "COMPLETED", "ERROR") for c in store.children(job_id))
-    assert time.monotonic() - started < 1.0
+        phases = [c.phase.value for c in store.children(SYSTEM, job_id)]
+        assert len(phases) == 100
+        assert all(phase in ("ABORTED", "COMPLETED", "ERROR") for phase in phases), phases
+        # ...and it stopped the minutes of queued work instead of letting it run out.
+        assert phases.count("ABORTED") > phases.count("COMPLETED"), phases

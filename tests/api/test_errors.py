@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.api.uws_helpers import form, wait_until_final
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 @dataclass(frozen=True)

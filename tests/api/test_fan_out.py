@@ -6,12 +6,13 @@ import time
 
 import httpx
 
-from tests.conftest import RunningServer
+from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 
 
 def _children(server: RunningServer, job_url: str) -> list[object]:
     job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
-    return list(server.backends.jobs.store.children(job_id))
+    return list(server.backends.jobs.store.children(SYSTEM, job_id))
 
 
 def test_split_job_merges_children_in_order(server: RunningServer) -> None:

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.uws_helpers import wait_until_final
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 def test_health_reports_each_component(client: httpx.Client) -> None:

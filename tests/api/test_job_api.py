@@ -21,7 +21,7 @@ from tests.api.uws_helpers import (
     wait_for_phase,
     wait_until_final,
 )
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 from tests.support.uws_xsd import validate_uws
 
 #: JobSummary sequence of UWS.xsd (Appendix B); optional elements may be absent.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from spt_api.job_cache import JobCache
 from spt_api.uws.models import Job
 from spt_api.uws.phases import ExecutionPhase
+from tests.support.principals import SYSTEM
 
 
 def _job(phase: ExecutionPhase, job_id: str = "j1") -> Job:
@@ -17,9 +18,9 @@ def test_put_get_and_invalidate() -> None:
     cache = JobCache(ttl=60)
     job = _job(ExecutionPhase.QUEUED)
     cache.put(job, cache.token())
-    assert cache.get("j1") is job
+    assert cache.get(SYSTEM, "j1") is job
     cache.invalidate("j1")
-    assert cache.get("j1") is None
+    assert cache.get(SYSTEM, "j1") is None
 
 
 def test_a_read_that_raced_with_a_change_is_not_cached() -> None:
@@ -27,10 +28,10 @@ def test_a_read_that_raced_with_a_change_is_not_cached() -> None:
     token = cache.token()  # a request starts reading the job...
     cache.invalidate("j1")  # ...the job changes meanwhile (its event arrives)...
     cache.put(_job(ExecutionPhase.EXECUTING), token)  # ...and the read returns the old row
-    assert cache.get("j1") is None
+    assert cache.get(SYSTEM, "j1") is None
     fresh = cache.token()
     cache.put(_job(ExecutionPhase.COMPLETED), fresh)
-    assert cache.get("j1") is not None
+    assert cache.get(SYSTEM, "j1") is not None
 
 
 def test_other_jobs_changes_do_not_block_caching() -> None:
@@ -38,7 +39,7 @@ def test_other_jobs_changes_do_not_block_caching() -> None:
     token = cache.token()
     cache.invalidate("other")
     cache.put(_job(ExecutionPhase.QUEUED), token)
-    assert cache.get("j1") is not None
+    assert cache.get(SYSTEM, "j1") is not None
 
 
 def test_forgotten_invalidations_err_on_the_safe_side() -> None:
@@ -47,19 +48,19 @@ def test_forgotten_invalidations_err_on_the_safe_side() -> None:
     for job_id in ("j1", "a", "b", "c"):  # j1's record is pushed out of the bounded history
         cache.invalidate(job_id)
     cache.put(_job(ExecutionPhase.QUEUED), token)
-    assert cache.get("j1") is None
+    assert cache.get(SYSTEM, "j1") is None
 
 
 def test_ttl_zero_disables_the_cache() -> None:
     cache = JobCache(ttl=0)
     cache.put(_job(ExecutionPhase.QUEUED), cache.token())
-    assert cache.get("j1") is None
+    assert cache.get(SYSTEM, "j1") is None
 
 
 def test_a_workers_run_state_moves_the_cached_job_forward() -> None:
     from dataclasses import replace
 
-    from spt_api.events.messages import apply_run_state, phase_event
+    from spt_api.events.messages import JobEvent, RunState, apply_run_state, phase_event
     from spt_api.uws.models import ErrorSummary, ErrorType, JobResult
 
     queued = replace(_job(ExecutionPhase.QUEUED), parameters=(("message", "x"),), run_id="r1")
@@ -70,11 +71,9 @@ def test_a_workers_run_state_moves_the_cached_job_forward() -> None:
     failed = replace(started, phase=ExecutionPhase.ERROR, end_time=done.end_time,
                      error=ErrorSummary(ErrorType.FATAL, "no", "trace"))
     # Through JSON, as events travel: the API's copy plus the worker's state equals the worker's job.
-    import json
-
-    def carried(job: Job) -> dict[str, object]:
-        state = json.loads(json.dumps(phase_event(job, with_state=True)))["state"]
-        assert isinstance(state, dict)
+    def carried(job: Job) -> RunState:
+        state = JobEvent.from_json(phase_event(job, with_state=True).to_json()).state
+        assert state is not None
         return state
 
     assert apply_run_state(queued, carried(started)) == started

@@ -27,7 +27,8 @@ from tests.api.uws_helpers import (
     q,
     wait_until_final,
 )
-from tests.conftest import RunningServer
+from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 from tests.support.uws_xsd import validate_uws
 
 
@@ -171,7 +172,7 @@ def test_archived_jobs_are_listed_only_on_request(server: RunningServer, client:
     client.post(f"{archived}/phase", data={"PHASE": "ABORT"})
     # No client action archives a job (the destruction time does); use the JobStore interface,
     # which every backend shares.
-    server.backends.jobs.store.transition(job_id_of(archived), Action.ARCHIVE)
+    server.backends.jobs.store.transition(SYSTEM, job_id_of(archived), Action.ARCHIVE)
     assert get_job(client, archived)["phase"] == "ARCHIVED"
     assert ids(listing(client, server, [("AFTER", after)])) == [job_id_of(kept)]
     assert ids(listing(client, server, [("AFTER", after), ("PHASE", "ARCHIVED")])) == [job_id_of(archived)]

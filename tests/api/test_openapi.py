@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from spt_api.openapi import openapi_document
 from spt_api.services import ServiceRegistry
 from tests.api.uws_helpers import JSON
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 #: UWS sub-resources every service has under {jobs}/{job_id}.
 SUB_RESOURCES = (

@@ -11,7 +11,7 @@ from pyvo.dal.tap import AsyncTAPJob
 from pyvo.io import uws
 
 from tests.api.uws_helpers import get_job, job_id_of, wait_for_phase, wait_until_final
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 
 def parse(client: httpx.Client, url: str) -> uws.JobSummary:

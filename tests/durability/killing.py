@@ -19,9 +19,10 @@ from typing import Any
 
 from spt_api.db import JobStore, create_job_store
 from spt_api.uws.phases import ExecutionPhase
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, wait_all_final, wait_for
 from tests.support.celery_worker import CeleryWorker
+from tests.support.principals import SYSTEM
+from tests.support.server import RunningServer
 
 __all__ = ["KillReport", "check_outcomes", "kill_rounds"]
 
@@ -55,7 +56,7 @@ def _worker_mid_job(store: JobStore, workers: list[CeleryWorker]) -> CeleryWorke
     """A live worker running a job that has reported progress (so it is truly mid-job)."""
     # Each worker runs in a session (and process group) of its own, led by its main process.
     groups = {worker.proc.pid: worker for worker in workers if worker.proc is not None}
-    for job in store.list(service="echo", phases=[ExecutionPhase.EXECUTING]):
+    for job in store.list(SYSTEM, service="echo", phases=[ExecutionPhase.EXECUTING]):
         if job.progress is None or job.progress.done < 1:
             continue
         for pgid, worker in groups.items():
@@ -97,7 +98,7 @@ def kill_rounds(
     report = KillReport(rounds, time.monotonic() - started)
     for job in jobs.values():
         report.jobs[job["jobId"]] = job
-        stored = store.get(job["jobId"])
+        stored = store.get(SYSTEM, job["jobId"])
         report.attempts[job["jobId"]] = stored.attempts if stored else -1
     store.engine.dispose()
     return report

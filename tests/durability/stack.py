@@ -24,9 +24,9 @@ import httpx
 
 from tests.api import uws_helpers
 from tests.api.uws_helpers import ACTIVE
-from tests.conftest import RunningServer, start_server
 from tests.support._proc import wait_until
 from tests.support.celery_worker import CeleryWorker, ProductionBackends
+from tests.support.server import RunningServer, start_server
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
 HEARTBEAT_TIMEOUT = 3

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spt_api.db import JobStore, create_job_store
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, post_form, wait_for
+from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _worker_pid(store: JobStore, job_id: str) -> int:
-    job = store.get(job_id)
+    job = store.get(SYSTEM, job_id)
     assert job is not None and job.worker_id
     return int(job.worker_id.rsplit(":", 1)[1])
 
@@ -131,7 +132,7 @@ def test_cleanup_destroys_expired_jobs_and_their_objects(stack: Stack, store: Jo
         assert client.get(keep_url, headers={"Accept": "application/json"}).status_code == 200
     assert stack.keys(done_id) == []
     assert stack.keys(running_id) == []
-    assert store.get(done_id) is None and store.get(running_id) is None
+    assert store.get(SYSTEM, done_id) is None and store.get(SYSTEM, running_id) is None
     # The running job was aborted before it was forgotten: its process is gone.
     wait_for(lambda: not _pid_alive(running_pid), 10, "expired job's process killed", interval=0.05)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.conftest import RunningServer
 from tests.durability.stack import HEARTBEAT_TIMEOUT, Stack, get_job, json_lines, metric_samples, wait_for
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 
 def _metrics(server: RunningServer) -> str:

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 
 from spt_api.db.migrate import migrate
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, post_form, wait_for
 from tests.support.pgserver import PrivatePostgres
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 
 def _health(server: RunningServer) -> tuple[int, dict[str, Any]]:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from tests.conftest import ProductionInfra, RunningServer, start_server
+from tests.conftest import ProductionInfra
 from tests.support.celery_worker import CeleryWorker
+from tests.support.server import RunningServer, start_server
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 

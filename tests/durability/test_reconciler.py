@@ -8,6 +8,7 @@ from typing import Any
 
 from spt_api.db import create_job_store
 from tests.durability.stack import HEARTBEAT_TIMEOUT, Stack, get_job, metric_samples, wait_for
+from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
@@ -38,7 +39,7 @@ def test_reconcile_command_requeues_the_job_of_a_killed_worker(
     job = server.wait_final(url, timeout=30)
     assert job["phase"] == "COMPLETED", job
     store = create_job_store(machine_db, run_migrations=False, pool_size=1)
-    stored = store.get(job_id)
+    stored = store.get(SYSTEM, job_id)
     store.engine.dispose()
     assert stored is not None and stored.attempts == 2
 

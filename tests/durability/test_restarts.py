@@ -12,12 +12,13 @@ from typing import Any
 
 from spt_api.db import create_job_store
 from spt_api.db.migrate import migrate
-from tests.conftest import RunningServer
 from tests.durability.stack import Stack, get_job, wait_all_final, wait_for
 from tests.support.celery_worker import CeleryWorker
 from tests.support.pgserver import PrivatePostgres
+from tests.support.principals import ANONYMOUS, SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 JOB = {"delay": 1.5, "steps": 3, "size": 16}
 
@@ -91,17 +92,17 @@ def test_the_store_reconnects_without_an_error_after_a_postgres_restart(own_post
     migrate(database_url)
     store = create_job_store(database_url, run_migrations=False, pool_size=1)
     try:
-        job = store.create(service="echo", owner=None, parameters=[("message", "x")], execution_duration=60,
+        job = store.create(ANONYMOUS, service="echo", parameters=[("message", "x")], execution_duration=60,
                            destruction_time=None, queued=True)
-        assert store.get(job.job_id) is not None  # the pool now holds one open connection
+        assert store.get(SYSTEM, job.job_id) is not None  # the pool now holds one open connection
 
         # A clean restart (this server runs with synchronous_commit=off: a kill could lose the job itself),
         # which still cuts every connection.
         own_postgres.stop()
         own_postgres.start()
 
-        claimed = store.claim(job.job_id, "worker-1")  # used at once: too fresh for the idle ping
+        claimed = store.claim(SYSTEM, job.job_id, "worker-1")  # used at once: too fresh for the idle ping
         assert claimed is not None and claimed.phase.value == "EXECUTING"
-        assert store.heartbeat(job.job_id, "worker-1")
+        assert store.heartbeat(SYSTEM, job.job_id, "worker-1")
     finally:
         store.engine.dispose()

@@ -21,4 +21,9 @@ One file per theme, each test independent and fast (no fixed sleeps):
 - ``test_shutdown``: stopping the server (SIGTERM, ``Backends.stop``) answers a WAIT in flight
   with the job document (200, phase as it is), not a 500 or a dropped connection; also for real:
   ``spt-api serve`` gets SIGTERM while ``spt_http_waits_in_flight`` shows the WAIT held, and exits 0.
+- ``test_concurrent_updates``: two concurrent parameter updates of one job both take effect.
+- ``test_cutout_input``: cutout's positions tables and band values that used to cost minutes or 500s.
+
+Shared: ``conftest.hostile`` (one embedded server, CORS origin ``_support.TRUSTED_ORIGIN``) and
+``_support`` (raw-socket requests, for what no HTTP client library sends).
 """

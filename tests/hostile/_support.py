@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 #: An origin the shared server trusts for CORS (any other is refused).
 TRUSTED_ORIGIN = "https://trusted.example.org"

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RunningServer, embedded_settings, start_server
+from tests.conftest import embedded_settings
 from tests.hostile._support import TRUSTED_ORIGIN
+from tests.support.server import RunningServer, start_server
 
 
 @pytest.fixture(scope="session")

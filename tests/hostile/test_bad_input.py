@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.api.uws_helpers import JSON, UWS_NS
-from tests.conftest import RunningServer
 from tests.hostile._support import raw_request, status_of
+from tests.support.server import RunningServer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]

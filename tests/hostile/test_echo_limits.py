@@ -10,7 +10,7 @@ from spt_api.bootstrap import load_services
 from spt_api.config import Settings
 from spt_api.deploy import render_environment
 from tests.api.uws_helpers import JSON
-from tests.conftest import RunningServer
+from tests.support.server import RunningServer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

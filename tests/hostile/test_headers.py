@@ -11,8 +11,8 @@ import pytest
 from spt_api.config import Settings
 from spt_api.handlers.base import content_disposition, host_name
 from tests.api.uws_helpers import JSON
-from tests.conftest import RunningServer
 from tests.hostile._support import TRUSTED_ORIGIN, raw_request, status_of
+from tests.support.server import RunningServer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

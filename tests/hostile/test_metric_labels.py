@@ -7,8 +7,8 @@ import secrets
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RunningServer
 from tests.hostile._support import raw_request, status_of
+from tests.support.server import RunningServer
 
 LATENCY = "spt_http_request_duration_seconds"
 

@@ -18,6 +18,7 @@ from spt_api.maintenance import OVERRUN_GRACE, reconcile
 from spt_api.queue.base import Dispatcher
 from spt_api.uws.models import Job, utcnow
 from spt_api.uws.phases import ExecutionPhase
+from tests.support.principals import ANONYMOUS, SYSTEM
 
 
 class RecordingDispatcher(Dispatcher):
@@ -39,9 +40,9 @@ class NoEvents:
 
 
 def _running(store: JobStore, *, duration: int, started_ago: float, heartbeat_ago: float) -> Job:
-    job = store.create(service="echo", owner=None, parameters=[], execution_duration=duration,
+    job = store.create(ANONYMOUS, service="echo", parameters=[], execution_duration=duration,
                        destruction_time=None, queued=True)
-    store.claim(job.job_id, "worker-1")
+    store.claim(SYSTEM, job.job_id, "worker-1")
     now = utcnow()
     with store.engine.begin() as conn:
         conn.execute(
@@ -65,7 +66,7 @@ def test_silent_job_past_its_duration_is_aborted_not_requeued(tmp_path: Path) ->
     job = _running(store, duration=5, started_ago=20, heartbeat_ago=15)
     report = reconcile(settings, store, dispatcher, NoEvents())
     assert report.aborted == [job.job_id] and not report.requeued
-    after = store.require(job.job_id)
+    after = store.require(SYSTEM, job.job_id)
     assert after.phase is ExecutionPhase.ABORTED
     assert after.error is not None and "executionDuration of 5 s" in after.error.message
     assert dispatcher.aborted == [job.job_id] and not dispatcher.sent
@@ -76,7 +77,7 @@ def test_heartbeating_job_far_past_its_duration_is_aborted(tmp_path: Path) -> No
     job = _running(store, duration=5, started_ago=5 + OVERRUN_GRACE + 5, heartbeat_ago=0)
     report = reconcile(settings, store, dispatcher, NoEvents())
     assert report.aborted == [job.job_id]
-    assert store.require(job.job_id).phase is ExecutionPhase.ABORTED
+    assert store.require(SYSTEM, job.job_id).phase is ExecutionPhase.ABORTED
 
 
 def test_silent_job_within_its_duration_is_requeued(tmp_path: Path) -> None:
@@ -84,7 +85,7 @@ def test_silent_job_within_its_duration_is_requeued(tmp_path: Path) -> None:
     job = _running(store, duration=600, started_ago=30, heartbeat_ago=30)
     report = reconcile(settings, store, dispatcher, NoEvents())
     assert report.requeued == [job.job_id] and not report.aborted
-    assert store.require(job.job_id).phase is ExecutionPhase.QUEUED
+    assert store.require(SYSTEM, job.job_id).phase is ExecutionPhase.QUEUED
     assert dispatcher.sent == [job.job_id]
 
 
@@ -93,4 +94,4 @@ def test_healthy_job_is_left_alone(tmp_path: Path) -> None:
     job = _running(store, duration=600, started_ago=30, heartbeat_ago=1)
     report = reconcile(settings, store, dispatcher, NoEvents())
     assert not (report.aborted or report.requeued or report.failed)
-    assert store.require(job.job_id).phase is ExecutionPhase.EXECUTING
+    assert store.require(SYSTEM, job.job_id).phase is ExecutionPhase.EXECUTING

@@ -3,6 +3,7 @@
 - :mod:`tests.support.s3server`: ``SeaweedS3``, a private S3 server (SeaweedFS ``weed mini``).
 - :mod:`tests.support.pgserver`: ``PrivatePostgres``, ``fresh_database_on_machine_pg``, ``drop_database``.
 - :mod:`tests.support.redisserver`: ``PrivateRedis``, ``machine_redis_url``.
+- :mod:`tests.support.server`: ``RunningServer`` and ``start_server``, an spt-api server in a thread.
 - :mod:`tests.support.uws_xsd`: ``validate_uws`` against the vendored UWS 1.1 schema.
 
 Each server class has ``start()`` (poll a ready-check to a deadline), ``stop(kill=False)``

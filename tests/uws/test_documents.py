@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
+import jsonschema
 import pytest
 
-from spt_api.uws import documents
+from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress
 from spt_api.uws.phases import ExecutionPhase
@@ -230,7 +232,8 @@ def test_empty_job_list() -> None:
     xml = documents.jobs_to_xml([], lambda ref: "")
     validate_uws(xml, require_version="1.1")
     assert list(ET.fromstring(xml)) == []
-    assert documents.jobs_to_json([], lambda ref: "") == {"version": "1.1", "jobs": []}
+    empty = json_documents.job_list_document([], lambda ref: "")
+    assert empty.model_dump(mode="json") == {"version": "1.1", "jobs": []}
 
 
 def test_results_and_parameters_documents() -> None:
@@ -255,7 +258,7 @@ def test_results_and_parameters_documents() -> None:
 
 def test_job_json_mirrors_the_xml() -> None:
     job = full_job(phase=ExecutionPhase.ERROR, error=ErrorSummary(ErrorType.TRANSIENT, "later"))
-    data = documents.job_to_json(job, result_url, "https://example.org/api/echo/jobs/j1")
+    data = json.loads(json_documents.job_document(job, result_url, "https://example.org/api/echo/jobs/j1").model_dump_json())
     root = parse_job(job)
     assert data["jobId"] == "j1" and data["href"] == "https://example.org/api/echo/jobs/j1"
     for key in ("creationTime", "startTime", "endTime", "destruction", "quote"):
@@ -269,7 +272,7 @@ def test_job_json_mirrors_the_xml() -> None:
 
 
 def test_pending_job_json_has_nulls() -> None:
-    data = documents.job_to_json(pending_job(), result_url, "u")
+    data = json.loads(json_documents.job_document(pending_job(), result_url, "u").model_dump_json())
     for key in ("runId", "ownerId", "quote", "startTime", "endTime", "destruction", "errorSummary", "progress"):
         assert data[key] is None, key
     assert data["results"] == [] and data["parameters"] == {}
@@ -290,3 +293,19 @@ def test_xml_illegal_characters_are_replaced() -> None:
     # Tab, LF and CR are legal and kept.
     kept = parse_job(full_job(parameters=(("message", "a\tb\nc"),)))
     assert kept.find(q("parameters"))[0].text == "a\tb\nc"  # type: ignore[index]
+
+
+def test_rendered_json_matches_the_schema_it_is_documented_by() -> None:
+    # One source: the OpenAPI schemas are the models' own, so what is rendered validates against them.
+    schemas = json_documents.component_schemas()
+    resolver = {"components": {"schemas": schemas}}
+    for name, document in [
+        ("Job", json_documents.job_document(full_job(error=ErrorSummary(ErrorType.FATAL, "x")), result_url, "u")),
+        ("Job", json_documents.job_document(pending_job(), result_url, "u")),
+        ("JobList", json_documents.job_list_document([], lambda ref: "")),
+        ("Results", json_documents.results_document(full_job(), result_url)),
+    ]:
+        schema = {**schemas[name], **resolver}
+        jsonschema.validate(json.loads(document.model_dump_json()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"jobId": "j1"}, {**schemas["Job"], **resolver})
