@@ -13,11 +13,11 @@ import tornado.web
 from spt_api.config import Settings
 from spt_api.handlers.base import NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
-from spt_api.handlers.sync import ServiceSyncHandler
+from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
-from spt_api.sync_executor import SyncExecutor
+from spt_api.sync_gate import SyncGate
 
 __all__ = ["Backends", "make_app"]
 
@@ -29,7 +29,7 @@ class Backends:
     settings: Settings
     jobs: JobService
     metrics: Metrics
-    sync: SyncExecutor
+    sync: SyncGate
 
     def __post_init__(self) -> None:
         self._stop = asyncio.Event()
@@ -49,7 +49,6 @@ class Backends:
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
         self.jobs.close()
-        self.sync.close()
 
 
 def _log_request(metrics: Metrics) -> Any:
@@ -70,11 +69,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
     common = {"jobs": backends.jobs, "settings": settings}
     base = settings.base_path.rstrip("/")
-    # A service's sync endpoint comes from its declaration, before the generic job routes.
     routes: list[Any] = [
-        (f"{base}/{name}/sync/?", ServiceSyncHandler, {**common, "service": name, "sync": backends.sync})
-        for name, spec in backends.jobs.services.items()
-        if spec.sync is not None
+        (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
     routes += [
