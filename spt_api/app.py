@@ -16,11 +16,11 @@ from tornado.httpserver import HTTPServer
 from spt_api.config import Settings
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
-from spt_api.handlers.sync import ServiceSyncHandler
+from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics, watch_loop_lag
-from spt_api.sync_executor import SyncExecutor
+from spt_api.sync_gate import SyncGate
 
 __all__ = ["Backends", "make_app", "make_server"]
 
@@ -35,7 +35,7 @@ class Backends:
     settings: Settings
     jobs: JobService
     metrics: Metrics
-    sync: SyncExecutor
+    sync: SyncGate
     #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
@@ -67,7 +67,6 @@ class Backends:
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
         self.jobs.close()
-        self.sync.close()
 
 
 #: The HTTP methods a metric names; any other (a client may send anything) is counted as ``other``.
@@ -112,11 +111,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
     common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
-    # A service's sync endpoint comes from its declaration, before the generic job routes.
     routes: list[Any] = [
-        (f"{base}/{name}/sync/?", ServiceSyncHandler, {**common, "service": name, "sync": backends.sync})
-        for name, spec in backends.jobs.services.items()
-        if spec.sync is not None
+        (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
     routes += [

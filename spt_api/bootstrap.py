@@ -21,7 +21,7 @@ from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
 from spt_api.services import ServiceRegistry
 from spt_api.storage import create_object_store
-from spt_api.sync_executor import SyncExecutor
+from spt_api.sync_gate import SyncGate
 from spt_api.uws.principal import Principal
 
 __all__ = [
@@ -91,7 +91,7 @@ def build_backends(
         lambda: store.count_by_phase(METRICS), dispatcher.queue_depths, lambda: store.worker_heartbeats(METRICS)
     )
     events.add_exclusive_listener(metrics.observe_event)
-    return Backends(settings, jobs, metrics, SyncExecutor(settings))
+    return Backends(settings, jobs, metrics, SyncGate(settings.sync_max))
 
 
 async def serve_forever(settings: Settings, sockets: list[Any]) -> None:

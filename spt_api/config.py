@@ -93,10 +93,10 @@ class Settings(BaseSettings):
         title="In-process overrides of services' own settings, by service (tests, notebooks); "
         "deployments set SPT_API_<SERVICE>_* instead",
     )
-    sync_workers: int = Field(
-        2, title="Processes that run sync requests (DALI sync); more concurrent requests get 429", ge=1
+    sync_timeout: float = Field(
+        60, title="Longest a DALI sync request waits for its job (seconds); then 303 to the job, which runs on", gt=0
     )
-    sync_queue: int = Field(8, title="Sync requests that may wait for a sync process before 429", ge=0)
+    sync_max: int = Field(16, title="DALI sync requests waiting on their jobs at once; more get 429", ge=1)
     allowed_hosts: str = Field(
         "",
         title="Comma-separated host names the API answers to (the Host header, port ignored; '.example.org' "

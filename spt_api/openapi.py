@@ -211,12 +211,13 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
 
 
 def _sync_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
-    """DALI sync, for a service whose declaration names a sync function: the same parameters as its jobs."""
+    """DALI sync: the same parameters as the service's jobs, answered in the same exchange."""
     answers = {
-        "200": {"description": "The one file the request asked for", "content": {"*/*": {}}},
+        "200": {"description": "The job's one result", "content": {"*/*": {}}},
+        "303": _see_other("Several results (the results list), or still running (the job)"),
         **_ERRORS,
-        "429": _error("Every sync process is busy: retry after Retry-After seconds, or submit a job"),
-        "503": _error("The service cannot answer now (its data or configuration is at fault)"),
+        "429": _error("Too many sync requests at once: retry after Retry-After seconds, or submit a job"),
+        "503": _error("The job failed for a reason other than the request (the error summary says which)"),
     }
     params = {"$ref": f"#/components/schemas/{spec.name}_parameters"}
     return {
@@ -276,8 +277,7 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
     }
     for spec in services.values():
         paths.update(_service_paths(base, spec))
-        if spec.sync is not None:
-            paths.update(_sync_paths(base, spec))
+        paths.update(_sync_paths(base, spec))
     return {
         "openapi": "3.1.0",
         "info": {

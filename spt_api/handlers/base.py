@@ -18,6 +18,7 @@ from tornado import httputil
 from spt_api.config import Settings
 from spt_api.job_service import JobService
 from spt_api.services import params_from_json
+from spt_api.uws import documents
 from spt_api.uws.documents import XML_ILLEGAL
 from spt_api.uws.errors import (
     JobNotSentError,
@@ -475,6 +476,10 @@ class BaseHandler(tornado.web.RequestHandler):
                 error=error, message=message, status=status_code, parameter=parameter or None, href=job_href
             )
             self.finish(document.model_dump_json(exclude_none=True))
+        elif "votable" in self.request.headers.get("Accept", "").lower():
+            # DALI §4.2: a VOTable whose QUERY_STATUS INFO says ERROR, for clients that read VOTables.
+            self.set_header("Content-Type", "application/x-votable+xml; charset=UTF-8")
+            self.finish(documents.votable_error(message))
         else:
             # DALI §4.2: a text/plain error document starting with the required text.
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

@@ -32,6 +32,26 @@ class JobBaseHandler(BaseHandler):
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
 
+    async def stream(self, result: JobResult, filename: str) -> None:
+        mime_type = result.mime_type or "application/octet-stream"
+        self.set_header("Content-Type", text_charset(mime_type))
+        self.set_header("Content-Disposition", content_disposition(filename, mime_type))
+        # Opened in place anyway (a link followed, a type sniffed by an old browser): no script, no origin.
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        if result.size is not None:
+            self.set_header("Content-Length", str(result.size))
+        try:
+            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
+            while True:
+                chunk = await self.jobs.call(next, chunks, None)
+                if chunk is None:
+                    break
+                self.write(chunk)
+                await self.flush()
+        except FileNotFoundError:
+            raise NotFoundError(f"result {result.result_id!r} is no longer stored") from None
+        self.finish()
+
     def write_job(self, job: Job) -> None:
         kind = "json" if self.wants_json else "xml"
         base = self.absolute("")
@@ -206,26 +226,6 @@ class ResultHandler(JobBaseHandler):
             self.see_other(url)
             return
         await self.stream(result, filename)
-
-    async def stream(self, result: JobResult, filename: str) -> None:
-        mime_type = result.mime_type or "application/octet-stream"
-        self.set_header("Content-Type", text_charset(mime_type))
-        self.set_header("Content-Disposition", content_disposition(filename, mime_type))
-        # Opened in place anyway (a link followed, a type sniffed by an old browser): no script, no origin.
-        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
-        if result.size is not None:
-            self.set_header("Content-Length", str(result.size))
-        try:
-            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
-            while True:
-                chunk = await self.jobs.call(next, chunks, None)
-                if chunk is None:
-                    break
-                self.write(chunk)
-                await self.flush()
-        except FileNotFoundError:
-            raise NotFoundError(f"result {result.result_id!r} is no longer stored") from None
-        self.finish()
 
 
 def _job(path: str) -> str:
