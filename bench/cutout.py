@@ -95,20 +95,13 @@ def service_phase(maps: Path, targets: list[Any], band: int, size: float, workdi
     return sum(1 for name, _ in ctx.results if name.endswith(".fits"))
 
 
-def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+def _cut_all(files: dict[Any, Any], opened: list[Any], targets: list[Any], size: float, workdir: Path) -> int:
+    """The plain astropy loop both baselines share: Cutout2D per position, one FITS file each."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.io import fits
     from astropy.nddata import Cutout2D
-    from astropy.wcs import WCS
 
-    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
-    opened = []
-    for _, _, _, file, hdu in targets:
-        if (file, hdu) not in files:
-            hdul = fits.open(maps / file, memmap=True)
-            opened.append(hdul)
-            files[(file, hdu)] = (hdul[hdu].data, WCS(hdul[hdu].header))
     written = 0
     for name, ra, dec, file, hdu in targets:
         data, wcs = files[(file, hdu)]
@@ -120,14 +113,25 @@ def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workd
     return written
 
 
+def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
+    opened = []
+    for _, _, _, file, hdu in targets:
+        if (file, hdu) not in files:
+            hdul = fits.open(maps / file, memmap=True)
+            opened.append(hdul)
+            files[(file, hdu)] = (hdul[hdu].data, WCS(hdul[hdu].header))
+    return _cut_all(files, opened, targets, size, workdir)
+
+
 def fsspec_phase(
     location: Any, targets: list[Any], band: int, size: float, workdir: Path, block_size: int | None = None
 ) -> int:
     """The astropy loop of ``baseline_phase`` on maps read remotely by astropy itself (fsspec + s3fs)."""
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
     from astropy.io import fits
-    from astropy.nddata import Cutout2D
     from astropy.wcs import WCS
 
     options: dict[str, Any] = {
@@ -144,15 +148,7 @@ def fsspec_phase(
             hdul = fits.open(location.url_for(file), use_fsspec=True, fsspec_kwargs=options)
             opened.append(hdul)
             files[(file, hdu)] = (hdul[hdu].section, WCS(hdul[hdu].header))
-    written = 0
-    for name, ra, dec, file, hdu in targets:
-        data, wcs = files[(file, hdu)]
-        cut = Cutout2D(data, SkyCoord(ra, dec, unit="deg"), size * u.arcmin, wcs=wcs, mode="partial", fill_value=np.nan)
-        fits.PrimaryHDU(cut.data, header=cut.wcs.to_header()).writeto(workdir / f"{name}.fits")
-        written += 1
-    for hdul in opened:
-        hdul.close()
-    return written
+    return _cut_all(files, opened, targets, size, workdir)
 
 
 def fsspec_small_blocks_phase(location: Any, targets: list[Any], band: int, size: float, workdir: Path) -> int:
