@@ -9,6 +9,7 @@ first run (a writable directory, an S3 prefix with maps in it) is not a problem.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -43,24 +44,40 @@ def _local_problems(directory: Path) -> list[str]:
 
 
 def _s3_problems(url: str, settings: Any) -> list[str]:
-    from spt_api.storage.s3 import S3ObjectStore
-
     parsed = urlparse(url)
-    store = S3ObjectStore(
+    store = _maps_store(
         parsed.netloc,
         parsed.path,
-        endpoint_url=settings.s3_endpoint_url or None,
-        region=settings.s3_region,
-        access_key_id=settings.s3_access_key_id or None,
-        secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        settings.s3_secret_access_key.get_secret_value(),
     )
     catalogue = f"{url.rstrip('/')}/{CATALOGUE_NAME}"
     try:
         if store.exists(CATALOGUE_NAME):
             return []
-        listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._key(""), MaxKeys=1)
+        prefix = f"{store.prefix}/" if store.prefix else ""  # "maps/", so that "maps2/" is not counted
+        listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix=prefix, MaxKeys=1)
     except Exception as exc:  # unreachable, refused, no such bucket: all mean no cutouts
         return [f"cannot read the maps at {url}: {type(exc).__name__}: {exc}"[:300]]
     if not listed.get("Contents"):
         return [f"no map catalogue at {catalogue}: run 'spt-api maps index {url}'"]
     return []
+
+
+@lru_cache(maxsize=4)
+def _maps_store(
+    bucket: str, prefix: str, endpoint_url: str, region: str, access_key_id: str, secret_access_key: str
+) -> Any:
+    """One client per maps location, kept: a probe every few seconds should not build a boto3 client each."""
+    from spt_api.storage.s3 import S3ObjectStore
+
+    return S3ObjectStore(
+        bucket,
+        prefix,
+        endpoint_url=endpoint_url or None,
+        region=region,
+        access_key_id=access_key_id or None,
+        secret_access_key=secret_access_key or None,
+    )
