@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     result_url_lifetime: int = Field(3600, title="Lifetime of signed result URLs (seconds)", ge=1)
     embedded_pool_size: int = Field(2, title="Worker processes of the embedded executor", ge=1)
     max_body_size: int = Field(10 * 1024 * 1024, title="Largest accepted request body (bytes)", ge=1024)
+    max_header_size: int = Field(
+        64 * 1024,
+        title="Longest request URL, and largest header block, answered (bytes; above: 414 or 431)",
+        ge=4096,
+    )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
@@ -92,13 +97,29 @@ class Settings(BaseSettings):
         title="In-process overrides of services' own settings, by service (tests, notebooks); "
         "deployments set SPT_API_<SERVICE>_* instead",
     )
-    sync_workers: int = Field(
-        2, title="Processes that run sync requests (DALI sync); more concurrent requests get 429", ge=1
+    sync_timeout: float = Field(
+        60, title="Longest a DALI sync request waits for its job (seconds); then 303 to the job, which runs on", gt=0
     )
-    sync_queue: int = Field(8, title="Sync requests that may wait for a sync process before 429", ge=0)
+    sync_max: int = Field(16, title="DALI sync requests waiting on their jobs at once; more get 429", ge=1)
+    allowed_hosts: str = Field(
+        "",
+        title="Comma-separated host names the API answers to (the Host header, port ignored; '.example.org' "
+        "also allows its subdomains; '*' allows any); empty: the listen address, localhost and 127.0.0.1",
+    )
+    cors_origins: str = Field(
+        "",
+        title="Comma-separated origins (https://app.example.org) allowed to call the API from a browser (CORS); "
+        "a cross-site POST, PUT or DELETE from any other origin is refused (403); empty: none",
+    )
     log_level: str = Field("INFO", title="Log level")
     log_json: bool = Field(False, title="Write logs as JSON lines")
     metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
+    loop_lag_interval: float = Field(
+        0.5, title="Seconds between samples of the event loop's lag (spt_event_loop_lag_seconds; 0: off)", ge=0
+    )
+    slow_callback_seconds: float = Field(
+        0.1, title="A handler holding the event loop longer than this at once is logged as a warning (seconds)", gt=0
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -145,6 +166,18 @@ class Settings(BaseSettings):
     @property
     def enabled_services(self) -> list[str]:
         return [name.strip() for name in self.services.split(",") if name.strip()]
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Lower-cased names of ``allowed_hosts`` (or its defaults); ``*`` means any."""
+        names = {name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        if not names:
+            names = {self.host.lower(), "localhost", "127.0.0.1", "::1"}
+        return frozenset(name[1:-1] if name.startswith("[") and name.endswith("]") else name for name in names)
+
+    @property
+    def cors_origin_names(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/").lower() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def is_embedded_queue(self) -> bool:

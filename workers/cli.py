@@ -87,8 +87,8 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _maps_demo(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue, is_s3
     from workers.services.cutout.demo import make_demo_maps
+    from workers.services.cutout.maps import build_catalogue, is_s3
     from workers.services.cutout.settings import maps_url
 
     settings = Settings()
@@ -96,7 +96,9 @@ def _maps_demo(args: argparse.Namespace) -> int:
     if is_s3(target):
         import tempfile
 
-        from workers.services.cutout.maps_s3 import S3Location, catalogue_exists, upload_maps
+        from workers.services.cutout.s3_catalogue import catalogue_exists
+        from workers.services.cutout.s3_location import S3Location
+        from workers.services.cutout.upload import upload_maps
 
         location = S3Location.from_url(target, settings)
         if args.if_missing and catalogue_exists(location):
@@ -118,13 +120,13 @@ def _maps_demo(args: argparse.Namespace) -> int:
 
 
 def _maps_index(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue, is_s3, load_catalogue
+    from workers.services.cutout.maps import build_catalogue, is_s3, load_catalogue
     from workers.services.cutout.settings import maps_url
 
     settings = Settings()
     target = args.directory or maps_url(settings)
     if is_s3(target):
-        from workers.services.cutout.maps_s3 import S3Location
+        from workers.services.cutout.s3_location import S3Location
 
         location: Any = S3Location.from_url(target, settings)
     else:

@@ -45,6 +45,8 @@ jobs = sa.Table(
     sa.Column("child_index", sa.Integer, nullable=True),
     # Where the job's messages go, chosen by its service once, at creation (e.g. a GPU queue).
     sa.Column("queue", sa.String(64), nullable=True),
+    # Created by a DALI sync request: answered in the same exchange, by the service's sync function.
+    sa.Column("sync", sa.Boolean, nullable=False, server_default=sa.false()),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),

@@ -76,6 +76,7 @@ def _row_to_job(row: RowMapping) -> Job:
         parent_id=row["parent_id"],
         pending_children=row["pending_children"],
         queue=row["queue"] or row["service"],
+        sync=bool(row["sync"]),
     )
 
 
@@ -340,6 +341,7 @@ class JobStore:
         queued: bool = False,
         task_id: str | None = None,
         queue: str | None = None,
+        sync: bool = False,
     ) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
 
@@ -352,6 +354,7 @@ class JobStore:
             "owner": principal.owner,
             "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
             "queue": queue or service,
+            "sync": sync,
             "run_id": run_id,
             "creation_time": now,
             "execution_duration": execution_duration,

@@ -82,6 +82,8 @@ class HealthHandler(BaseHandler):
     out of its load balancer would stop them too, without bringing the missing maps back.
     """
 
+    checks_host = False  # probes call the pod's address
+
     async def get(self, probe: str | None = None) -> None:
         if probe == "live":
             # The process id tells replicas and forked processes apart in logs and tests.
@@ -136,6 +138,8 @@ class ServiceProblemsError(Exception):
 
 
 class MetricsHandler(BaseHandler):
+    checks_host = False  # Prometheus scrapes the pod's address
+
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         self.metrics: Metrics = kwargs.pop("metrics")
         super().initialize(**kwargs)

@@ -65,8 +65,9 @@ class ServiceSpec:
     #: child ends, ``merge(params, children: list[ChildOutcome], ctx: MergeContext)`` finishes the parent.
     split: str | None = None
     merge: str | None = None
-    #: Optional ``"module:function"`` with ``sync(params, settings, service_settings) -> SyncResult``: the
-    #: app mounts ``/api/<name>/sync`` (DALI sync) and runs it in its bounded sync executor.
+    #: Optional ``"module:function"`` with ``sync(params, settings, service_settings) -> SyncResult``: what a
+    #: worker runs for a DALI sync request (``/api/<name>/sync``) instead of ``run``, so the answer is one file.
+    #: Without it, a sync request runs ``run`` and answers its one result (or 303 to several).
     sync: str | None = None
     #: Optional ``"module:function"`` with ``health(settings, service_settings) -> list[str]``: the problems
     #: that keep the service from working (a missing map catalogue), ``[]`` when none. ``/health`` calls it

@@ -115,6 +115,12 @@ def test_changed_map_file_sync_is_503_not_500(changed_maps: RunningServer, sourc
     assert "changed since it was indexed" in response.json()["message"], response.text
 
 
+def test_the_health_hook_names_the_catalogue_as_the_service_does() -> None:
+    from workers.services.cutout import catalogue, health
+
+    assert health.CATALOGUE_NAME == catalogue.CATALOGUE_NAME
+
+
 def test_the_health_hook_stays_light(tmp_path: Path) -> None:
     """The API process runs the hook: it must not load astropy (seconds of import, hundreds of MiB)."""
     code = (
