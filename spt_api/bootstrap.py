@@ -50,6 +50,9 @@ def check_supported(settings: Settings) -> None:
             "SPT_API_AUTH_ENABLED=true, but this version has no Keycloak authentication yet: "
             "refusing to serve jobs unauthenticated (set it to false to run without auth)"
         )
+    problem = settings.events_problem
+    if problem:
+        raise UnsupportedSettingError(problem)
 
 
 def worker_commands() -> Any:
@@ -81,7 +84,8 @@ def build_backends(
     services = services if services is not None else load_services(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = create_job_store(settings.effective_database_url, run_migrations=run_migrations)
-    events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
+    events_url = settings.effective_redis_url
+    events: EventBus = RedisEventBus(events_url) if events_url else InProcessEventBus()
     dispatcher = _dispatcher(settings, store, events, services)
     objects = create_object_store(settings)
     jobs = JobService(settings, store, dispatcher, events, objects, services)

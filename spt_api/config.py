@@ -45,7 +45,11 @@ class Settings(BaseSettings):
         "memory://", title="memory:// for the embedded process pool, or a Celery broker (redis://, amqp://)"
     )
     result_backend_url: str = Field("", title="Celery result backend; empty: none (the job store is the truth)")
-    redis_url: str = Field("", title="Redis URL for live job events; empty: in-process events")
+    redis_url: str = Field(
+        "",
+        title="Redis URL for live job events; empty: the broker's Redis when the broker is redis://, "
+        "else in-process events (embedded mode; an amqp:// broker needs this set)",
+    )
     storage_url: str = Field(
         "", title="Where results are stored: file:///dir or s3://bucket/prefix; empty: data_dir/results"
     )
@@ -128,6 +132,36 @@ class Settings(BaseSettings):
         if self.storage_url:
             return self.storage_url
         return (self.data_dir / "results").resolve().as_uri()
+
+    @property
+    def effective_redis_url(self) -> str:
+        """Where job events travel: ``redis_url``, else a ``redis://`` broker's Redis, else nowhere ("").
+
+        The one place that decides it, for the API's event bus and the workers' publisher alike: a
+        deployment that names only a Redis broker must not have its workers' events go nowhere (every
+        WAIT would then wake on its periodic re-read instead of the change).
+        """
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return ""
+
+    @property
+    def events_problem(self) -> str | None:
+        """Why workers' job events could not reach the API under these settings, or None.
+
+        A Celery broker that is not Redis (amqp://) carries no events: without ``SPT_API_REDIS_URL``
+        the workers' phase changes would never wake a WAIT. ``spt-api serve`` and ``spt-api worker``
+        refuse to start on it rather than degrade silently.
+        """
+        if self.is_embedded_queue or self.effective_redis_url:
+            return None
+        scheme = self.broker_url.split("://", 1)[0]
+        return (
+            f"SPT_API_BROKER_URL is {scheme}://, which carries no job events, and SPT_API_REDIS_URL is empty: "
+            "set SPT_API_REDIS_URL=redis://… so the workers' job events reach the API"
+        )
 
     @property
     def enabled_services(self) -> list[str]:

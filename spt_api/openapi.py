@@ -269,8 +269,11 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
             "get": {
                 "summary": "Readiness, per component",
                 "responses": {
-                    "200": {"description": "Ready", "content": {"application/json": {}}},
-                    "503": {"description": "A component is failing", "content": {"application/json": {}}},
+                    "200": {
+                        "description": "Ready (status ok, or degraded: a service's own check failed)",
+                        "content": {"application/json": {}},
+                    },
+                    "503": {"description": "A core backend is failing", "content": {"application/json": {}}},
                 },
             }
         },

@@ -21,6 +21,10 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_embedded_queue:
         raise SystemExit("spt-api worker needs a Celery broker: set SPT_API_BROKER_URL=redis://… or amqp://…")
+    if settings.events_problem:
+        # As `spt-api serve` does: a worker whose events go nowhere would leave every WAIT to its re-read.
+        log.error("%s", settings.events_problem)
+        return 2
     from spt_api.services import ServiceRegistry
     from workers.celery_app import build_worker_app
 

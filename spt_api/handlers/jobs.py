@@ -7,7 +7,7 @@ from urllib.parse import quote
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
-from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
 from spt_api.uws.models import Job, JobRef, JobResult
 from spt_api.uws.phases import ExecutionPhase
 from spt_api.uws.requests import parse_datetime, parse_last, parse_phases, parse_wait
@@ -223,6 +223,11 @@ class ResultHandler(JobBaseHandler):
             self.jobs.objects.signed_url, result.key, self.settings_obj.result_url_lifetime, filename
         )
         if url is not None:
+            # Signing needs no network: only the store's last known health tells a dead endpoint apart,
+            # and a redirect there would fail at the client with no word of why.
+            problem = await self.jobs.call(self.jobs.objects.health.problem)
+            if problem is not None:
+                raise ServiceUnavailableError(f"the result storage is unavailable: {problem}")
             self.see_other(url)
             return
         await self.stream(result, filename)

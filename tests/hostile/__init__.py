@@ -23,6 +23,14 @@ One file per theme, each test independent and fast (no fixed sleeps):
   ``spt-api serve`` gets SIGTERM while ``spt_http_waits_in_flight`` shows the WAIT held, and exits 0.
 - ``test_concurrent_updates``: two concurrent parameter updates of one job both take effect.
 - ``test_cutout_input``: cutout's positions tables and band values that used to cost minutes or 500s.
+- ``test_broker_only_events``: with only ``SPT_API_BROKER_URL=redis://…``, job events ride the broker's
+  Redis (a WAIT wakes on the worker's event); an ``amqp://`` broker without ``SPT_API_REDIS_URL``
+  makes ``spt-api serve`` and ``spt-api worker`` exit 2 with one line.
+- ``test_s3_multipart_bytes``: results stored as bytes honour ``SPT_API_S3_MULTIPART_THRESHOLD_MB``.
+- ``test_results_storage_outage``: while S3 is down a result link answers 503 naming the storage (from
+  a storage check at most every 2 s), not a redirect to the dead endpoint; 303 again once it is back.
+- ``test_cutout_maps_problems``: a missing map catalogue or a changed map gives the sync 503 with the
+  job's message, never 500; ``/health`` names the missing catalogue (``service:cutout``, degraded, 200).
 
 Shared: ``conftest.hostile`` (one embedded server, CORS origin ``_support.TRUSTED_ORIGIN``) and
 ``_support`` (raw-socket requests, for what no HTTP client library sends).

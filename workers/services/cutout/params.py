@@ -305,4 +305,5 @@ SERVICE = ServiceSpec(
     split="workers.services.cutout.params:split",
     merge="workers.services.cutout.merge:merge",
     sync="workers.services.cutout.run:sync",
+    health="workers.services.cutout.health:health",
 )
