@@ -8,8 +8,10 @@ killing one in the middle of a write cannot jam the others.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -32,6 +34,8 @@ __all__ = ["EmbeddedDispatcher"]
 
 log = logging.getLogger(__name__)
 
+#: Niceness of the pool's processes, above the API process's 0: a busy pool must not slow the API down.
+POOL_NICENESS = 10
 #: Longest the supervisor sleeps when nothing has a deadline; bounds how late a shutdown is seen.
 SUPERVISOR_TICK = 1.0
 
@@ -55,6 +59,9 @@ class _PipePublisher:
 
 def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    with contextlib.suppress(OSError):
+        # The API shares this machine with its pool: its event loop (every GET and WAIT) wins the CPU.
+        os.nice(POOL_NICENESS)
     from workers.runtime import build_runtime
     from workers.tasks import execute_job
 
