@@ -202,6 +202,15 @@ def _metric(base: str, name: str) -> float | None:
     return None
 
 
+def _xacts(database_url: str) -> int:
+    """Transactions committed or rolled back in the database so far (pg_stat_database)."""
+    with _pg(database_url) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = "
+                           "current_database()").fetchone()
+    return int(row[0])
+
+
 def _raise_nofile(needed: int) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed:
@@ -308,6 +317,7 @@ def _one_waits_run(st: Stack, n: int, mode: str, wait: int) -> list[tuple[str, s
     rss_before = _rss_bytes(st.api_pid)
     sampler = RssSampler(st.api_pid)
     posted: dict[str, tuple[float, float]] = {}
+    xacts: list[int] = []
 
     async def run() -> tuple[list[Waiter], float, float]:
         opened = time.perf_counter()
@@ -333,8 +343,11 @@ def _one_waits_run(st: Stack, n: int, mode: str, wait: int) -> list[tuple[str, s
                 posted[job_id] = (sent, time.perf_counter())
             poster.close()
 
+        xacts_before = _xacts(st.database_url)
         await asyncio.to_thread(change)
         await asyncio.wait_for(asyncio.gather(*(w.done for w in waiters)), 30)
+        await asyncio.sleep(1.5)  # backends report their counts to pg_stat_database within a second
+        xacts.append(_xacts(st.database_url) - xacts_before)
         return waiters, all_held, rss_held
 
     waiters, all_held, rss_held = asyncio.run(run())
@@ -365,6 +378,8 @@ def _one_waits_run(st: Stack, n: int, mode: str, wait: int) -> list[tuple[str, s
          f"{max(from_post):7.1f} ms"),
         ("  wake-up after the POST's 303 arrived: p50 / p99",
          f"{percentile(from_303, 50):7.1f} / {percentile(from_303, 99):7.1f} ms"),
+        ("  PostgreSQL transactions from the first POST to the last answer", f"{xacts[0]} (the bench's own "
+         "count query is 1; each POST PHASE=RUN takes some)"),
         ("  API RSS before / held / peak / after", f"{rss_before / mb:6.1f} / {rss_held / mb:6.1f} / "
          f"{peak / mb:6.1f} / {rss_after / mb:6.1f} MB"),
         ("  RSS growth (peak - before)", f"{growth:6.1f} MB ({growth * mb / n / 1024:.1f} KiB per waiter)"),
