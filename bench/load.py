@@ -460,6 +460,10 @@ def raw_celery_rate(st: Stack, tasks: int) -> float:
 
 def cmd_drain(args: argparse.Namespace) -> None:
     env = {} if args.reconcile_interval is None else {"SPT_API_RECONCILE_INTERVAL": str(args.reconcile_interval)}
+    if args.heartbeat_timeout is not None:
+        # The reconciler treats a QUEUED job as maybe lost after twice this: a short one makes it look
+        # at the backlog while it drains (a lost message is resent only when the queue is empty).
+        env["SPT_API_HEARTBEAT_TIMEOUT"] = str(args.heartbeat_timeout)
     with stack(args.log_level, **env) as st:
         base = st.start_api()
         submitted, submit_s = _submit_all(base, args.jobs, args.concurrency)
@@ -524,6 +528,7 @@ def cmd_drain(args: argparse.Namespace) -> None:
         ("phases before the worker started", json.dumps(before)),
         ("messages in the broker's 'echo' list then", str(depth)),
         ("worker", f"1 x spt-api worker --queues echo -c {args.worker_concurrency}"),
+        ("API reconciler settings", json.dumps(env) if env else "the server's defaults"),
         ("drain: wall, worker start → all final", f"{wall:.1f} s → {len(rows) / wall:.1f} jobs/s"),
         ("drain: first start_time → last end_time (PostgreSQL)", f"{span:.1f} s → {db_rate:.1f} jobs/s"),
         ("phases at the end", json.dumps(counts)),
@@ -617,6 +622,8 @@ def main() -> None:
     drain.add_argument("--raw-tasks", type=int, default=2000, help="raw Celery yardstick tasks (0: skip)")
     drain.add_argument("--reconcile-interval", type=int, default=None,
                        help="SPT_API_RECONCILE_INTERVAL of the API (default: the server's, 30 s)")
+    drain.add_argument("--heartbeat-timeout", type=int, default=None,
+                       help="SPT_API_HEARTBEAT_TIMEOUT of the API and worker (default: the server's, 60 s)")
     drain.add_argument("--stall", type=float, default=60, help="give up when nothing ends for this long (s)")
     drain.add_argument("--max-seconds", type=float, default=600, help="give up after this long (s)")
     drain.set_defaults(func=cmd_drain)
