@@ -309,6 +309,13 @@ class JobService:
         raise ServiceUnavailableError("the job's parameters kept changing under this update: try again")
 
     async def delete(self, principal: Principal, job: Job) -> None:
+        if job.parent_id is not None:
+            # A part deleted on its own would leave its parent to merge the others and end COMPLETED
+            # with a part silently missing: a child goes with its parent only.
+            raise PermissionDeniedError(
+                f"job {job.job_id} is a part of job {job.parent_id} and cannot be deleted on its own; "
+                f"delete job {job.parent_id} instead"
+            )
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             try:
                 job = await self.abort(principal, job)
