@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import tornado.web
@@ -18,6 +19,7 @@ from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, 
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
 from spt_api.sync_executor import SyncExecutor
+from spt_api.uws.models import utcnow
 
 __all__ = ["Backends", "make_app"]
 
@@ -36,9 +38,22 @@ class Backends:
         self._maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        started = utcnow()
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
+        await self._recover(started)
         self._maintenance = asyncio.create_task(run_maintenance(self, self._stop))
+
+    async def _recover(self, started: datetime) -> None:
+        """Before serving: put back to work the jobs a killed predecessor left (spt_api.recovery)."""
+        from spt_api.recovery import recover_at_start
+
+        jobs = self.jobs
+        try:
+            await jobs.call(recover_at_start, self.settings, jobs.store, jobs.dispatcher, jobs.events, started)
+        except Exception as exc:
+            # The store or the broker is down: serve anyway (/health says so); the reconciler catches up.
+            log.warning("start-up recovery failed: %s", exc)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -106,7 +121,9 @@ async def run_maintenance(backends: Backends, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await jobs.call(reconcile, backends.settings, jobs.store, jobs.dispatcher, jobs.events)
-            await jobs.call(cleanup_expired, jobs.store, jobs.objects, jobs.dispatcher, jobs.events)
+            await jobs.call(
+                cleanup_expired, jobs.store, jobs.objects, jobs.dispatcher, jobs.events, settings=backends.settings
+            )
         except Exception as exc:
             log.warning("maintenance pass failed: %s", exc)
         with contextlib.suppress(TimeoutError):

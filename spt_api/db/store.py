@@ -312,6 +312,37 @@ class JobStore:
             return [_row_to_job(row) for row in rows]
 
     @retry_once_on_disconnect
+    def in_phase(
+        self,
+        principal: Principal,
+        phase: ExecutionPhase,
+        *,
+        queued_after: datetime | None = None,
+        queued_before: datetime | None = None,
+        limit: int = 10_000,
+    ) -> builtins.list[Job]:
+        """Jobs in ``phase`` (optionally queued within a window), oldest queued first: an API starting
+        up looks for the jobs its predecessor left without a worker or a message."""
+        query = sa.select(jobs).where(jobs.c.phase == phase.value, *_scope(principal))
+        if queued_after is not None:
+            query = query.where(jobs.c.queued_time >= queued_after)
+        if queued_before is not None:
+            query = query.where(jobs.c.queued_time <= queued_before)
+        query = query.order_by(jobs.c.queued_time, jobs.c.job_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    @retry_once_on_disconnect
+    def phases_of(self, principal: Principal, job_ids: Iterable[str]) -> dict[str, ExecutionPhase]:
+        """The phase of each of ``job_ids`` that exists (the scratch sweep asks which dirs are orphans)."""
+        wanted = builtins.list(job_ids)
+        if not wanted:
+            return {}
+        query = sa.select(jobs.c.job_id, jobs.c.phase).where(jobs.c.job_id.in_(wanted), *_scope(principal))
+        with self.engine.connect() as conn:
+            return {job_id: ExecutionPhase(phase) for job_id, phase in conn.execute(query)}
+
+    @retry_once_on_disconnect
     def executing_since(self, principal: Principal, before: datetime) -> builtins.list[Job]:
         """EXECUTING jobs started before ``before`` (the reconciler checks them for overruns)."""
         query = sa.select(jobs).where(
