@@ -24,11 +24,15 @@ from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_so
 from spt_api.uws.principal import Principal
 from spt_api.uws.task_ids import new_task_id
 
-__all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
+__all__ = ["DuplicateIdempotencyKeyError", "JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
 
 class JobUpdateError(PermissionDeniedError):
     """A change the job's current phase does not allow (UWS §2.2: 403)."""
+
+
+class DuplicateIdempotencyKeyError(Exception):
+    """The owner already created a job with this ``Idempotency-Key`` (a concurrent retry won the race)."""
 
 
 def new_job_id() -> str:
@@ -312,6 +316,18 @@ class JobStore:
             return [_row_to_job(row) for row in rows]
 
     @retry_once_on_disconnect
+    def find_idempotent(self, principal: Principal, key: str) -> tuple[Job, str | None] | None:
+        """The principal's job created with this ``Idempotency-Key``, and the hash of that request."""
+        query = sa.select(jobs).where(
+            sa.func.coalesce(jobs.c.owner, "") == (principal.owner or ""),
+            jobs.c.idempotency_key == key,
+            *_scope(principal),
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return (_row_to_job(row), row["request_hash"]) if row is not None else None
+
+    @retry_once_on_disconnect
     def in_phase(
         self,
         principal: Principal,
@@ -371,10 +387,14 @@ class JobStore:
         queued: bool = False,
         task_id: str | None = None,
         queue: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
     ) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
 
-        ``queue``: where its messages go, chosen once by its service (default: the service's name)."""
+        ``queue``: where its messages go, chosen once by its service (default: the service's name).
+        ``idempotency_key``: unique per owner; :class:`DuplicateIdempotencyKeyError` when it is taken
+        (see :meth:`find_idempotent`). ``request_hash``: what the key was sent with."""
         now = creation_time or utcnow()
         job_id = job_id or new_job_id()
         values = {
@@ -392,6 +412,8 @@ class JobStore:
             "attempts": 0,
             "queued_time": now if queued else None,
             "task_id": task_id,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
         }
         try:
             with self.engine.begin() as conn:
@@ -399,9 +421,11 @@ class JobStore:
         except sa.exc.IntegrityError:
             # The retry of an INSERT whose first try committed before its connection dropped.
             existing = self.get(principal, job_id)
-            if existing is None:
-                raise
-            return existing
+            if existing is not None:
+                return existing
+            if idempotency_key is not None and self.find_idempotent(principal, idempotency_key) is not None:
+                raise DuplicateIdempotencyKeyError(idempotency_key) from None
+            raise
         return _row_to_job(row)
 
     @retry_once_on_disconnect
