@@ -14,7 +14,7 @@ import pytest
 
 from spt_api.uws.phases import ExecutionPhase
 from tests.api.uws_helpers import get_job, job_id_of, wait_until_final
-from tests.hostile.embedded_api import EmbeddedApi
+from tests.hostile.api_process import ApiProcess
 from tests.support._proc import wait_until
 from tests.support.principals import SYSTEM
 
@@ -22,19 +22,19 @@ from tests.support.principals import SYSTEM
 JOB = {"message": "survivor", "delay": "4", "steps": "8", "PHASE": "RUN"}
 
 
-def _kill_main(api: EmbeddedApi) -> None:
+def _kill_main(api: ApiProcess) -> None:
     api.kill_main()
 
 
-def _kill_group(api: EmbeddedApi) -> None:
+def _kill_group(api: ApiProcess) -> None:
     api.kill_group()
 
 
 @pytest.mark.parametrize("kill", [_kill_main, _kill_group], ids=["main-process", "process-group"])
 def test_a_job_killed_with_its_server_runs_again_at_restart(
-    tmp_path: Path, kill: Callable[[EmbeddedApi], None]
+    tmp_path: Path, kill: Callable[[ApiProcess], None]
 ) -> None:
-    with EmbeddedApi(tmp_path) as api:
+    with ApiProcess(tmp_path) as api:
         api.start()
         with api.client() as client:
             created = client.post(api.jobs_url(), data=JOB)

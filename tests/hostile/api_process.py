@@ -1,4 +1,5 @@
-"""An embedded ``spt-api serve`` in a process group of its own, to kill for real (main only, or all).
+"""``spt-api serve`` in a process group of its own, to kill for real (main only, or all): embedded by
+default, a Celery API with a production environment (``SPT_API_BROKER_URL`` and the rest) passed in.
 
 The reconciler is kept out of the way (``SPT_API_HEARTBEAT_TIMEOUT`` and ``SPT_API_RECONCILE_INTERVAL``
 of an hour), so that a job run again after a restart was rescued by the start-up recovery alone.
@@ -19,14 +20,14 @@ import httpx
 from spt_api.db import JobStore, create_job_store
 from tests.support._proc import free_port, read_log_tail, wait_until
 
-__all__ = ["EmbeddedApi"]
+__all__ = ["ApiProcess"]
 
 #: An hour: far beyond any test, so the reconciler never rescues a job here.
 NEVER = "3600"
 
 
-class EmbeddedApi:
-    def __init__(self, data_dir: Path, **env: str) -> None:
+class ApiProcess:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SPT_API_")},
@@ -37,7 +38,7 @@ class EmbeddedApi:
             "SPT_API_HEARTBEAT_TIMEOUT": NEVER,
             "SPT_API_RECONCILE_INTERVAL": NEVER,
             "SPT_API_LOG_LEVEL": "INFO",
-            **env,
+            **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
@@ -49,7 +50,7 @@ class EmbeddedApi:
     def log_path(self) -> Path:
         return self.data_dir / f"api-{self.starts}.log"
 
-    def start(self) -> EmbeddedApi:
+    def start(self) -> ApiProcess:
         self.starts += 1
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
@@ -61,7 +62,7 @@ class EmbeddedApi:
         self.groups.append(self.proc.pid)
         wait_until(
             lambda: httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200,
-            timeout=60, what="the embedded API", proc=self.proc, log_path=self.log_path,
+            timeout=60, what="the API", proc=self.proc, log_path=self.log_path,
         )
         return self
 
@@ -72,7 +73,8 @@ class EmbeddedApi:
         return httpx.Client(base_url=self.base_url, timeout=60)
 
     def store(self) -> JobStore:
-        return create_job_store(f"sqlite:///{(self.data_dir / 'jobs.sqlite').resolve()}", run_migrations=False)
+        default = f"sqlite:///{(self.data_dir / 'jobs.sqlite').resolve()}"
+        return create_job_store(self.env.get("SPT_API_DATABASE_URL") or default, run_migrations=False)
 
     def kill_main(self) -> None:
         """SIGKILL the API process alone: its pool children live on, orphaned."""
@@ -96,9 +98,12 @@ class EmbeddedApi:
             self.proc.wait(10)
 
     def log_tail(self) -> str:
-        return read_log_tail(self.log_path)
+        """The tail of each start's log."""
+        return "\n".join(
+            f"--- start {n} ---\n{read_log_tail(self.data_dir / f'api-{n}.log')}" for n in range(1, self.starts + 1)
+        )
 
-    def __enter__(self) -> EmbeddedApi:
+    def __enter__(self) -> ApiProcess:
         return self
 
     def __exit__(self, *exc: Any) -> None:
