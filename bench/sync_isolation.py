@@ -1,7 +1,7 @@
 """GET of a job document while 16 sync cutouts run, against GET on an idle server (p99 ratio).
 
-Sync requests run in their own bounded process pool (spt_api/sync_executor.py), not on the
-job-store threads or the event loop: a busy sync endpoint must not stall the job API.
+Sync requests are jobs run by the workers; the API only waits on them (spt_api/handlers/sync.py), so
+a busy sync endpoint must not stall the job API.
 
 Usage: python bench/sync_isolation.py [--seconds 10] [--sync-clients 16]
 Goal: p99 under sync load <= 2x idle p99.
@@ -63,7 +63,7 @@ def main() -> None:
         maps = Path(tmp) / "maps"
         make_demo_maps(maps, small=True)
         settings = Settings(
-            data_dir=Path(tmp), reconcile_interval=0, sync_queue=args.sync_clients,
+            data_dir=Path(tmp), reconcile_interval=0, sync_max=args.sync_clients,
             service_settings={"cutout": {"maps_url": str(maps)}}, log_level="WARNING",
         )
         server = start_server_thread(settings)

@@ -5,25 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import tornado.web
+from tornado import iostream
+from tornado.httpserver import HTTPServer
 
 from spt_api.config import Settings
-from spt_api.handlers.base import NotFoundHandler
+from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
-from spt_api.handlers.sync import ServiceSyncHandler
+from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
-from spt_api.metrics import Metrics
-from spt_api.sync_executor import SyncExecutor
+from spt_api.metrics import Metrics, watch_loop_lag
+from spt_api.sync_gate import SyncGate
 from spt_api.uws.models import utcnow
 
-__all__ = ["Backends", "make_app"]
+__all__ = ["Backends", "make_app", "make_server"]
 
 log = logging.getLogger(__name__)
+
+#: Longest the server waits, when it stops, for the WAIT requests in flight to answer (seconds).
+SHUTDOWN_GRACE = 10.0
 
 
 @dataclass
@@ -31,11 +37,15 @@ class Backends:
     settings: Settings
     jobs: JobService
     metrics: Metrics
-    sync: SyncExecutor
+    sync: SyncGate
+    #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     def __post_init__(self) -> None:
+        self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
+        self._loop_lag: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         started = utcnow()
@@ -43,6 +53,10 @@ class Backends:
         self.jobs.dispatcher.start()
         await self._recover(started)
         self._maintenance = asyncio.create_task(run_maintenance(self, self._stop))
+        if self.settings.loop_lag_interval > 0:
+            self._loop_lag = asyncio.create_task(
+                watch_loop_lag(self.metrics, self.settings.loop_lag_interval, self.settings.slow_callback_seconds)
+            )
 
     async def _recover(self, started: datetime) -> None:
         """Before serving: put back to work the jobs a killed predecessor left (spt_api.recovery)."""
@@ -56,7 +70,11 @@ class Backends:
             log.warning("start-up recovery failed: %s", exc)
 
     async def stop(self) -> None:
+        # First the WAITs in flight answer (the job as it is now), while the job store is still open.
+        await self.lifecycle.drain(SHUTDOWN_GRACE)
         self._stop.set()
+        if self._loop_lag is not None:
+            self._loop_lag.cancel()
         if self._maintenance is not None:
             with contextlib.suppress(Exception):
                 await self._maintenance
@@ -64,32 +82,52 @@ class Backends:
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
         self.jobs.close()
-        self.sync.close()
 
 
-def _log_request(metrics: Metrics) -> Any:
+#: The HTTP methods a metric names; any other (a client may send anything) is counted as ``other``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The statuses a metric names; any other is counted by its class (``2xx`` ... ``5xx``).
+KNOWN_STATUSES = frozenset({200, 201, 204, 206, 303, 304, 400, 401, 403, 404, 405, 409, 413, 414, 429, 431,
+                            500, 502, 503, 504})
+
+
+def metric_labels(handler: tornado.web.RequestHandler, routes: frozenset[str]) -> tuple[str, str, str]:
+    """The (method, route, status) labels of a request, each from a closed set.
+
+    Every label of a Prometheus series must come from a bounded set, or a client sending random
+    methods (each answered 405) or paths grows the scrape without limit. The route is the name of
+    the handler class, one of ``routes`` (else ``other``): routes are code, not input.
+    """
+    method = handler.request.method or ""
+    route = type(handler).__name__
+    status = handler.get_status()
+    return (
+        method if method in KNOWN_METHODS else "other",
+        route if route in routes else "other",
+        str(status) if status in KNOWN_STATUSES else f"{min(max(status // 100, 1), 5)}xx",
+    )
+
+
+def _log_request(metrics: Metrics, routes: frozenset[str]) -> Any:
     def log_function(handler: tornado.web.RequestHandler) -> None:
         status = handler.get_status()
-        route = type(handler).__name__
         elapsed = handler.request.request_time()
-        metrics.http_latency.labels(handler.request.method, route, str(status)).observe(elapsed)
+        metrics.http_latency.labels(*metric_labels(handler, routes)).observe(elapsed)
+        method, uri = handler.request.method, handler.request.uri
         if status >= 500:
-            log.error("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+            log.error("%s %s %d %.1fms", method, uri, status, elapsed * 1000)
         else:
-            log.debug("%s %s %d %.1fms", handler.request.method, handler.request.uri, status, elapsed * 1000)
+            log.debug("%s %s %d %.1fms", method, uri, status, elapsed * 1000)
 
     return log_function
 
 
 def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
-    common = {"jobs": backends.jobs, "settings": settings}
+    common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
-    # A service's sync endpoint comes from its declaration, before the generic job routes.
     routes: list[Any] = [
-        (f"{base}/{name}/sync/?", ServiceSyncHandler, {**common, "service": name, "sync": backends.sync})
-        for name, spec in backends.jobs.services.items()
-        if spec.sync is not None
+        (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
     routes += [
@@ -104,9 +142,69 @@ def make_app(backends: Backends) -> tornado.web.Application:
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args=common,
-        log_function=_log_request(backends.metrics),
+        log_function=_log_request(
+            backends.metrics, frozenset({route[1].__name__ for route in routes} | {NotFoundHandler.__name__})
+        ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
+        slow_callback_seconds=settings.slow_callback_seconds,
+        spt_settings=settings,
+    )
+
+
+class _OversizeAnsweringStream(iostream.IOStream):
+    """A connection that answers a request line or header block over the server's hard limit.
+
+    Past ``max_header_size`` Tornado closes the connection without a word. The application answers
+    414/431 itself up to that hard limit (see ``BaseHandler.prepare``); this answers the few bigger
+    ones, as well as it can while the client is still sending.
+    """
+
+    def close(self, exc_info: Any = False) -> None:
+        if (
+            isinstance(exc_info, iostream.UnsatisfiableReadError)
+            and getattr(self, "_read_regex", None) is not None  # the header read, not a chunk-size line
+            and not self.closed()
+            and self.socket is not None
+        ):
+            head = bytes(self._read_buffer[:16384])
+            if b"\n" in head:
+                status, text = "431 Request Header Fields Too Large", "the request's header fields are too large"
+            else:
+                status, text = "414 URI Too Long", "the request URL is too long"
+            body = f"UsageError: {text}\n".encode()
+            answer = (
+                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                f"X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            with contextlib.suppress(OSError):
+                self.socket.send(answer)
+                self.socket.shutdown(socket.SHUT_WR)
+                # Discard what has already arrived: closing with unread data resets the connection,
+                # which can make the client drop the answer.
+                for _ in range(16):  # at most 1 MiB: a client sending on and on does not hold the loop
+                    if not self.socket.recv(1 << 16):
+                        break
+        super().close(exc_info)
+
+
+class SptHTTPServer(HTTPServer):
+    """Tornado's HTTP server, answering over-long request lines and header blocks instead of hanging up."""
+
+    def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+        if type(stream) is iostream.IOStream:
+            stream.__class__ = _OversizeAnsweringStream
+        super().handle_stream(stream, address)
+
+
+def make_server(app: tornado.web.Application, settings: Settings, **kwargs: Any) -> HTTPServer:
+    """The HTTP server of ``app``: bodies are limited by the handlers (413), headers by the app (414/431)."""
+    return SptHTTPServer(
+        app,
+        max_body_size=max(settings.max_body_size * 4, 64 << 20),
+        # Read headers up to 4 times the limit, so the application can answer 414/431 with an error document.
+        max_header_size=settings.max_header_size * 4,
+        **kwargs,
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import signal
 from typing import Any
 
-from spt_api.app import Backends, make_app
+from spt_api.app import Backends, make_app, make_server
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
@@ -21,7 +21,7 @@ from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
 from spt_api.services import ServiceRegistry
 from spt_api.storage import create_object_store
-from spt_api.sync_executor import SyncExecutor
+from spt_api.sync_gate import SyncGate
 from spt_api.uws.principal import Principal
 
 __all__ = [
@@ -50,6 +50,9 @@ def check_supported(settings: Settings) -> None:
             "SPT_API_AUTH_ENABLED=true, but this version has no Keycloak authentication yet: "
             "refusing to serve jobs unauthenticated (set it to false to run without auth)"
         )
+    problem = settings.events_problem
+    if problem:
+        raise UnsupportedSettingError(problem)
 
 
 def worker_commands() -> Any:
@@ -81,7 +84,8 @@ def build_backends(
     services = services if services is not None else load_services(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = create_job_store(settings.effective_database_url, run_migrations=run_migrations)
-    events: EventBus = RedisEventBus(settings.redis_url) if settings.redis_url else InProcessEventBus()
+    events_url = settings.effective_redis_url
+    events: EventBus = RedisEventBus(events_url) if events_url else InProcessEventBus()
     dispatcher = _dispatcher(settings, store, events, services)
     objects = create_object_store(settings)
     jobs = JobService(settings, store, dispatcher, events, objects, services)
@@ -91,17 +95,15 @@ def build_backends(
         lambda: store.count_by_phase(METRICS), dispatcher.queue_depths, lambda: store.worker_heartbeats(METRICS)
     )
     events.add_exclusive_listener(metrics.observe_event)
-    return Backends(settings, jobs, metrics, SyncExecutor(settings))
+    return Backends(settings, jobs, metrics, SyncGate(settings.sync_max))
 
 
 async def serve_forever(settings: Settings, sockets: list[Any]) -> None:
-    from tornado.httpserver import HTTPServer
-
     # `spt-api serve` migrated once before it forked its processes.
     backends = build_backends(settings, run_migrations=False)
     await backends.start()
     app = make_app(backends)
-    server = HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20), xheaders=True)
+    server = make_server(app, settings, xheaders=True)
     server.add_sockets(sockets)
     log.info("spt-api listening on http://%s:%d", settings.host, settings.port)
     stop = asyncio.Event()

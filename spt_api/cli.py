@@ -26,7 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
     workers = settings.workers
-    if workers > 1 and not settings.redis_url:
+    if workers > 1 and not settings.effective_redis_url:
         log.warning(
             "WORKERS=%d needs SPT_API_REDIS_URL so a change seen by one process wakes a WAIT in another; "
             "serving with one process",

@@ -45,7 +45,11 @@ class Settings(BaseSettings):
         "memory://", title="memory:// for the embedded process pool, or a Celery broker (redis://, amqp://)"
     )
     result_backend_url: str = Field("", title="Celery result backend; empty: none (the job store is the truth)")
-    redis_url: str = Field("", title="Redis URL for live job events; empty: in-process events")
+    redis_url: str = Field(
+        "",
+        title="Redis URL for live job events; empty: the broker's Redis when the broker is redis://, "
+        "else in-process events (embedded mode; an amqp:// broker needs this set)",
+    )
     storage_url: str = Field(
         "", title="Where results are stored: file:///dir or s3://bucket/prefix; empty: data_dir/results"
     )
@@ -57,6 +61,11 @@ class Settings(BaseSettings):
     result_url_lifetime: int = Field(3600, title="Lifetime of signed result URLs (seconds)", ge=1)
     embedded_pool_size: int = Field(2, title="Worker processes of the embedded executor", ge=1)
     max_body_size: int = Field(10 * 1024 * 1024, title="Largest accepted request body (bytes)", ge=1024)
+    max_header_size: int = Field(
+        64 * 1024,
+        title="Longest request URL, and largest header block, answered (bytes; above: 414 or 431)",
+        ge=4096,
+    )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
@@ -88,13 +97,29 @@ class Settings(BaseSettings):
         title="In-process overrides of services' own settings, by service (tests, notebooks); "
         "deployments set SPT_API_<SERVICE>_* instead",
     )
-    sync_workers: int = Field(
-        2, title="Processes that run sync requests (DALI sync); more concurrent requests get 429", ge=1
+    sync_timeout: float = Field(
+        60, title="Longest a DALI sync request waits for its job (seconds); then 303 to the job, which runs on", gt=0
     )
-    sync_queue: int = Field(8, title="Sync requests that may wait for a sync process before 429", ge=0)
+    sync_max: int = Field(16, title="DALI sync requests waiting on their jobs at once; more get 429", ge=1)
+    allowed_hosts: str = Field(
+        "",
+        title="Comma-separated host names the API answers to (the Host header, port ignored; '.example.org' "
+        "also allows its subdomains; '*' allows any); empty: the listen address, localhost and 127.0.0.1",
+    )
+    cors_origins: str = Field(
+        "",
+        title="Comma-separated origins (https://app.example.org) allowed to call the API from a browser (CORS); "
+        "a cross-site POST, PUT or DELETE from any other origin is refused (403); empty: none",
+    )
     log_level: str = Field("INFO", title="Log level")
     log_json: bool = Field(False, title="Write logs as JSON lines")
     metrics_enabled: bool = Field(True, title="Serve Prometheus metrics at /metrics")
+    loop_lag_interval: float = Field(
+        0.5, title="Seconds between samples of the event loop's lag (spt_event_loop_lag_seconds; 0: off)", ge=0
+    )
+    slow_callback_seconds: float = Field(
+        0.1, title="A handler holding the event loop longer than this at once is logged as a warning (seconds)", gt=0
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -109,8 +134,50 @@ class Settings(BaseSettings):
         return (self.data_dir / "results").resolve().as_uri()
 
     @property
+    def effective_redis_url(self) -> str:
+        """Where job events travel: ``redis_url``, else a ``redis://`` broker's Redis, else nowhere ("").
+
+        The one place that decides it, for the API's event bus and the workers' publisher alike: a
+        deployment that names only a Redis broker must not have its workers' events go nowhere (every
+        WAIT would then wake on its periodic re-read instead of the change).
+        """
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return ""
+
+    @property
+    def events_problem(self) -> str | None:
+        """Why workers' job events could not reach the API under these settings, or None.
+
+        A Celery broker that is not Redis (amqp://) carries no events: without ``SPT_API_REDIS_URL``
+        the workers' phase changes would never wake a WAIT. ``spt-api serve`` and ``spt-api worker``
+        refuse to start on it rather than degrade silently.
+        """
+        if self.is_embedded_queue or self.effective_redis_url:
+            return None
+        scheme = self.broker_url.split("://", 1)[0]
+        return (
+            f"SPT_API_BROKER_URL is {scheme}://, which carries no job events, and SPT_API_REDIS_URL is empty: "
+            "set SPT_API_REDIS_URL=redis://… so the workers' job events reach the API"
+        )
+
+    @property
     def enabled_services(self) -> list[str]:
         return [name.strip() for name in self.services.split(",") if name.strip()]
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        """Lower-cased names of ``allowed_hosts`` (or its defaults); ``*`` means any."""
+        names = {name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        if not names:
+            names = {self.host.lower(), "localhost", "127.0.0.1", "::1"}
+        return frozenset(name[1:-1] if name.startswith("[") and name.endswith("]") else name for name in names)
+
+    @property
+    def cors_origin_names(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/").lower() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def is_embedded_queue(self) -> bool:

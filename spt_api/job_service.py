@@ -38,7 +38,7 @@ from spt_api.uws.errors import (
     UsageError,
 )
 from spt_api.uws.models import Job, JobRef, utcnow
-from spt_api.uws.phases import ACTIVE_PHASES, ExecutionPhase
+from spt_api.uws.phases import ACTIVE_PHASES, FINAL_PHASES, ExecutionPhase
 from spt_api.uws.principal import Principal
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
 
@@ -131,10 +131,14 @@ class JobService:
         principal: Principal,
         service: str,
         pairs: Sequence[tuple[str, str]],
+        *,
+        sync: bool = False,
         idempotency_key: str | None = None,
     ) -> Job:
-        """A new job; with an ``idempotency_key`` (the request's ``Idempotency-Key`` header), the job
-        the principal created with that key already, if any (see :mod:`spt_api.idempotency`)."""
+        """A new job, PENDING, or QUEUED and sent with ``PHASE=RUN``; ``sync``: made by a DALI sync request.
+
+        With an ``idempotency_key`` (the request's ``Idempotency-Key`` header): the job the principal
+        created with that key already, if any (see :mod:`spt_api.idempotency`)."""
         spec = self.service(service)
         fingerprint = None
         if idempotency_key is not None:
@@ -168,6 +172,7 @@ class JobService:
                 queued=phase is not None,
                 task_id=new_task_id(job_id) if phase is not None else None,
                 queue=spec.queue_of(params),
+                sync=sync,
                 idempotency_key=idempotency_key,
                 request_hash=fingerprint,
             )
@@ -262,6 +267,17 @@ class JobService:
                     elif event.type != "progress":
                         # The event's listeners ran first: the cache holds the changed job, or nothing.
                         job = await self._read(principal, service, job_id)
+        return job
+
+    async def wait_final(self, principal: Principal, service: str, job_id: str, timeout: float) -> Job:
+        """The job once it reaches a final phase, or as it is after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        job = await self.get(principal, service, job_id)
+        while job.phase not in FINAL_PHASES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            job = await self.wait(principal, service, job_id, remaining, job.phase)
         return job
 
     # -- changes -------------------------------------------------------------------------------------

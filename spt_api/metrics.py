@@ -10,16 +10,23 @@ so ``sum`` across replicas is right.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from spt_api.events.messages import JobEvent
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "watch_loop_lag"]
+
+log = logging.getLogger(__name__)
+
+#: Buckets of the event-loop lag: a healthy loop is late by well under a millisecond.
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _JobCollector(Collector):
@@ -80,6 +87,15 @@ class Metrics:
             registry=self.registry,
             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
         )
+        self.waits_in_flight = Gauge(
+            "spt_http_waits_in_flight", "Blocking job requests (WAIT) being held now", registry=self.registry
+        )
+        self.loop_lag = Histogram(
+            "spt_event_loop_lag_seconds",
+            "How late the event loop ran a periodic check: time it was blocked by synchronous code",
+            registry=self.registry,
+            buckets=LAG_BUCKETS,
+        )
 
     def watch_jobs(
         self,
@@ -93,3 +109,20 @@ class Metrics:
         """An event listener: a job's final phase event with its run time feeds the duration histogram."""
         if event.duration is not None and event.service is not None and event.phase is not None:
             self.job_duration.labels(event.service, event.phase).observe(max(0.0, event.duration))
+
+
+async def watch_loop_lag(metrics: Metrics, interval: float, warn_after: float) -> None:
+    """Every ``interval`` seconds, observe how late the event loop woke this task (until cancelled).
+
+    A loop blocked by synchronous code (a slow handler, a blocking call) runs every callback late;
+    the lag is the time it was blocked. Which handler blocked it is logged by the handlers
+    themselves (``BaseHandler``); this warns too, for blocking code outside any handler.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(interval)
+        lag = max(0.0, loop.time() - start - interval)
+        metrics.loop_lag.observe(lag)
+        if lag > warn_after:
+            log.warning("the event loop was blocked for %.0f ms", lag * 1000)

@@ -224,6 +224,33 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
+def _sync_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
+    """DALI sync: the same parameters as the service's jobs, answered in the same exchange."""
+    answers = {
+        "200": {"description": "The job's one result", "content": {"*/*": {}}},
+        "303": _see_other("Several results (the results list), or still running (the job)"),
+        **_ERRORS,
+        "429": _error("Too many sync requests at once: retry after Retry-After seconds, or submit a job"),
+        "503": _error("The job failed for a reason other than the request (the error summary says which)"),
+    }
+    params = {"$ref": f"#/components/schemas/{spec.name}_parameters"}
+    return {
+        f"{base}/{spec.name}/sync": {
+            "get": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange (parameters in the query)",
+                "responses": answers,
+            },
+            "post": {
+                "tags": [spec.name],
+                "summary": f"DALI sync: one {spec.name} answered in the same exchange",
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": params}}},
+                "responses": answers,
+            },
+        }
+    }
+
+
 def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
     # The documents' schemas come from the models the handlers render: one source for both.
     schemas: dict[str, Any] = component_schemas()
@@ -256,14 +283,18 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
             "get": {
                 "summary": "Readiness, per component",
                 "responses": {
-                    "200": {"description": "Ready", "content": {"application/json": {}}},
-                    "503": {"description": "A component is failing", "content": {"application/json": {}}},
+                    "200": {
+                        "description": "Ready (status ok, or degraded: a service's own check failed)",
+                        "content": {"application/json": {}},
+                    },
+                    "503": {"description": "A core backend is failing", "content": {"application/json": {}}},
                 },
             }
         },
     }
     for spec in services.values():
         paths.update(_service_paths(base, spec))
+        paths.update(_sync_paths(base, spec))
     return {
         "openapi": "3.1.0",
         "info": {

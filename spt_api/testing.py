@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from spt_api.app import Backends, make_app
+from spt_api.app import Backends, make_app, make_server
 from spt_api.bootstrap import build_backends
 from spt_api.config import Settings
 
@@ -51,7 +50,7 @@ def start_server_thread(
         if extra_handlers:
             app.add_handlers(r".*", extra_handlers)
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        server = tornado.httpserver.HTTPServer(app, max_body_size=max(settings.max_body_size * 4, 64 << 20))
+        server = make_server(app, settings)
         server.add_sockets(sockets)
         holder.update(loop=loop, backends=backends, port=sockets[0].getsockname()[1])
         ready.set()

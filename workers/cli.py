@@ -21,6 +21,10 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if settings.is_embedded_queue:
         raise SystemExit("spt-api worker needs a Celery broker: set SPT_API_BROKER_URL=redis://… or amqp://…")
+    if settings.events_problem:
+        # As `spt-api serve` does: a worker whose events go nowhere would leave every WAIT to its re-read.
+        log.error("%s", settings.events_problem)
+        return 2
     from spt_api.services import ServiceRegistry
     from workers.celery_app import build_worker_app
 
@@ -83,8 +87,8 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _maps_demo(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue, is_s3
     from workers.services.cutout.demo import make_demo_maps
+    from workers.services.cutout.maps import build_catalogue, is_s3
     from workers.services.cutout.settings import maps_url
 
     settings = Settings()
@@ -92,7 +96,9 @@ def _maps_demo(args: argparse.Namespace) -> int:
     if is_s3(target):
         import tempfile
 
-        from workers.services.cutout.maps_s3 import S3Location, catalogue_exists, upload_maps
+        from workers.services.cutout.s3_catalogue import catalogue_exists
+        from workers.services.cutout.s3_location import S3Location
+        from workers.services.cutout.upload import upload_maps
 
         location = S3Location.from_url(target, settings)
         if args.if_missing and catalogue_exists(location):
@@ -114,13 +120,13 @@ def _maps_demo(args: argparse.Namespace) -> int:
 
 
 def _maps_index(args: argparse.Namespace) -> int:
-    from workers.services.cutout.catalogue import build_catalogue, is_s3, load_catalogue
+    from workers.services.cutout.maps import build_catalogue, is_s3, load_catalogue
     from workers.services.cutout.settings import maps_url
 
     settings = Settings()
     target = args.directory or maps_url(settings)
     if is_s3(target):
-        from workers.services.cutout.maps_s3 import S3Location
+        from workers.services.cutout.s3_location import S3Location
 
         location: Any = S3Location.from_url(target, settings)
     else:

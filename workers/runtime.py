@@ -54,8 +54,11 @@ class WorkerRuntime:
 
 
 def event_publisher(settings: Settings) -> EventPublisher:
-    """Job events go to Redis when there is one; nowhere otherwise (nobody could hear them)."""
-    return RedisEventPublisher(settings.redis_url) if settings.redis_url else NullPublisher()
+    """Job events go to Redis when there is one (``SPT_API_REDIS_URL``, else a Redis broker); nowhere
+    otherwise: the embedded pool's API hears its children directly, and ``spt-api worker`` refuses to
+    start with a broker that cannot carry them (``Settings.events_problem``)."""
+    url = settings.effective_redis_url
+    return RedisEventPublisher(url) if url else NullPublisher()
 
 
 def build_runtime(

@@ -158,7 +158,14 @@ def _execute(
         if spec is None:
             raise FatalJobError(f"this worker does not know the service {job.service!r}")
         params = spec.params_model.from_uws(job.parameters)
-        if job.parent_id is None and spec.split is not None:
+        if job.sync:
+            # A DALI sync request: its answer is one result, from the service's sync function when it has one.
+            sync = spec.load_sync()
+            if sync is not None:
+                answer = sync(params, runtime.settings, ctx.service_settings)
+                ctx.add_result(answer.filename, answer.data, answer.mime_type)
+                return True
+        elif job.parent_id is None and spec.split is not None:
             if job.attempts > 1 and runtime.store.children(WORKER, job_id):
                 # A requeued parent: its children exist already; merge (once) if they have all ended.
                 _merge_if_done(job.job_id, runtime, claimed=job if job.pending_children == 0 else None)

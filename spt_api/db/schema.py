@@ -45,6 +45,8 @@ jobs = sa.Table(
     sa.Column("child_index", sa.Integer, nullable=True),
     # Where the job's messages go, chosen by its service once, at creation (e.g. a GPU queue).
     sa.Column("queue", sa.String(64), nullable=True),
+    # Created by a DALI sync request: answered in the same exchange, by the service's sync function.
+    sa.Column("sync", sa.Boolean, nullable=False, server_default=sa.false()),
     # Idempotent submission: the client's Idempotency-Key (unique per owner) and a hash of its request.
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),

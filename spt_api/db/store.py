@@ -80,6 +80,7 @@ def _row_to_job(row: RowMapping) -> Job:
         parent_id=row["parent_id"],
         pending_children=row["pending_children"],
         queue=row["queue"] or row["service"],
+        sync=bool(row["sync"]),
     )
 
 
@@ -389,6 +390,7 @@ class JobStore:
         queue: str | None = None,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        sync: bool = False,
     ) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
 
@@ -403,6 +405,7 @@ class JobStore:
             "owner": principal.owner,
             "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
             "queue": queue or service,
+            "sync": sync,
             "run_id": run_id,
             "creation_time": now,
             "execution_duration": execution_duration,

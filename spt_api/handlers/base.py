@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable
-from typing import Any
-from urllib.parse import parse_qsl
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote
 
 import tornado.web
 from pydantic import BaseModel
@@ -15,18 +18,20 @@ from tornado import httputil
 from spt_api.config import Settings
 from spt_api.job_service import JobService
 from spt_api.services import params_from_json
+from spt_api.uws import documents
 from spt_api.uws.documents import XML_ILLEGAL
 from spt_api.uws.errors import (
     JobNotSentError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     RequestError,
     UsageError,
 )
 from spt_api.uws.json_documents import ErrorDocument
 from spt_api.uws.principal import ANONYMOUS, Principal
 
-__all__ = ["BaseHandler", "NotFoundHandler"]
+__all__ = ["BaseHandler", "Lifecycle", "NotFoundHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,144 @@ def prefers_json(accept: str) -> bool:
     return best_json > best_xml and best_json > 0
 
 
+T = TypeVar("T")
+
+
+class URITooLongError(RequestError):
+    status = 414
+    error = "uri_too_long"
+
+
+class HeadersTooLargeError(RequestError):
+    status = 431
+    error = "header_fields_too_large"
+
+
+class _TimedSteps(Awaitable[T]):
+    """Awaits ``coro`` one step at a time, reporting how long each synchronous step held the event loop.
+
+    A coroutine only gives the loop back at an ``await`` that suspends; whatever runs between two
+    of them (a step) blocks every other request. asyncio's debug mode reports such steps too, but
+    names the Task, not the handler, and slows everything down.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, T], report: Callable[[float], None]) -> None:
+        self._coro = coro
+        self._report = report
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coro = self._coro
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            start = time.perf_counter()
+            try:
+                yielded = coro.throw(error) if error is not None else coro.send(value)
+            except StopIteration as stop:
+                self._report(time.perf_counter() - start)
+                result: T = stop.value
+                return result
+            except BaseException:
+                self._report(time.perf_counter() - start)
+                raise
+            self._report(time.perf_counter() - start)
+            try:
+                value, error = (yield yielded), None
+            except BaseException as exc:  # cancellation, or an exception thrown in: pass it on
+                value, error = None, exc
+
+
+async def _timed(coro: Coroutine[Any, Any, T], report: Callable[[float], None]) -> T:
+    return await _TimedSteps(coro, report)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8080`` is ``::1``, ``Example.org:80`` is ``example.org``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+#: Result types a browser may show in place: images it renders without running anything.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def content_disposition(filename: str, mime_type: str) -> str:
+    """``attachment`` (a download) for anything a browser could render as a page; a result's content and
+    name are the user's, so neither may become HTML or script in the API's origin."""
+    kind = "inline" if mime_type.split(";")[0].strip().lower() in INLINE_TYPES else "attachment"
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return f'{kind}; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename, safe="")}'
+
+
+def text_charset(mime_type: str) -> str:
+    """``mime_type`` with ``charset=utf-8`` when it is text and names no charset."""
+    if mime_type.lower().startswith("text/") and "charset=" not in mime_type.lower():
+        return f"{mime_type}; charset=utf-8"
+    return mime_type
+
+
+def _parse_form(text: str, where: str) -> list[tuple[str, str]]:
+    """``name=value&...`` pairs; a percent-encoded byte sequence that is not UTF-8 is refused.
+
+    ``parse_qsl`` would quietly turn ``%ff%fe`` into U+FFFD U+FFFD, storing something the client
+    never sent, while the same bytes sent raw are refused.
+    """
+    try:
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"the {where} holds a percent-encoded value that is not UTF-8 text") from None
+
+
+class Lifecycle:
+    """The server's stop, as long requests see it: a WAIT ends early when the server stops.
+
+    ``Backends.stop`` calls :meth:`drain` first: each WAIT in flight answers with the job as it is now
+    (UWS §2.2.1.2 lets the server return early) while the job store is still there, instead of
+    failing with a 500 once it has closed.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def long_request(self) -> Iterator[None]:
+        self.active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> None:
+        """Tell long requests to answer now, and give them ``timeout`` seconds to do so."""
+        self.stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def unless_stopping(self, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled)."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
+            return False, None
+        return True, task.result()
+
+
 def _answered(*args: Any, **kwargs: Any) -> None:
     """The HTTP method of a request already answered from ``data_received``."""
 
@@ -69,14 +212,53 @@ class BaseHandler(tornado.web.RequestHandler):
     jobs: JobService
     settings_obj: Settings
 
-    def initialize(self, jobs: JobService, settings: Settings) -> None:
+    def initialize(self, jobs: JobService, settings: Settings, lifecycle: Lifecycle | None = None) -> None:
         self.jobs = jobs
         self.settings_obj = settings
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle()
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._pairs: list[tuple[str, str]] | None = None
 
+    def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
+        # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
+        return _timed(super()._execute(transforms, *args, **kwargs), self._step_took)
+
+    def _step_took(self, seconds: float) -> None:
+        limit = self.application.settings.get("slow_callback_seconds", 0.1)
+        if seconds > limit:
+            log.warning(
+                "%s held the event loop for %.0f ms at once (%s %s); blocking work belongs in a thread",
+                type(self).__name__,
+                seconds * 1000,
+                self.request.method,
+                self.request.path,
+            )
+
+    #: Whether the Host header must be one of ``SPT_API_ALLOWED_HOSTS``: it is reflected into links and
+    #: ``Location``. Probes and scrapers (health, metrics) call pods by address and reflect nothing.
+    checks_host = True
+
+    def set_default_headers(self) -> None:
+        # Every answer is what its Content-Type says: no browser sniffs a result into HTML.
+        self.set_header("X-Content-Type-Options", "nosniff")
+        settings: Settings | None = self.application.settings.get("spt_settings")
+        origin = self.request.headers.get("Origin")
+        if settings is not None and origin and origin.rstrip("/").lower() in settings.cors_origin_names:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "Location, Retry-After")
+        if settings is not None and settings.cors_origin_names:
+            self.set_header("Vary", "Origin")
+
     def prepare(self) -> Awaitable[None] | None:
+        limit = self.settings_obj.max_header_size
+        if len(self.request.uri or "") > limit:
+            raise URITooLongError(f"the request URL is longer than {limit} bytes: send parameters in a POST body")
+        if sum(len(k) + len(v) + 4 for k, v in self.request.headers.get_all()) > limit:
+            raise HeadersTooLargeError(f"the request's header fields are larger than {limit} bytes")
+        if self.checks_host:
+            self._check_host()
+        self._check_origin()
         length = self.request.headers.get("Content-Length")
         if length is not None:
             try:
@@ -88,6 +270,51 @@ class BaseHandler(tornado.web.RequestHandler):
                     f"request body of {size} bytes exceeds the limit of {self.settings_obj.max_body_size}"
                 )
         return None
+
+    def _check_host(self) -> None:
+        allowed = self.settings_obj.allowed_host_names
+        if "*" in allowed:
+            return
+        name = host_name(self.request.host)
+        if name in allowed or any(a.startswith(".") and (name.endswith(a) or name == a[1:]) for a in allowed):
+            return
+        # Not reflected into this answer's links: a forged Host must not make the API point elsewhere.
+        self.request.host = next(iter(sorted(a for a in allowed if not a.startswith("."))), "localhost")
+        raise UsageError(
+            f"this server does not answer to the host name {name[:100]!r} (see SPT_API_ALLOWED_HOSTS)",
+            parameter="Host",
+        )
+
+    def _check_origin(self) -> None:
+        """A browser's cross-site form POST (or DELETE) from an origin not trusted is refused (CSRF)."""
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return  # not a browser (curl, pyvo): nothing to protect against
+        normalized = origin.strip().rstrip("/").lower()
+        if normalized in self.settings_obj.cors_origin_names:
+            return
+        scheme, _, netloc = normalized.partition("://")
+        if scheme in ("http", "https") and netloc == self.request.host.lower():
+            return  # the server's own pages
+        raise PermissionDeniedError(
+            f"cross-site {self.request.method} from origin {origin[:200]!r} refused (see SPT_API_CORS_ORIGINS)"
+        )
+
+    def options(self, *args: str, **kwargs: str) -> None:
+        """A CORS preflight from an allowed origin; any other OPTIONS request is not allowed (405)."""
+        origin = self.request.headers.get("Origin", "").rstrip("/").lower()
+        if (
+            origin not in self.settings_obj.cors_origin_names
+            or "Access-Control-Request-Method" not in self.request.headers
+        ):
+            raise tornado.web.HTTPError(405)
+        self.set_status(204)
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE")
+        self.set_header("Access-Control-Allow-Headers", "Accept, Content-Type, Authorization")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.finish()
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
@@ -114,7 +341,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """Query and body parameters in order: form, multipart (files as text) or a JSON object."""
         if self._pairs is not None:
             return self._pairs
-        pairs = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True)]
+        pairs = _parse_form(self.request.query, "query string")
         body = b"".join(self._body_chunks)
         self.request.body = body
         if body:
@@ -125,6 +352,8 @@ class BaseHandler(tornado.web.RequestHandler):
                     data = json.loads(body)
                 except ValueError as exc:
                     raise UsageError(f"request body is not valid JSON: {exc}") from None
+                except RecursionError:
+                    raise UsageError("request body is JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise UsageError("a JSON request body must be an object of parameters")
                 pairs.extend(params_from_json(data))
@@ -133,7 +362,7 @@ class BaseHandler(tornado.web.RequestHandler):
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
                     raise UsageError("form body is not UTF-8") from None
-                pairs.extend(parse_qsl(text, keep_blank_values=True))
+                pairs.extend(_parse_form(text, "form body"))
             elif media == "multipart/form-data":
                 arguments: dict[str, list[bytes]] = {}
                 files: dict[str, list[httputil.HTTPFile]] = {}
@@ -247,6 +476,10 @@ class BaseHandler(tornado.web.RequestHandler):
                 error=error, message=message, status=status_code, parameter=parameter or None, href=job_href
             )
             self.finish(document.model_dump_json(exclude_none=True))
+        elif "votable" in self.request.headers.get("Accept", "").lower():
+            # DALI §4.2: a VOTable whose QUERY_STATUS INFO says ERROR, for clients that read VOTables.
+            self.set_header("Content-Type", "application/x-votable+xml; charset=UTF-8")
+            self.finish(documents.votable_error(message))
         else:
             # DALI §4.2: a text/plain error document starting with the required text.
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

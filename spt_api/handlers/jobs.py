@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from spt_api.handlers.base import BaseHandler
+from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
-from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
 from spt_api.uws.models import Job, JobRef, JobResult
 from spt_api.uws.phases import ExecutionPhase
 from spt_api.uws.requests import parse_datetime, parse_last, parse_phases, parse_wait
 
 __all__ = ["JOB_ROUTES"]
+
+#: UWS control parameters (UWS §2.2.3, DALI §3.4.6): meaningful at creation, never stored as parameters.
+CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION", "WAIT"})
 
 
 class JobBaseHandler(BaseHandler):
@@ -28,6 +31,26 @@ class JobBaseHandler(BaseHandler):
 
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
+
+    async def stream(self, result: JobResult, filename: str) -> None:
+        mime_type = result.mime_type or "application/octet-stream"
+        self.set_header("Content-Type", text_charset(mime_type))
+        self.set_header("Content-Disposition", content_disposition(filename, mime_type))
+        # Opened in place anyway (a link followed, a type sniffed by an old browser): no script, no origin.
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        if result.size is not None:
+            self.set_header("Content-Length", str(result.size))
+        try:
+            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
+            while True:
+                chunk = await self.jobs.call(next, chunks, None)
+                if chunk is None:
+                    break
+                self.write(chunk)
+                await self.flush()
+        except FileNotFoundError:
+            raise NotFoundError(f"result {result.result_id!r} is no longer stored") from None
+        self.finish()
 
     def write_job(self, job: Job) -> None:
         kind = "json" if self.wants_json else "xml"
@@ -75,7 +98,12 @@ class JobHandler(JobBaseHandler):
             timeout = parse_wait(wait, self.settings_obj.wait_max)
             phase_value = self.param("PHASE")
             phase = parse_phases([phase_value])[0] if phase_value is not None else None
-            job = await self.jobs.wait(self.principal(), service, job_id, timeout, phase)
+            with self.lifecycle.long_request():
+                done, waited = await self.lifecycle.unless_stopping(
+                    self.jobs.wait(self.principal(), service, job_id, timeout, phase)
+                )
+                # The server is stopping: the job as it is now, while the job store is still open.
+                job = waited if done and waited is not None else await self.load(service, job_id)
         self.write_job(job)
 
     async def delete(self, service: str, job_id: str) -> None:
@@ -159,7 +187,18 @@ class ParametersHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        job = await self.jobs.update_parameters(self.principal(), job, self.params())
+        pairs = self.params()
+        # Job control parameters are not service parameters: stored here they would bypass their
+        # checks (RUNID's 64 characters, DESTRUCTION's limit) and never take effect. Each has its own
+        # resource; refusing them is simpler and clearer than applying them as job creation does.
+        for name, _ in pairs:
+            if name.upper() in CONTROL_PARAMETERS:
+                raise UsageError(
+                    f"{name} is a job control parameter, not a parameter of the service; "
+                    f"set it at job creation or at its own resource (e.g. {self.job_url(job)}/phase)",
+                    parameter=name,
+                )
+        job = await self.jobs.update_parameters(self.principal(), job, pairs)
         self.see_other(self.job_url(job))
 
 
@@ -185,26 +224,14 @@ class ResultHandler(JobBaseHandler):
             self.jobs.objects.signed_url, result.key, self.settings_obj.result_url_lifetime, filename
         )
         if url is not None:
+            # Signing needs no network: only the store's last known health tells a dead endpoint apart,
+            # and a redirect there would fail at the client with no word of why.
+            problem = await self.jobs.call(self.jobs.objects.health.problem)
+            if problem is not None:
+                raise ServiceUnavailableError(f"the result storage is unavailable: {problem}")
             self.see_other(url)
             return
         await self.stream(result, filename)
-
-    async def stream(self, result: JobResult, filename: str) -> None:
-        self.set_header("Content-Type", result.mime_type or "application/octet-stream")
-        self.set_header("Content-Disposition", f'inline; filename="{filename}"')
-        if result.size is not None:
-            self.set_header("Content-Length", str(result.size))
-        try:
-            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
-            while True:
-                chunk = await self.jobs.call(next, chunks, None)
-                if chunk is None:
-                    break
-                self.write(chunk)
-                await self.flush()
-        except FileNotFoundError:
-            raise NotFoundError(f"result {result.result_id!r} is no longer stored") from None
-        self.finish()
 
 
 def _job(path: str) -> str:

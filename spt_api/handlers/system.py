@@ -12,6 +12,7 @@ from spt_api import __version__
 from spt_api.handlers.base import BaseHandler
 from spt_api.metrics import Metrics
 from spt_api.openapi import openapi_document
+from spt_api.services import ServiceSpec
 
 __all__ = ["SYSTEM_ROUTES", "IndexHandler"]
 
@@ -71,7 +72,17 @@ class OpenAPIHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
-    """Readiness: each backend's status; 503 when one fails. ``/health/live`` is liveness only."""
+    """Readiness: each backend's status, and each service's; ``/health/live`` is liveness only.
+
+    The core backends (database, queue, storage, events) decide readiness: when one fails the answer
+    is 503, as no job could run. A service whose own check (``ServiceSpec.health``) finds a problem,
+    such as the cutout service without its map catalogue, is reported as the component
+    ``service:<name>`` with status ``fail`` and the problems as its message, and the overall status
+    ``degraded``; the answer stays 200, because the other services still work and taking the replica
+    out of its load balancer would stop them too, without bringing the missing maps back.
+    """
+
+    checks_host = False  # probes call the pod's address
 
     async def get(self, probe: str | None = None) -> None:
         if probe == "live":
@@ -81,27 +92,54 @@ class HealthHandler(BaseHandler):
         checks: dict[str, Any] = {
             "database": self.jobs.store.ping,
             "queue": self.jobs.dispatcher.check,
-            "storage": self.jobs.objects.check,
+            # Checked afresh, and remembered: result links answer 503 from it while the storage is down.
+            "storage": self.jobs.objects.health.check,
         }
-
-        async def run_check(check: Any) -> dict[str, str]:
-            try:
-                await asyncio.wait_for(self.jobs.call(check), HEALTH_CHECK_TIMEOUT)
-                return {"status": "ok"}
-            except Exception as exc:
-                return {"status": "fail", "message": f"{type(exc).__name__}: {exc}"[:300]}
+        service_checks = {f"service:{spec.name}": spec for spec in self.jobs.services.values() if spec.health}
 
         # Together, so a hung backend costs the probe one timeout, not one per backend.
-        results = await asyncio.gather(*(run_check(check) for check in checks.values()))
-        components: dict[str, dict[str, str]] = dict(zip(checks, results, strict=True))
+        results = await asyncio.gather(
+            *(self._run(check) for check in checks.values()),
+            *(self._run(self._service_check(spec)) for spec in service_checks.values()),
+        )
+        components: dict[str, dict[str, str]] = dict(zip([*checks, *service_checks], results, strict=True))
         components["events"] = (
             {"status": "ok"} if self.jobs.events.healthy() else {"status": "fail", "message": "not connected"}
         )
-        ok = all(c["status"] == "ok" for c in components.values())
-        self.write_json({"status": "ok" if ok else "fail", "components": components}, 200 if ok else 503)
+        core_ok = all(c["status"] == "ok" for name, c in components.items() if name not in service_checks)
+        services_ok = all(components[name]["status"] == "ok" for name in service_checks)
+        status = "fail" if not core_ok else "ok" if services_ok else "degraded"
+        self.write_json({"status": status, "components": components}, 200 if core_ok else 503)
+
+    async def _run(self, check: Any) -> dict[str, str]:
+        try:
+            await asyncio.wait_for(self.jobs.call(check), HEALTH_CHECK_TIMEOUT)
+            return {"status": "ok"}
+        except ServiceProblemsError as exc:
+            return {"status": "fail", "message": str(exc)[:1000]}
+        except Exception as exc:
+            return {"status": "fail", "message": f"{type(exc).__name__}: {exc}"[:300]}
+
+    def _service_check(self, spec: ServiceSpec) -> Any:
+        """A check that raises with the service's problems (its hook runs in the job-store thread pool)."""
+        settings = self.settings_obj
+
+        def check() -> None:
+            hook = spec.load_health()
+            problems = hook(settings, spec.settings_for(settings)) if hook else []
+            if problems:
+                raise ServiceProblemsError("; ".join(problems))
+
+        return check
+
+
+class ServiceProblemsError(Exception):
+    """What a service's health hook found; its message is the component's message as it is."""
 
 
 class MetricsHandler(BaseHandler):
+    checks_host = False  # Prometheus scrapes the pod's address
+
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         self.metrics: Metrics = kwargs.pop("metrics")
         super().initialize(**kwargs)

@@ -17,9 +17,11 @@ from spt_api.services.context import ChildOutcome, JobContext, MergeContext
 from spt_api.services.params import ParamsModel
 from spt_api.services.settings import ServiceSettings
 
-__all__ = ["RunFunction", "ServiceSpec", "SyncResult", "load_function"]
+__all__ = ["HealthFunction", "RunFunction", "ServiceSpec", "SyncResult", "load_function"]
 
 RunFunction = Callable[[Any, JobContext], None]
+#: ``health(settings, service_settings) -> list[str]``: what keeps the service from working, if anything.
+HealthFunction = Callable[[Any, Any], list[str]]
 
 
 def load_function(path: str) -> Any:
@@ -63,9 +65,14 @@ class ServiceSpec:
     #: child ends, ``merge(params, children: list[ChildOutcome], ctx: MergeContext)`` finishes the parent.
     split: str | None = None
     merge: str | None = None
-    #: Optional ``"module:function"`` with ``sync(params, settings, service_settings) -> SyncResult``: the
-    #: app mounts ``/api/<name>/sync`` (DALI sync) and runs it in its bounded sync executor.
+    #: Optional ``"module:function"`` with ``sync(params, settings, service_settings) -> SyncResult``: what a
+    #: worker runs for a DALI sync request (``/api/<name>/sync``) instead of ``run``, so the answer is one file.
+    #: Without it, a sync request runs ``run`` and answers its one result (or 303 to several).
     sync: str | None = None
+    #: Optional ``"module:function"`` with ``health(settings, service_settings) -> list[str]``: the problems
+    #: that keep the service from working (a missing map catalogue), ``[]`` when none. ``/health`` calls it
+    #: in the API process, so it must stay light: look for a file or an object, import nothing heavy.
+    health: str | None = None
     _settings_cache: dict[int, ServiceSettings | None] = field(default_factory=dict, compare=False, repr=False)
 
     def queue_of(self, params: Any) -> str:
@@ -98,6 +105,9 @@ class ServiceSpec:
 
     def load_sync(self) -> Callable[[Any, Any, Any], SyncResult] | None:
         return load_function(self.sync) if self.sync else None
+
+    def load_health(self) -> HealthFunction | None:
+        return load_function(self.health) if self.health else None
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
+
+from spt_api.storage.health import StorageHealth
 
 __all__ = ["ObjectStore", "result_key", "safe_name"]
 
@@ -51,3 +54,8 @@ class ObjectStore(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise if the store cannot be reached (readiness)."""
+
+    @cached_property
+    def health(self) -> StorageHealth:
+        """The store's last known health (:meth:`check`, at most every few seconds), for request handlers."""
+        return StorageHealth(self.check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,12 @@ class S3ObjectStore(ObjectStore):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put_bytes(self, key: str, data: bytes, mime_type: str | None = None) -> int:
+        # The same transfer as a file's: above the multipart threshold a large result (a bundle kept in
+        # memory, a big manifest) goes up in parts, each retried on its own, not as one long PUT.
         extra = {"ContentType": mime_type} if mime_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        self.client.upload_fileobj(
+            io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra, Config=self.transfer
+        )
         return len(data)
 
     def put_file(self, key: str, path: Path, mime_type: str | None = None) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "jobs_to_xml",
     "parameters_to_xml",
     "results_to_xml",
+    "votable_error",
 ]
 
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
@@ -81,7 +82,10 @@ def _dt(value: datetime | None) -> str | None:
 
 def _serialize(root: ET.Element) -> bytes:
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return body
+    # ElementTree writes a CR in text content as is, and every XML parser reads it back as LF
+    # (XML 1.0 §2.11): a character reference keeps it. Attributes are already escaped, so any CR
+    # left in the document is from text content.
+    return body.replace(b"\r", b"&#13;")
 
 
 def _add_parameters(parent: ET.Element, job: Job) -> None:
@@ -174,4 +178,16 @@ def results_to_xml(job: Job, result_url: ResultUrl) -> bytes:
 def parameters_to_xml(job: Job) -> bytes:
     root = ET.Element(_q("parameters"))
     _fill_parameters(root, job)
+    return _serialize(root)
+
+
+VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+
+def votable_error(message: str) -> bytes:
+    """A DALI error document as a VOTable (DALI §4.2): ``INFO name="QUERY_STATUS" value="ERROR"``."""
+    root = ET.Element(f"{{{VOTABLE_NS}}}VOTABLE", {"version": "1.4"})
+    resource = ET.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", {"type": "results"})
+    info = ET.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", {"name": "QUERY_STATUS", "value": "ERROR"})
+    info.text = _clean(message)
     return _serialize(root)

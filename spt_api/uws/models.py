@@ -87,6 +87,8 @@ class Job:
     pending_children: int | None = None
     #: The queue its messages go to, chosen by its service at creation.
     queue: str = ""
+    #: Created by a DALI sync request (its answer is its one result).
+    sync: bool = False
 
     def parameters_dict(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -45,7 +45,10 @@ def parse_datetime(value: str, name: str) -> datetime:
                          parameter=name) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise UsageError(f"{name} {value!r} is outside the years 1 to 9999 in UTC", parameter=name) from None
 
 
 def _int(value: str, name: str) -> int:

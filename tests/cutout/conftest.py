@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from spt_api.config import Settings
-from workers.services.cutout.catalogue import Catalogue, load_catalogue
+from workers.services.cutout.catalogue import Catalogue
 from workers.services.cutout.demo import SOURCES_NAME
+from workers.services.cutout.maps import load_catalogue
 
 
 @dataclass

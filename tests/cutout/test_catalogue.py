@@ -11,13 +11,9 @@ import pytest
 from astropy.io import fits
 
 from spt_api.services.errors import FatalJobError
-from workers.services.cutout.catalogue import (
-    CATALOGUE_NAME,
-    Catalogue,
-    build_catalogue,
-    load_catalogue,
-    parse_band_value,
-)
+from workers.services.cutout.bands import parse_band_value
+from workers.services.cutout.catalogue import CATALOGUE_NAME, Catalogue
+from workers.services.cutout.maps import build_catalogue, load_catalogue
 
 
 def test_catalogue_layout(maps_dir: Path) -> None:

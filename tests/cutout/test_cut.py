@@ -14,9 +14,14 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from workers.services.cutout.catalogue import Catalogue, build_catalogue, load_catalogue
-from workers.services.cutout.cut import MapReader, fits_bytes, make_cutout, render_png
-from workers.services.cutout.params import Target, circle_target, parse_pos
+from workers.services.cutout.catalogue import Catalogue
+from workers.services.cutout.cut import make_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import build_catalogue, load_catalogue
+from workers.services.cutout.png import render_png
+from workers.services.cutout.soda import parse_pos
+from workers.services.cutout.target import Target, circle_target
 
 
 def one(catalogue: Catalogue, target: Target, band: int) -> Any:
@@ -214,7 +219,7 @@ def test_scaled_integer_map(tmp_path: Path, maps_dir: Path) -> None:
 def test_fast_fits_writer_matches_astropy(
     catalogue: Catalogue, sources: list[dict[str, Any]], tmp_path: Path, name: str
 ) -> None:
-    from workers.services.cutout.cut import cutout_header, write_fits
+    from workers.services.cutout.fits_writer import cutout_header, write_fits
 
     source = sources[4]
     for target in (

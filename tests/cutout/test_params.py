@@ -9,13 +9,9 @@ import sys
 import pytest
 
 from spt_api.uws.errors import UsageError
-from workers.services.cutout.params import (
-    MAX_POSITIONS,
-    SERVICE,
-    CutoutParams,
-    chunk_targets,
-    parse_positions_table,
-)
+from workers.services.cutout.params import SERVICE, CutoutParams
+from workers.services.cutout.table import parse_positions_table
+from workers.services.cutout.target import MAX_POSITIONS, chunk_targets
 
 
 def params(*pairs: tuple[str, str]) -> CutoutParams:

@@ -24,12 +24,18 @@ from astropy.wcs import WCS
 from spt_api.config import Settings
 from spt_api.services.errors import FatalJobError
 from tests.support.s3server import SeaweedS3
-from workers.services.cutout import maps_s3
-from workers.services.cutout.catalogue import Catalogue, MapEntry, build_catalogue, load_catalogue
-from workers.services.cutout.cut import Cutout, MapReader, fits_bytes, make_cutout
-from workers.services.cutout.maps_s3 import S3Location, upload_maps
-from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout import s3_reader as s3_reader_module
+from workers.services.cutout.catalogue import Catalogue
+from workers.services.cutout.cut import Cutout, make_cutout, prefetch_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_entry import MapEntry
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import build_catalogue, load_catalogue
+from workers.services.cutout.params import CutoutParams
 from workers.services.cutout.run import cut_one, maps_directory, run
+from workers.services.cutout.s3_location import S3Location
+from workers.services.cutout.target import Target
+from workers.services.cutout.upload import upload_maps
 
 BUCKET = "spt-maps"
 Ctx = Callable[..., Any]
@@ -151,8 +157,8 @@ def test_per_row_spans_for_wide_maps(
     s3_catalogue: Catalogue, catalogue: Catalogue, sources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend the maps are very wide: each row's needed columns are fetched alone.
-    monkeypatch.setattr(maps_s3, "ROW_SPAN_MIN_WASTE", 0)
-    monkeypatch.setattr(maps_s3, "_HEADERS", OrderedDict())  # count the header GET too
+    monkeypatch.setattr(s3_reader_module, "ROW_SPAN_MIN_WASTE", 0)
+    monkeypatch.setattr(s3_reader_module, "_HEADERS", OrderedDict())  # count the header GET too
     t = target(sources[1]["ra"], sources[1]["dec"], 0.1)
     remote = s3_catalogue.match(t.ra, t.dec, t.radius, [150])[0]
     with MapReader() as local_reader, MapReader() as s3_reader:
@@ -169,7 +175,7 @@ def test_per_row_spans_for_wide_maps(
 def test_one_cutout_fetches_only_its_rows(
     location: S3Location, s3_catalogue: Catalogue, sources: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(maps_s3, "_HEADERS", OrderedDict())
+    monkeypatch.setattr(s3_reader_module, "_HEADERS", OrderedDict())
     fetched: list[int] = []
 
     def count(parsed: dict[str, Any], **_: Any) -> None:
@@ -336,3 +342,33 @@ def test_changed_or_old_catalogue_refused(s3: SeaweedS3, maps_dir: Path, catalog
     old = MapEntry.from_json({**entry.to_json(), "header_offset": -1, "data_offset": -1}, Path("."), store=where)
     with MapReader() as reader, pytest.raises(FatalJobError, match=r"has no byte offsets .*spt-api maps index s3://"):
         make_cutout(reader, old, t)
+
+
+def test_prefetched_rows_serve_the_cut(
+    s3_catalogue: Catalogue, catalogue: Catalogue, sources: list[dict[str, Any]]
+) -> None:
+    # The rows of several positions are requested ahead; each cut then takes its band without a GET of its own.
+    targets = [target(s["ra"], s["dec"], name=s["name"]) for s in sources[:6]]
+    pairs = [(t, s3_catalogue.match(t.ra, t.dec, t.radius, [150])[0]) for t in targets]
+    with MapReader() as local_reader, MapReader() as s3_reader:
+        for _, remote in pairs:
+            s3_reader.s3.header(remote)  # headers first, so only band GETs are counted below
+        before = s3_reader.s3.requests
+        for t, remote in pairs:
+            prefetch_cutout(s3_reader, remote, t)
+        requested = s3_reader.s3._ahead._bytes
+        assert requested > 0
+        for t, remote in pairs:
+            local = make_cutout(local_reader, local_twin(remote, catalogue), t)
+            assert_same_cutout(local, make_cutout(s3_reader, remote, t))
+        assert s3_reader.s3._ahead._bytes == 0  # every band requested ahead was read
+        assert s3_reader.s3.requests - before <= len(pairs)  # no cut fetched its rows a second time
+
+
+def test_prefetch_asks_nothing_for_local_maps_or_positions_off_the_map(catalogue: Catalogue) -> None:
+    entry = catalogue.entries[0]
+    far = target((entry.center[0] + 180) % 360, -entry.center[1])
+    with MapReader() as reader:
+        prefetch_cutout(reader, entry, far)
+        prefetch_cutout(reader, entry, target(entry.center[0], entry.center[1]))
+        assert reader._s3 is None

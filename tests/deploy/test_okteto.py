@@ -103,7 +103,18 @@ def test_dockerfiles_run_as_non_root() -> None:
         user = [line for line in text.splitlines() if line.startswith("USER ")]
         assert user and user[-1] not in ("USER root", "USER 0"), path
     assert "USER 10001:10001" in (ROOT / "docker/Dockerfile").read_text(encoding="utf-8")  # = chart runAsUser
-    assert "pip install ." in (ROOT / "docker/Dockerfile").read_text(encoding="utf-8")
+    assert 'pip install ".[${EXTRAS}]"' in (ROOT / "docker/Dockerfile").read_text(encoding="utf-8")
     gpu = (ROOT / "docker/Dockerfile.gpu").read_text(encoding="utf-8")
     assert "nvidia/cuda" in gpu and "onnxruntime-gpu" in gpu and "faiss-gpu" in gpu
     assert 'CMD ["npm", "start"]' in (ROOT / "webapp/Dockerfile.dev").read_text(encoding="utf-8")
+
+
+def test_the_images_install_every_services_extra() -> None:
+    # The one image runs every CPU worker: each service's heavy dependencies must be in it by default.
+    from spt_api.services import ServiceRegistry
+
+    extras = {spec.extra for spec in ServiceRegistry.from_entry_points().values() if spec.extra}
+    for path in ("docker/Dockerfile", "docker/Dockerfile.gpu"):
+        text = (ROOT / path).read_text(encoding="utf-8")
+        default = next(line for line in text.splitlines() if line.startswith("ARG EXTRAS="))
+        assert extras <= set(default.removeprefix("ARG EXTRAS=").split(",")), path

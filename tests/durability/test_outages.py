@@ -26,7 +26,10 @@ def _health(server: RunningServer) -> tuple[int, dict[str, Any]]:
 
 def _failing(server: RunningServer) -> set[str]:
     status, body = _health(server)
-    failing = {name for name, c in body["components"].items() if c["status"] != "ok"}
+    # The core backends only: a service's own problem (these stacks have no cutout maps) leaves it ready.
+    failing = {
+        name for name, c in body["components"].items() if c["status"] != "ok" and not name.startswith("service:")
+    }
     assert (status == 200) == (not failing), (status, body)
     return failing
 
@@ -51,16 +54,16 @@ def test_s3_outage(
 
     durability_s3.stop()
     try:
-        with server.client() as client:
-            # Presigning is local: a result link still redirects while S3 is down.
-            response = client.get(done["results"][0]["href"])
-            assert response.status_code == 303, response.text
-            assert response.headers["Location"].startswith(durability_s3.endpoint_url)
         status, body = _health(server)
         assert status == 503, body
         assert body["components"]["storage"]["status"] == "fail", body
         assert body["components"]["storage"]["message"]
         assert {"database", "queue", "events"} <= {n for n, c in body["components"].items() if c["status"] == "ok"}
+        with server.client() as client:
+            # Presigning is local, but the storage's last known health (just checked by /health) is not:
+            # a result link answers 503 rather than a redirect to the dead endpoint.
+            response = client.get(done["results"][0]["href"], headers={"Accept": "application/json"})
+        _assert_503_document(response, "storage")
 
         # Deleting needs the storage: 503, and the job stays (its objects are not orphaned).
         with server.client() as client:

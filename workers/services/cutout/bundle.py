@@ -169,9 +169,15 @@ class Output:
         self._used: set[str] = set()
 
     def unique(self, filename: str) -> str:
-        """``filename``, numbered when already used (one target may hit two HDUs of the same map and band)."""
+        """``filename``, numbered before its extension when already used (``a_150GHz-2.fits``).
+
+        One target may hit two HDUs of the same map and band. The extension is
+        after the last dot: map and position names have dots of their own.
+        """
         candidate, n = filename, 2
-        stem, dot, ext = filename.partition(".")
+        stem, dot, ext = filename.rpartition(".")
+        if not dot:  # no extension
+            stem, ext = filename, ""
         while candidate in self._used:
             candidate = f"{stem}-{n}{dot}{ext}"
             n += 1

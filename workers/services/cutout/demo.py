@@ -30,7 +30,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from workers.services.cutout.catalogue import build_catalogue
+from workers.services.cutout.maps import build_catalogue
 
 __all__ = ["BEAM_FWHM_ARCMIN", "DEPTH_UK_ARCMIN", "FIELDS", "SOURCES_NAME", "make_demo_maps"]
 

@@ -37,7 +37,8 @@ from workers.services.cutout.bundle import (
     Output,
     summarize,
 )
-from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout.params import CutoutParams
+from workers.services.cutout.target import Target
 
 __all__ = ["MANIFEST_RESULT_IDS", "merge"]
 

@@ -12,6 +12,7 @@ could be cut, with a message saying why.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,20 +27,20 @@ from workers.services.cutout.bundle import (
     Output,
     summarize,
 )
-from workers.services.cutout.catalogue import Catalogue, MapEntry, load_catalogue
-from workers.services.cutout.cut import (
-    MapReader,
-    cutout_filename,
-    fits_bytes,
-    make_cutout,
-    render_png,
-    safe_name,
-)
-from workers.services.cutout.params import CutoutParams, Target
+from workers.services.cutout.catalogue import Catalogue
+from workers.services.cutout.cut import make_cutout, prefetch_cutout
+from workers.services.cutout.fits_writer import fits_bytes
+from workers.services.cutout.map_entry import MapEntry
+from workers.services.cutout.map_reader import MapReader
+from workers.services.cutout.maps import load_catalogue
+from workers.services.cutout.names import cutout_filename, safe_name
+from workers.services.cutout.params import CutoutParams
+from workers.services.cutout.png import render_png
 from workers.services.cutout.settings import CutoutSettings, maps_url
+from workers.services.cutout.target import Target
 
 if TYPE_CHECKING:
-    from workers.services.cutout.maps_s3 import S3Location
+    from workers.services.cutout.s3_location import S3Location
 
 __all__ = [
     "check_selection",
@@ -58,6 +59,9 @@ PROGRESS_SECONDS = 0.5
 #: Band returned by the sync endpoint when none is asked for: SPT-3G's deepest.
 DEFAULT_SYNC_BAND = 150
 MIME = {"fits": "application/fits", "png": "image/png"}
+#: Positions matched ahead of the one being cut; for maps on S3 their rows are
+#: requested then, so the GETs overlap each other and the cutting and writing.
+LOOKAHEAD = 16
 
 
 def maps_directory(settings: Settings, cutout: CutoutSettings | None = None) -> Path | S3Location:
@@ -68,7 +72,7 @@ def maps_directory(settings: Settings, cutout: CutoutSettings | None = None) -> 
     """
     url = maps_url(settings, cutout)
     if url.startswith("s3://"):
-        from workers.services.cutout.maps_s3 import S3Location
+        from workers.services.cutout.s3_location import S3Location
 
         try:
             return S3Location.from_url(url, settings)
@@ -205,15 +209,22 @@ def cut_positions(
     bands, maps = params.band or None, params.map or None
     last_report = time.monotonic()
     ctx.progress(0, total, f"0 of {total} positions")
+    upcoming = iter(targets)
+    ahead: deque[tuple[Target, list[MapEntry]]] = deque()
     with MapReader() as reader:
-        for done, target in enumerate(targets):
+        for done in range(total):
             # Checked between positions: one position takes milliseconds, so an
             # ABORT is seen well within a second.
             if ctx.is_aborted():
                 return rows, True
-            entries = catalogue.match(
-                target.ra, target.dec, target.radius, bands, maps, width=target.width, height=target.height
-            )
+            while len(ahead) <= LOOKAHEAD and (later := next(upcoming, None)) is not None:
+                matched = catalogue.match(
+                    later.ra, later.dec, later.radius, bands, maps, width=later.width, height=later.height
+                )
+                for entry in matched:
+                    prefetch_cutout(reader, entry, later)
+                ahead.append((later, matched))
+            target, entries = ahead.popleft()
             rows.extend(_cut_target(target, entries, reader, params, output, ctx.is_aborted))
             now = time.monotonic()
             if (done + 1) % PROGRESS_EVERY == 0 or now - last_report >= PROGRESS_SECONDS:

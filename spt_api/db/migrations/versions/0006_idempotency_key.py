@@ -1,15 +1,15 @@
 """Idempotent submission: the ``Idempotency-Key`` a client sent with a job's creation, unique per owner,
 and a hash of that request, so that a retry with other parameters is told apart from a true retry.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
