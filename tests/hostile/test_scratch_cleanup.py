@@ -1,6 +1,7 @@
 """Scratch files do not outlive their job: ABORT and DELETE of a running job remove its scratch
-directory, and the directories of killed jobs (a Celery worker's SIGKILLed by a revoke) are swept at
-start and by every cleanup pass (``spt-api cleanup``)."""
+directory (the embedded supervisor, or the Celery worker's main process after its revoke SIGKILLed the
+job), and the directories nothing removed are swept at start and by every cleanup pass
+(``spt-api cleanup``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.scratch import job_scratch_dir, sweep_orphans
-from tests.api.uws_helpers import job_id_of
+from tests.api.uws_helpers import job_id_of, wait_for_phase
 from tests.conftest import cutout_maps, embedded_settings
 from tests.support._proc import wait_until
 from tests.support.principals import ANONYMOUS, SYSTEM
@@ -135,3 +136,18 @@ def test_spt_api_cleanup_sweeps_orphaned_scratch(tmp_path: Path, store: JobStore
     assert done.returncode == 0, done.stderr
     assert _left(settings, jobs) == {"running"}
     assert json.loads(done.stdout.strip().splitlines()[-1])["swept"] == 3
+
+
+def test_aborting_a_running_job_removes_its_scratch_on_either_backend(server: RunningServer) -> None:
+    """On Celery the revoke SIGKILLs the job's pool process; the worker's main process removes the
+    directory (the API's sweep would spare one this young)."""
+    job_url = server.create_job("echo", run=True, message="scratch", delay=30, steps=60)
+    with server.client() as client:
+        wait_for_phase(client, job_url, {"EXECUTING"})
+        # What a job writing its scratch looks like (echo writes none of its own); workers and API share
+        # this data directory in the tests.
+        scratch = job_scratch_dir(server.settings, job_id_of(job_url))
+        scratch.mkdir(parents=True, exist_ok=True)
+        (scratch / "cutouts.zip").write_bytes(b"PK")
+        assert client.post(f"{job_url}/phase", data={"PHASE": "ABORT"}).status_code == 303
+    wait_until(lambda: not scratch.exists(), timeout=30, what="the scratch directory removed", error=AssertionError)
