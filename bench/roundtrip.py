@@ -222,7 +222,7 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
                 service.dispatcher.send(queued)
                 while True:
                     event = await sub.next(30)
-                    if event is None or event.get("phase") in ("COMPLETED", "ERROR"):
+                    if event is None or event.phase in ("COMPLETED", "ERROR"):
                         break
             return time.perf_counter() - start
 

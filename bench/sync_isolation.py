@@ -73,7 +73,7 @@ def main() -> None:
             ANONYMOUS, service="echo", parameters=[("message", "x")], execution_duration=60, destruction_time=None
         )
         job_path = f"/api/echo/jobs/{job.job_id}"
-        source = json.loads((maps / SOURCES_NAME).read_text())[0]
+        source = json.loads((maps / SOURCES_NAME).read_text())["sources"][0]
         ra, dec = source["ra"], source["dec"]
         sync_path = SYNC_QUERY.format(ra=ra, dec=dec)
         _get_latencies(host, port, job_path, 1)  # warm-up

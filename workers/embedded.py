@@ -8,6 +8,7 @@ killing one in the middle of a write cannot jam the others.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Exit status of a child whose parent died (nobody reads it; it tells a core dump or a log apart).
 EXIT_ORPHANED = 3
+#: Niceness of the pool's processes, above the API process's 0: a busy pool must not slow the API down.
+POOL_NICENESS = 10
 #: Longest the supervisor sleeps when nothing has a deadline; bounds how late a shutdown is seen.
 SUPERVISOR_TICK = 1.0
 
@@ -88,6 +91,9 @@ class _PipePublisher:
 def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
     _watch_parent()
+    with contextlib.suppress(OSError):
+        # The API shares this machine with its pool: its event loop (every GET and WAIT) wins the CPU.
+        os.nice(POOL_NICENESS)
     from workers.runtime import build_runtime
     from workers.tasks import execute_job
 

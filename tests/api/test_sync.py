@@ -126,3 +126,30 @@ def test_a_votable_client_gets_a_votable_error(server: RunningServer) -> None:
     info = ET.fromstring(response.content).find(".//{http://www.ivoa.net/xml/VOTable/v1.3}INFO")
     assert info is not None and info.attrib == {"name": "QUERY_STATUS", "value": "ERROR"}
     assert "failed on request: boom" in (info.text or "")
+
+
+def test_the_api_process_runs_no_service_code(demo_maps: Path, tmp_path: Path) -> None:
+    """A sync cutout is cut by a worker: astropy never loads into the API process."""
+    import json
+    import subprocess
+    import sys
+
+    source = json.loads((demo_maps / "sources.json").read_text())["sources"][0]
+    script = f"""
+import sys, httpx
+from pathlib import Path
+from spt_api.config import Settings
+from spt_api.testing import start_server_thread
+settings = Settings(data_dir=Path({str(tmp_path)!r}), reconcile_interval=0,
+                    service_settings={{"cutout": {{"maps_url": {str(demo_maps)!r}}}}})
+server = start_server_thread(settings)
+try:
+    answer = httpx.get(server.base_url + "/api/cutout/sync",
+                       params={{"POS": "CIRCLE {source['ra']} {source['dec']} 0.05", "band": "150"}}, timeout=60)
+    print(answer.status_code, answer.headers["Content-Type"], "astropy" in sys.modules, "matplotlib" in sys.modules)
+finally:
+    server.stop()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-4:] == ["200", "application/fits", "False", "False"], done.stdout
