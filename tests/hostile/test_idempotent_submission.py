@@ -16,6 +16,7 @@ from spt_api.db import create_job_store
 from spt_api.db.store import DuplicateIdempotencyKeyError
 from spt_api.uws.principal import Principal
 from tests.api.uws_helpers import JSON, form, job_id_of
+from tests.hostile._support import TRUSTED_ORIGIN
 from tests.support.principals import ANONYMOUS, SYSTEM
 from tests.support.server import RunningServer
 
@@ -102,3 +103,14 @@ def test_keys_are_per_owner(tmp_path: Path) -> None:
             assert found is not None and found[0].owner == principal.owner and found[1] == "h"
     finally:
         store.engine.dispose()
+
+
+def test_a_trusted_origin_may_send_the_key(hostile: RunningServer) -> None:
+    """A browser asks first (CORS preflight) whether it may send the header cross-origin."""
+    preflight = {"Origin": TRUSTED_ORIGIN, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "idempotency-key"}
+    with hostile.client() as client:
+        response = client.options(hostile.jobs_url(), headers=preflight)
+    assert response.status_code == 204, response.text
+    allowed = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert "idempotency-key" in allowed
