@@ -33,6 +33,7 @@ __all__ = [
     "abort_overrun",
     "cleanup_expired",
     "destroy",
+    "queue_depths",
     "reconcile",
     "rescue",
 ]
@@ -63,7 +64,8 @@ def _publish(events: EventPublisher, job: Job, phase: ExecutionPhase) -> None:
     events.publish(job.job_id, phase_event(job, phase))
 
 
-def _queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
+def queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
+    """The broker's queue depths; empty when they cannot be read."""
     try:
         return dispatcher.queue_depths()
     except Exception as exc:  # the broker is down: sending would fail as well, and is retried later
@@ -99,7 +101,7 @@ def reconcile(
             # A job waiting in a backlog has its message in the queue still: resending it would
             # grow the backlog at every pass. Only a queue that is empty has lost the message.
             if depths is None:
-                depths = _queue_depths(dispatcher)
+                depths = queue_depths(dispatcher)
             waiting = depths.get(job.queue, 0)
             if waiting:
                 log.debug("job %s waits behind %d messages; not resent", job.job_id, waiting)

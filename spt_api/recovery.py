@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from spt_api.config import Settings
 from spt_api.db import JobStore
 from spt_api.events import EventPublisher
-from spt_api.maintenance import MAINTENANCE, MaintenanceReport, rescue
+from spt_api.maintenance import MAINTENANCE, MaintenanceReport, queue_depths, rescue
 from spt_api.queue import Dispatcher
 from spt_api.scratch import sweep_orphans
 from spt_api.uws.models import utcnow
@@ -89,12 +89,23 @@ def resend_unsent(
     leaves unsent are those of its last moments, and another replica sending a job at that very
     instant costs one no-op duplicate at most. Jobs queued after the start are this process's own
     or a live replica's, which send them themselves.
+
+    And only for a queue that holds fewer messages than it has QUEUED jobs: when every QUEUED job
+    can have its message waiting there (the usual rolling update over a backlog), none is sent again.
+    When the depths cannot be read, the window's jobs are sent.
     """
     report = MaintenanceReport()
     queued_timeout = timedelta(seconds=settings.heartbeat_timeout * 2)
-    for job in store.in_phase(
+    candidates = store.in_phase(
         MAINTENANCE, ExecutionPhase.QUEUED, queued_after=started - queued_timeout, queued_before=started
-    ):
+    )
+    if not candidates:
+        return report
+    depths = queue_depths(dispatcher)
+    queued = store.queued_by_queue(MAINTENANCE) if depths else {}
+    for job in candidates:
+        if depths and depths.get(job.queue, 0) >= queued.get(job.queue, 0):
+            continue  # as many messages wait as jobs: none need be missing
         try:
             dispatcher.send(job)
         except Exception as exc:  # the broker is down: the reconciler sends them when it is back

@@ -350,6 +350,17 @@ class JobStore:
             return [_row_to_job(row) for row in conn.execute(query).mappings()]
 
     @retry_once_on_disconnect
+    def queued_by_queue(self, principal: Principal) -> dict[str, int]:
+        """How many jobs are QUEUED, by the queue their messages go to."""
+        query = (
+            sa.select(sa.func.coalesce(jobs.c.queue, jobs.c.service), sa.func.count())
+            .where(jobs.c.phase == ExecutionPhase.QUEUED.value, *_scope(principal))
+            .group_by(sa.func.coalesce(jobs.c.queue, jobs.c.service))
+        )
+        with self.engine.connect() as conn:
+            return {str(queue): int(n) for queue, n in conn.execute(query)}
+
+    @retry_once_on_disconnect
     def phases_of(self, principal: Principal, job_ids: Iterable[str]) -> dict[str, ExecutionPhase]:
         """The phase of each of ``job_ids`` that exists (the scratch sweep asks which dirs are orphans)."""
         wanted = builtins.list(job_ids)

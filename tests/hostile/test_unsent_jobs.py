@@ -71,17 +71,29 @@ def test_a_stored_but_unsent_job_is_sent_at_start(quiet_settings: Settings, stor
 
 
 class _Recorder:
-    def __init__(self) -> None:
+    def __init__(self, depths: dict[str, int] | None = None) -> None:
         self.sent: list[str] = []
+        self.depths = depths or {}
 
     def send(self, job: Job) -> str | None:
         self.sent.append(job.job_id)
         return None
 
+    def queue_depths(self) -> dict[str, int]:
+        return self.depths
 
-def test_a_celery_api_resends_only_the_jobs_queued_just_before_it_started(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize(
+    ("depths", "resent"),
+    [({}, True), ({"echo": 2}, True), ({"echo": 3}, False)],
+    ids=["depths-unknown", "messages-missing", "every-message-waits"],
+)
+def test_a_celery_api_resends_only_the_jobs_queued_just_before_it_started(
+    tmp_path: Path, depths: dict[str, int], resent: bool
+) -> None:
     """A backlog older than the reconciler's queued timeout is not resent at every start (it is the
-    reconciler's), nor is a job queued after the start (its API sent it)."""
+    reconciler's), nor is a job queued after the start (its API sent it), nor anything when the queue
+    holds a message for each QUEUED job."""
     settings = Settings(data_dir=tmp_path, heartbeat_timeout=60, broker_url="redis://127.0.0.1:1/0")
     job_store = create_job_store(settings.effective_database_url)
     try:
@@ -91,8 +103,8 @@ def test_a_celery_api_resends_only_the_jobs_queued_just_before_it_started(tmp_pa
         _stored_unsent(job_store, "later", queued_ago=-5)
         claimed = _stored_unsent(job_store, "claimed", queued_ago=10)
         assert job_store.claim(SYSTEM, claimed.job_id, "worker-1") is not None
-        recorder = _Recorder()
+        recorder = _Recorder(depths)
         report = resend_unsent(settings, job_store, recorder, started)  # type: ignore[arg-type]
     finally:
         job_store.engine.dispose()
-    assert recorder.sent == [recent.job_id] == report.resent
+    assert recorder.sent == report.resent == ([recent.job_id] if resent else [])
