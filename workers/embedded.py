@@ -3,7 +3,9 @@
 Why processes: a thread cannot be stopped from outside, and ABORT and
 executionDuration must stop a job. A killed child is replaced (as Safir's arq
 worker recreates its pool). Each child has its own pipe to the supervisor, so
-killing one in the middle of a write cannot jam the others.
+killing one in the middle of a write cannot jam the others. A child whose parent
+(the API process) dies exits at once and records nothing: its job stays EXECUTING
+for the next start to requeue (spt_api.recovery).
 """
 
 from __future__ import annotations
