@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import tornado.web
@@ -21,6 +22,7 @@ from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, 
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_gate import SyncGate
+from spt_api.uws.models import utcnow
 
 __all__ = ["Backends", "make_app", "make_server"]
 
@@ -46,13 +48,26 @@ class Backends:
         self._loop_lag: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        started = utcnow()
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
+        await self._recover(started)
         self._maintenance = asyncio.create_task(run_maintenance(self, self._stop))
         if self.settings.loop_lag_interval > 0:
             self._loop_lag = asyncio.create_task(
                 watch_loop_lag(self.metrics, self.settings.loop_lag_interval, self.settings.slow_callback_seconds)
             )
+
+    async def _recover(self, started: datetime) -> None:
+        """Before serving: put back to work the jobs a killed predecessor left (spt_api.recovery)."""
+        from spt_api.recovery import recover_at_start
+
+        jobs = self.jobs
+        try:
+            await jobs.call(recover_at_start, self.settings, jobs.store, jobs.dispatcher, jobs.events, started)
+        except Exception as exc:
+            # The store or the broker is down: serve anyway (/health says so); the reconciler catches up.
+            log.warning("start-up recovery failed: %s", exc)
 
     async def stop(self) -> None:
         # First the WAITs in flight answer (the job as it is now), while the job store is still open.
@@ -204,7 +219,9 @@ async def run_maintenance(backends: Backends, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await jobs.call(reconcile, backends.settings, jobs.store, jobs.dispatcher, jobs.events)
-            await jobs.call(cleanup_expired, jobs.store, jobs.objects, jobs.dispatcher, jobs.events)
+            await jobs.call(
+                cleanup_expired, jobs.store, jobs.objects, jobs.dispatcher, jobs.events, settings=backends.settings
+            )
         except Exception as exc:
             log.warning("maintenance pass failed: %s", exc)
         with contextlib.suppress(TimeoutError):

@@ -82,7 +82,7 @@ def api_markdown() -> str:
             if operation.get("summary"):
                 lines += [operation["summary"], ""]
             for param in operation.get("parameters", []):
-                lines.append(f"- query `{param['name']}`: {_schema_summary(param['schema'])}")
+                lines.append(f"- {param.get('in', 'query')} `{param['name']}`: {_schema_summary(param['schema'])}")
             body = operation.get("requestBody", {}).get("content", {})
             for media, content in body.items():
                 schema = content["schema"]

@@ -19,9 +19,10 @@ from botocore.exceptions import BotoCoreError, EndpointConnectionError
 
 from spt_api.config import Settings
 from spt_api.db import JobStore
-from spt_api.db.store import new_job_id
+from spt_api.db.store import DuplicateIdempotencyKeyError, new_job_id
 from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
+from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
@@ -29,6 +30,7 @@ from spt_api.queue.base import new_task_id
 from spt_api.services import ServiceSpec
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import (
+    ConflictError,
     JobNotSentError,
     NotFoundError,
     PermissionDeniedError,
@@ -125,10 +127,26 @@ class JobService:
     # -- creation and reads --------------------------------------------------------------------------
 
     async def create(
-        self, principal: Principal, service: str, pairs: Sequence[tuple[str, str]], *, sync: bool = False
+        self,
+        principal: Principal,
+        service: str,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        sync: bool = False,
+        idempotency_key: str | None = None,
     ) -> Job:
-        """A new job, PENDING, or QUEUED and sent with ``PHASE=RUN``; ``sync``: made by a DALI sync request."""
+        """A new job, PENDING, or QUEUED and sent with ``PHASE=RUN``; ``sync``: made by a DALI sync request.
+
+        With an ``idempotency_key`` (the request's ``Idempotency-Key`` header): the job the principal
+        created with that key already, if any (see :mod:`spt_api.idempotency`)."""
         spec = self.service(service)
+        fingerprint = None
+        if idempotency_key is not None:
+            idempotency_key = check_idempotency_key(idempotency_key)
+            fingerprint = request_fingerprint(service, pairs)
+            found = await self.call(self.store.find_idempotent, principal, idempotency_key)
+            if found is not None:
+                return replayed(idempotency_key, fingerprint, *found)
         params = spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
@@ -141,20 +159,30 @@ class JobService:
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
         job_id = new_job_id()
         token = self.cache.token()
-        job = await self.call(
-            self.store.create,
-            principal,
-            job_id=job_id,
-            service=service,
-            parameters=stored,
-            execution_duration=duration,
-            destruction_time=destruction,
-            run_id=run_id,
-            queued=phase is not None,
-            task_id=new_task_id(job_id) if phase is not None else None,
-            queue=spec.queue_of(params),
-            sync=sync,
-        )
+        try:
+            job = await self.call(
+                self.store.create,
+                principal,
+                job_id=job_id,
+                service=service,
+                parameters=stored,
+                execution_duration=duration,
+                destruction_time=destruction,
+                run_id=run_id,
+                queued=phase is not None,
+                task_id=new_task_id(job_id) if phase is not None else None,
+                queue=spec.queue_of(params),
+                sync=sync,
+                idempotency_key=idempotency_key,
+                request_hash=fingerprint,
+            )
+        except DuplicateIdempotencyKeyError:
+            # A concurrent retry with the same key created the job first: this request is its replay.
+            assert idempotency_key is not None and fingerprint is not None
+            found = await self.call(self.store.find_idempotent, principal, idempotency_key)
+            if found is None:  # deleted in between: rare enough to let the client try again
+                raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
+            return replayed(idempotency_key, fingerprint, *found)
         self.cache.put(job, token)
         if phase is not None:
             await self._dispatch(job)
@@ -324,6 +352,13 @@ class JobService:
         raise ServiceUnavailableError("the job's parameters kept changing under this update: try again")
 
     async def delete(self, principal: Principal, job: Job) -> None:
+        if job.parent_id is not None:
+            # A part deleted on its own would leave its parent to merge the others and end COMPLETED
+            # with a part silently missing: a child goes with its parent only.
+            raise PermissionDeniedError(
+                f"job {job.job_id} is a part of job {job.parent_id} and cannot be deleted on its own; "
+                f"delete job {job.parent_id} instead"
+            )
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             try:
                 job = await self.abort(principal, job)

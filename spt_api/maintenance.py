@@ -20,13 +20,23 @@ from spt_api.events import EventPublisher
 from spt_api.events.messages import deleted_event, phase_event
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
+from spt_api.scratch import sweep_orphans
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, utcnow
 from spt_api.uws.phases import ExecutionPhase
 from spt_api.uws.principal import Principal
 
-__all__ = ["MAINTENANCE", "MaintenanceReport", "abort_overrun", "cleanup_expired", "destroy", "reconcile"]
+__all__ = [
+    "MAINTENANCE",
+    "MaintenanceReport",
+    "abort_overrun",
+    "cleanup_expired",
+    "destroy",
+    "queue_depths",
+    "reconcile",
+    "rescue",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +54,18 @@ class MaintenanceReport:
     failed: list[str] = field(default_factory=list)
     aborted: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    #: Scratch directories removed (their job ids).
+    swept: list[str] = field(default_factory=list)
+    #: QUEUED jobs sent again at start (their message may never have left).
+    resent: list[str] = field(default_factory=list)
 
 
 def _publish(events: EventPublisher, job: Job, phase: ExecutionPhase) -> None:
     events.publish(job.job_id, phase_event(job, phase))
 
 
-def _queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
+def queue_depths(dispatcher: Dispatcher) -> dict[str, int]:
+    """The broker's queue depths; empty when they cannot be read."""
     try:
         return dispatcher.queue_depths()
     except Exception as exc:  # the broker is down: sending would fail as well, and is retried later
@@ -86,7 +101,7 @@ def reconcile(
             # A job waiting in a backlog has its message in the queue still: resending it would
             # grow the backlog at every pass. Only a queue that is empty has lost the message.
             if depths is None:
-                depths = _queue_depths(dispatcher)
+                depths = queue_depths(dispatcher)
             waiting = depths.get(job.queue, 0)
             if waiting:
                 log.debug("job %s waits behind %d messages; not resent", job.job_id, waiting)
@@ -97,18 +112,7 @@ def reconcile(
             if abort_overrun(job, store, dispatcher, events):
                 report.aborted.append(job.job_id)
             continue
-        if job.attempts >= settings.max_attempts:
-            summary = ErrorSummary(
-                ErrorType.FATAL,
-                f"the job was started {job.attempts} times and its worker vanished each time; giving up",
-            )
-            if store.fail(MAINTENANCE, job.job_id, summary, from_phases=[job.phase]):
-                _publish(events, job, ExecutionPhase.ERROR)
-                report.failed.append(job.job_id)
-            continue
-        if _requeue(job, store, dispatcher, events):
-            log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
-            report.requeued.append(job.job_id)
+        rescue(settings, store, dispatcher, events, job, report)
     for parent in store.unmerged_parents(MAINTENANCE):
         # Run the merge in a worker: the requeued parent sees its children and merges them.
         if _requeue(parent, store, dispatcher, events):
@@ -132,12 +136,37 @@ def abort_overrun(job: Job, store: JobStore, dispatcher: Dispatcher, events: Eve
     return True
 
 
-def _requeue(job: Job, store: JobStore, dispatcher: Dispatcher, events: EventPublisher) -> bool:
+def rescue(
+    settings: Settings,
+    store: JobStore,
+    dispatcher: Dispatcher | None,
+    events: EventPublisher,
+    job: Job,
+    report: MaintenanceReport,
+) -> None:
+    """Requeue a job whose worker vanished (and send it, unless ``dispatcher`` is None: the caller
+    sends it later), or fail it once it has been started ``max_attempts`` times."""
+    if job.attempts >= settings.max_attempts:
+        summary = ErrorSummary(
+            ErrorType.FATAL,
+            f"the job was started {job.attempts} times and its worker vanished each time; giving up",
+        )
+        if store.fail(MAINTENANCE, job.job_id, summary, from_phases=[job.phase]):
+            _publish(events, job, ExecutionPhase.ERROR)
+            report.failed.append(job.job_id)
+        return
+    if _requeue(job, store, dispatcher, events):
+        log.warning("job %s requeued (attempt %d)", job.job_id, job.attempts + 1, extra={"job_id": job.job_id})
+        report.requeued.append(job.job_id)
+
+
+def _requeue(job: Job, store: JobStore, dispatcher: Dispatcher | None, events: EventPublisher) -> bool:
     requeued = store.requeue(MAINTENANCE, job.job_id, job.worker_id, new_task_id(job.job_id))
     if requeued is None:
         return False
     try:
-        dispatcher.send(requeued)
+        if dispatcher is not None:
+            dispatcher.send(requeued)
     except Exception as exc:
         log.warning("requeue of %s not sent (will retry): %s", job.job_id, exc)
         return False
@@ -151,12 +180,17 @@ def cleanup_expired(
     dispatcher: Dispatcher,
     events: EventPublisher,
     now: datetime | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> MaintenanceReport:
     """Destroy jobs past their destruction time: abort if running, delete results, forget the job.
 
     A fan-out child goes with its parent, at the parent's destruction time (which a client may change).
+    With ``settings``, also remove the scratch directories no running job owns (a killed job's).
     """
     report = MaintenanceReport()
+    if settings is not None:
+        report.swept = sweep_orphans(settings, store)
     for job in store.expired(MAINTENANCE, now or utcnow()):
         if job.phase in (ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING):
             try:

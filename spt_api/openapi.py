@@ -93,6 +93,15 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
             "post": {
                 "tags": tag,
                 "summary": f"Create a {name} job; PHASE=RUN starts it",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "description": "Makes the POST safe to retry: the same key and parameters get a 303 "
+                        "to the job the first try created; the same key with other parameters, a 409",
+                        "schema": {"type": "string", "maxLength": 255},
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -100,7 +109,12 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
                         "application/json": {"schema": create_form},
                     },
                 },
-                "responses": {"303": _see_other("The new job"), **_ERRORS, "413": _error("Body too large")},
+                "responses": {
+                    "303": _see_other("The new job (or, for a retried Idempotency-Key, the first try's)"),
+                    **_ERRORS,
+                    "409": _error("Idempotency-Key already used with other parameters"),
+                    "413": _error("Body too large"),
+                },
             },
         },
         job: {

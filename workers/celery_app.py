@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from spt_api.config import Settings
 from spt_api.queue.celery_dispatcher import CeleryDispatcher
 from spt_api.queue.protocol import RUN_JOB_TASK, make_celery
+from spt_api.scratch import remove_job_scratch
 from spt_api.services import ServiceRegistry
 from workers.runtime import WorkerRuntime, build_runtime, event_publisher
 
@@ -45,7 +46,7 @@ class _WorkerState:
 def build_worker_app(settings: Settings, services: ServiceRegistry) -> Celery:
     """The Celery app a worker runs: ``spt.run_job`` registered, its pool processes prepared at start."""
     from celery.exceptions import SoftTimeLimitExceeded
-    from celery.signals import worker_process_init
+    from celery.signals import task_revoked, worker_process_init
 
     app = make_celery(settings)
     state = _WorkerState(app, settings, services)
@@ -63,6 +64,15 @@ def build_worker_app(settings: Settings, services: ServiceRegistry) -> Celery:
             log.warning("database not reachable at worker start: %s", exc)
 
     worker_process_init.connect(prepare_pool_process, weak=False)
+
+    def remove_revoked_scratch(request: Any = None, terminated: bool = False, **_: Any) -> None:
+        """ABORT and DELETE revoke a running job with SIGKILL: its pool process cannot remove its scratch
+        directory, so this one (the worker's main process, on the same disk) does."""
+        args = getattr(request, "args", None) or []
+        if terminated and args:
+            remove_job_scratch(settings, str(args[0]))
+
+    task_revoked.connect(remove_revoked_scratch, weak=False)
 
     @app.task(name=RUN_JOB_TASK, bind=True)  # type: ignore[untyped-decorator]
     def run_job(self: Any, job_id: str, service: str | None = None, **message: Any) -> str | None:

@@ -80,9 +80,9 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from spt_api.maintenance import cleanup_expired
 
-    _settings, store, objects, dispatcher, events = _backends()
-    report = cleanup_expired(store, objects, dispatcher, events)
-    print(json.dumps({"deleted": len(report.deleted)}))
+    settings, store, objects, dispatcher, events = _backends()
+    report = cleanup_expired(store, objects, dispatcher, events, settings=settings)
+    print(json.dumps({"deleted": len(report.deleted), "swept": len(report.swept)}))
     return 0
 
 
@@ -150,7 +150,9 @@ def register_cli(sub: Any) -> None:
     sub.add_parser("reconcile", help="requeue or fail jobs whose worker vanished (once)").set_defaults(
         func=_reconcile
     )
-    sub.add_parser("cleanup", help="destroy jobs past their destruction time (once)").set_defaults(func=_cleanup)
+    sub.add_parser(
+        "cleanup", help="destroy jobs past their destruction time and orphaned scratch directories (once)"
+    ).set_defaults(func=_cleanup)
 
     maps = sub.add_parser("maps", help="sky maps for the cutout service")
     maps_sub = maps.add_subparsers(dest="maps_command", required=True)

@@ -3,7 +3,9 @@
 Why processes: a thread cannot be stopped from outside, and ABORT and
 executionDuration must stop a job. A killed child is replaced (as Safir's arq
 worker recreates its pool). Each child has its own pipe to the supervisor, so
-killing one in the middle of a write cannot jam the others.
+killing one in the middle of a write cannot jam the others. A child whose parent
+(the API process) dies exits at once and records nothing: its job stays EXECUTING
+for the next start to requeue (spt_api.recovery).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, NoReturn
 
 from spt_api.config import Settings
 from spt_api.db import JobStore
@@ -26,6 +28,7 @@ from spt_api.events import EventPublisher, JobEvent
 from spt_api.events.messages import phase_event
 from spt_api.maintenance import MAINTENANCE, abort_overrun
 from spt_api.queue.base import Dispatcher
+from spt_api.scratch import remove_job_scratch
 from spt_api.services import ServiceRegistry
 from spt_api.uws.models import ErrorSummary, ErrorType, Job
 from spt_api.uws.phases import ExecutionPhase
@@ -34,10 +37,35 @@ __all__ = ["EmbeddedDispatcher"]
 
 log = logging.getLogger(__name__)
 
+#: Exit status of a child whose parent died (nobody reads it; it tells a core dump or a log apart).
+EXIT_ORPHANED = 3
 #: Niceness of the pool's processes, above the API process's 0: a busy pool must not slow the API down.
 POOL_NICENESS = 10
 #: Longest the supervisor sleeps when nothing has a deadline; bounds how late a shutdown is seen.
 SUPERVISOR_TICK = 1.0
+
+
+def _orphaned() -> NoReturn:
+    """The parent (the API process) is gone: exit at once, recording nothing.
+
+    Its job stays EXECUTING with this process's worker id: the next API start requeues it
+    (spt_api.recovery), as it does when the whole process group is killed. Going on would record
+    the job as ERROR (the next event hits a broken pipe) or run it on for a pool that is gone.
+    """
+    os._exit(EXIT_ORPHANED)
+
+
+def _watch_parent() -> None:
+    """Exit when the parent dies, even in the middle of a job that sends no event for a while."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])  # ready (EOF) once the parent has exited, however it died
+        _orphaned()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class _PipePublisher:
@@ -47,18 +75,24 @@ class _PipePublisher:
         self.conn = conn
         self.lock = threading.Lock()
 
+    def send(self, message: tuple[str, str | None, Any]) -> None:
+        try:
+            with self.lock:
+                self.conn.send(message)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the supervisor is gone
+            _orphaned()
+
     def publish(self, job_id: str, event: JobEvent) -> None:
-        with self.lock:
-            self.conn.send(("event", job_id, event))
+        self.send(("event", job_id, event))
 
     def dispatch(self, job: Job) -> None:
         """Fan-out children are queued by the supervisor, which owns the pool."""
-        with self.lock:
-            self.conn.send(("dispatch", job.job_id, None))
+        self.send(("dispatch", job.job_id, None))
 
 
 def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    _watch_parent()
     with contextlib.suppress(OSError):
         # The API shares this machine with its pool: its event loop (every GET and WAIT) wins the CPU.
         os.nice(POOL_NICENESS)
@@ -69,12 +103,11 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     publisher = _PipePublisher(conn)
     services = ServiceRegistry.from_entry_points(settings.enabled_services)
     runtime = build_runtime(settings, services, events=publisher, dispatch=publisher.dispatch)
-    with publisher.lock:
-        conn.send(("ready", None, None))
+    publisher.send(("ready", None, None))
     while True:
         try:
             job_id = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if job_id is None:
             return
@@ -83,8 +116,7 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
             phase = execute_job(job_id, runtime)
         except Exception:
             log.exception("job %s crashed the task code", job_id)
-        with publisher.lock:
-            conn.send(("done", job_id, phase.value if phase else None))
+        publisher.send(("done", job_id, phase.value if phase else None))
 
 
 @dataclass
@@ -232,6 +264,10 @@ class EmbeddedDispatcher(Dispatcher):
             index = self._slots.index(slot)
             self._slots[index] = self._spawn() if not self._stopping.is_set() else slot
         slot.conn.close()
+        if job is not None:
+            # The killed child could not remove its job's scratch directory (a bundle being written,
+            # say); it is dead now (joined above), so nothing writes there any more.
+            remove_job_scratch(self.settings, job.job_id)
         if job is None or reason == "abort":
             return
         if reason == "timeout":

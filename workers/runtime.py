@@ -12,6 +12,7 @@ from pathlib import Path
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventPublisher, JobEvent, RedisEventPublisher
+from spt_api.scratch import scratch_root
 from spt_api.services import ServiceRegistry
 from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
@@ -49,7 +50,7 @@ class WorkerRuntime:
     @cached_property
     def scratch_dir(self) -> Path:
         """Where jobs' scratch directories go; each is made (parents too) when its job first uses it."""
-        return (self.settings.data_dir / "scratch").resolve()
+        return scratch_root(self.settings)
 
 
 def event_publisher(settings: Settings) -> EventPublisher:

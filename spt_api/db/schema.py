@@ -47,6 +47,9 @@ jobs = sa.Table(
     sa.Column("queue", sa.String(64), nullable=True),
     # Created by a DALI sync request: answered in the same exchange, by the service's sync function.
     sa.Column("sync", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Idempotent submission: the client's Idempotency-Key (unique per owner) and a hash of its request.
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
@@ -54,6 +57,15 @@ jobs = sa.Table(
     sa.Index("ix_jobs_parent", "parent_id"),
     sa.Index("ix_jobs_service_list", "service", "creation_time"),
     sa.Index("ix_jobs_service_phase", "service", "phase", "creation_time"),
+    # A retried creation finds its job by (owner, key); jobs with no owner share the '' namespace.
+    sa.Index(
+        "ux_jobs_owner_idempotency_key",
+        sa.text("coalesce(owner, '')"),
+        "idempotency_key",
+        unique=True,
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
     # The reconciler scans active jobs only; partial on PostgreSQL keeps it tiny.
     sa.Index(
         "ix_jobs_active",

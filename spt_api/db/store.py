@@ -24,11 +24,15 @@ from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_so
 from spt_api.uws.principal import Principal
 from spt_api.uws.task_ids import new_task_id
 
-__all__ = ["JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
+__all__ = ["DuplicateIdempotencyKeyError", "JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
 
 class JobUpdateError(PermissionDeniedError):
     """A change the job's current phase does not allow (UWS §2.2: 403)."""
+
+
+class DuplicateIdempotencyKeyError(Exception):
+    """The owner already created a job with this ``Idempotency-Key`` (a concurrent retry won the race)."""
 
 
 def new_job_id() -> str:
@@ -313,6 +317,60 @@ class JobStore:
             return [_row_to_job(row) for row in rows]
 
     @retry_once_on_disconnect
+    def find_idempotent(self, principal: Principal, key: str) -> tuple[Job, str | None] | None:
+        """The principal's job created with this ``Idempotency-Key``, and the hash of that request."""
+        query = sa.select(jobs).where(
+            sa.func.coalesce(jobs.c.owner, "") == (principal.owner or ""),
+            jobs.c.idempotency_key == key,
+            *_scope(principal),
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return (_row_to_job(row), row["request_hash"]) if row is not None else None
+
+    @retry_once_on_disconnect
+    def in_phase(
+        self,
+        principal: Principal,
+        phase: ExecutionPhase,
+        *,
+        queued_after: datetime | None = None,
+        queued_before: datetime | None = None,
+        limit: int = 10_000,
+    ) -> builtins.list[Job]:
+        """Jobs in ``phase`` (optionally queued within a window), oldest queued first: an API starting
+        up looks for the jobs its predecessor left without a worker or a message."""
+        query = sa.select(jobs).where(jobs.c.phase == phase.value, *_scope(principal))
+        if queued_after is not None:
+            query = query.where(jobs.c.queued_time >= queued_after)
+        if queued_before is not None:
+            query = query.where(jobs.c.queued_time <= queued_before)
+        query = query.order_by(jobs.c.queued_time, jobs.c.job_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_row_to_job(row) for row in conn.execute(query).mappings()]
+
+    @retry_once_on_disconnect
+    def queued_by_queue(self, principal: Principal) -> dict[str, int]:
+        """How many jobs are QUEUED, by the queue their messages go to."""
+        query = (
+            sa.select(sa.func.coalesce(jobs.c.queue, jobs.c.service), sa.func.count())
+            .where(jobs.c.phase == ExecutionPhase.QUEUED.value, *_scope(principal))
+            .group_by(sa.func.coalesce(jobs.c.queue, jobs.c.service))
+        )
+        with self.engine.connect() as conn:
+            return {str(queue): int(n) for queue, n in conn.execute(query)}
+
+    @retry_once_on_disconnect
+    def phases_of(self, principal: Principal, job_ids: Iterable[str]) -> dict[str, ExecutionPhase]:
+        """The phase of each of ``job_ids`` that exists (the scratch sweep asks which dirs are orphans)."""
+        wanted = builtins.list(job_ids)
+        if not wanted:
+            return {}
+        query = sa.select(jobs.c.job_id, jobs.c.phase).where(jobs.c.job_id.in_(wanted), *_scope(principal))
+        with self.engine.connect() as conn:
+            return {job_id: ExecutionPhase(phase) for job_id, phase in conn.execute(query)}
+
+    @retry_once_on_disconnect
     def executing_since(self, principal: Principal, before: datetime) -> builtins.list[Job]:
         """EXECUTING jobs started before ``before`` (the reconciler checks them for overruns)."""
         query = sa.select(jobs).where(
@@ -341,11 +399,15 @@ class JobStore:
         queued: bool = False,
         task_id: str | None = None,
         queue: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
         sync: bool = False,
     ) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
 
-        ``queue``: where its messages go, chosen once by its service (default: the service's name)."""
+        ``queue``: where its messages go, chosen once by its service (default: the service's name).
+        ``idempotency_key``: unique per owner; :class:`DuplicateIdempotencyKeyError` when it is taken
+        (see :meth:`find_idempotent`). ``request_hash``: what the key was sent with."""
         now = creation_time or utcnow()
         job_id = job_id or new_job_id()
         values = {
@@ -364,6 +426,8 @@ class JobStore:
             "attempts": 0,
             "queued_time": now if queued else None,
             "task_id": task_id,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
         }
         try:
             with self.engine.begin() as conn:
@@ -371,9 +435,11 @@ class JobStore:
         except sa.exc.IntegrityError:
             # The retry of an INSERT whose first try committed before its connection dropped.
             existing = self.get(principal, job_id)
-            if existing is None:
-                raise
-            return existing
+            if existing is not None:
+                return existing
+            if idempotency_key is not None and self.find_idempotent(principal, idempotency_key) is not None:
+                raise DuplicateIdempotencyKeyError(idempotency_key) from None
+            raise
         return _row_to_job(row)
 
     @retry_once_on_disconnect

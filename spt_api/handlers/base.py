@@ -312,7 +312,7 @@ class BaseHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(405)
         self.set_status(204)
         self.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE")
-        self.set_header("Access-Control-Allow-Headers", "Accept, Content-Type, Authorization")
+        self.set_header("Access-Control-Allow-Headers", "Accept, Content-Type, Authorization, Idempotency-Key")
         self.set_header("Access-Control-Max-Age", "600")
         self.finish()
 

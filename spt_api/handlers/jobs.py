@@ -84,7 +84,8 @@ class JobListHandler(JobBaseHandler):
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
 
     async def post(self, service: str) -> None:
-        job = await self.jobs.create(self.principal(), service, self.params())
+        key = self.request.headers.get("Idempotency-Key")  # a retry gets the same job (spt_api.idempotency)
+        job = await self.jobs.create(self.principal(), service, self.params(), idempotency_key=key)
         self.see_other(self.job_url(job))
 
 

@@ -123,7 +123,7 @@ def test_cleanup_destroys_expired_jobs_and_their_objects(stack: Stack, store: Jo
 
     result = stack.cli("cleanup")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"deleted": 2}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"deleted": 2, "swept": 0}
 
     with server.client() as client:
         for url in (done_url, running_url):
@@ -138,4 +138,4 @@ def test_cleanup_destroys_expired_jobs_and_their_objects(stack: Stack, store: Jo
 
     # A second pass finds nothing more to do.
     again = stack.cli("cleanup")
-    assert json.loads(again.stdout.strip().splitlines()[-1]) == {"deleted": 0}
+    assert json.loads(again.stdout.strip().splitlines()[-1]) == {"deleted": 0, "swept": 0}

@@ -31,7 +31,21 @@ One file per theme, each test independent and fast (no fixed sleeps):
   a storage check at most every 2 s), not a redirect to the dead endpoint; 303 again once it is back.
 - ``test_cutout_maps_problems``: a missing map catalogue or a changed map gives the sync 503 with the
   job's message, never 500; ``/health`` names the missing catalogue (``service:cutout``, degraded, 200).
+- ``test_child_delete``: DELETE of a fan-out child on its own is a 403 naming its parent, which still
+  ends COMPLETED with every part.
+- ``test_embedded_restart``: an embedded server SIGKILLed mid-job (its main process alone, or its whole
+  process group) runs the job again at its next start, not after the heartbeat timeout; an orphaned
+  pool child exits without recording its job as ERROR.
+- ``test_unsent_jobs``: a job stored QUEUED but never sent is sent when an API starts (both backends);
+  a Celery API resends only the jobs queued just before it started.
+- ``test_flood_kill``: the API killed mid-flood; retries with an ``Idempotency-Key`` get the first
+  try's job, and every job ends COMPLETED once.
+- ``test_idempotent_submission``: ``Idempotency-Key`` retries (also racing) get one job; the same key
+  with other parameters is a 409 naming it; keys are per owner.
+- ``test_scratch_cleanup``: ABORT and DELETE of a running job remove its scratch directory; orphaned
+  scratch directories are swept (``spt-api cleanup`` too), young ones spared.
 
-Shared: ``conftest.hostile`` (one embedded server, CORS origin ``_support.TRUSTED_ORIGIN``) and
+Shared: ``api_process`` (``spt-api serve`` as a process group to kill, embedded or Celery),
+``conftest.hostile`` (one embedded server, CORS origin ``_support.TRUSTED_ORIGIN``) and
 ``_support`` (raw-socket requests, for what no HTTP client library sends).
 """
