@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 #: Who acts when the service reacts to an event (it updates its own cache) rather than to a request.
 _EVENTS = Principal.system_actor("events")
+#: Above these, a request's parameters are validated in a thread: 490,000 POS values take seconds.
+LARGE_PARAMETER_COUNT = 1000
+LARGE_PARAMETER_CHARS = 64 * 1024
 #: Tries of a parameter update that lost the race to a concurrent one (each re-reads and merges again).
 PARAMETER_UPDATE_TRIES = 10
 
@@ -118,6 +121,13 @@ class JobService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    async def _validated(self, spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> Any:
+        """``spec``'s parameter model of ``pairs``; validated in a thread when there are many of them."""
+        if len(pairs) > LARGE_PARAMETER_COUNT or sum(len(v) for _, v in pairs) > LARGE_PARAMETER_CHARS:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, spec.params_model.from_uws, pairs)
+        return spec.params_model.from_uws(pairs)
+
     def service(self, name: str) -> ServiceSpec:
         spec = self.services.get(name)
         if spec is None:
@@ -147,7 +157,7 @@ class JobService:
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is not None:
                 return replayed(idempotency_key, fingerprint, *found)
-        params = spec.params_model.from_uws(pairs)  # 400 now rather than an ERROR job later
+        params = await self._validated(spec, pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
             raise UsageError(f"RUNID is limited to {MAX_RUN_ID} characters", parameter="RUNID")
@@ -342,7 +352,7 @@ class JobService:
         current = job
         for _ in range(PARAMETER_UPDATE_TRIES):
             merged = [(k, v) for k, v in current.parameters if k.lower() not in changed] + list(pairs)
-            spec.params_model.from_uws(merged)
+            await self._validated(spec, merged)
             updated = await self.change(
                 job.job_id, self.store.replace_parameters, principal, job.job_id, current.parameters, merged
             )

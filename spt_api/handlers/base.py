@@ -35,6 +35,10 @@ __all__ = ["BaseHandler", "Lifecycle", "NotFoundHandler"]
 
 log = logging.getLogger(__name__)
 
+#: Bodies above this size are parsed in a thread: parsing costs about a second per 10 MB, all of it
+#: time in which the event loop (every GET, WAIT and /health) would otherwise wait.
+LARGE_BODY_BYTES = 64 * 1024
+
 #: Characters XML 1.0 cannot contain (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/U+FFFF).
 
 JSON_TYPES = ("application/json",)
@@ -336,6 +340,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_chunks.append(chunk)
 
     # -- parameters ----------------------------------------------------------------------------------
+
+    async def read_params(self) -> list[tuple[str, str]]:
+        """:meth:`params`, parsed in a thread when the body is large: a 10 MB form must not hold the loop."""
+        if self._pairs is None and sum(len(chunk) for chunk in self._body_chunks) > LARGE_BODY_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(None, self.params)
+        return self.params()
 
     def params(self) -> list[tuple[str, str]]:
         """Query and body parameters in order: form, multipart (files as text) or a JSON object."""

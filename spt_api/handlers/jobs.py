@@ -85,7 +85,7 @@ class JobListHandler(JobBaseHandler):
 
     async def post(self, service: str) -> None:
         key = self.request.headers.get("Idempotency-Key")  # a retry gets the same job (spt_api.idempotency)
-        job = await self.jobs.create(self.principal(), service, self.params(), idempotency_key=key)
+        job = await self.jobs.create(self.principal(), service, await self.read_params(), idempotency_key=key)
         self.see_other(self.job_url(job))
 
 
@@ -187,7 +187,7 @@ class ParametersHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        pairs = self.params()
+        pairs = await self.read_params()
         # Job control parameters are not service parameters: stored here they would bypass their
         # checks (RUNID's 64 characters, DESTRUCTION's limit) and never take effect. Each has its own
         # resource; refusing them is simpler and clearer than applying them as job creation does.

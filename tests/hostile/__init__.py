@@ -44,6 +44,10 @@ One file per theme, each test independent and fast (no fixed sleeps):
   with other parameters is a 409 naming it; keys are per owner.
 - ``test_scratch_cleanup``: ABORT and DELETE of a running job remove its scratch directory; orphaned
   scratch directories are swept (``spt-api cleanup`` too), young ones spared.
+- ``test_large_bodies``: a 10 MB form (490,000 POS values) is parsed and validated in a thread: refused
+  with 400 while ``/health`` answers and no handler holds the loop past ``SPT_API_SLOW_CALLBACK_SECONDS``.
+- ``test_operations``: the README's ``spt-api worker -c 4`` parses; the embedded pool's backlog is counted
+  under its jobs' queue, so the reconciler does not resend it at every pass.
 
 Shared: ``api_process`` (``spt-api serve`` as a process group to kill, embedded or Celery),
 ``conftest.hostile`` (one embedded server, CORS origin ``_support.TRUSTED_ORIGIN``) and
