@@ -103,8 +103,11 @@ def _optional_commands() -> list[Callable[[Any], None]]:
     # A broken import must fail loudly here: swallowing it made `spt-api worker` vanish from --help.
     from spt_api.bootstrap import worker_commands
     from spt_api.deploy import register_cli as register_deploy
+    from spt_api.services import ServiceRegistry
 
-    return [worker_commands(), register_deploy]
+    # Every installed service's own commands (e.g. cutout's `maps`), from its declaration.
+    services = [spec.load_cli() for spec in ServiceRegistry.from_entry_points().values()]
+    return [worker_commands(), register_deploy, *(register for register in services if register is not None)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,6 +73,9 @@ class ServiceSpec:
     #: that keep the service from working (a missing map catalogue), ``[]`` when none. ``/health`` calls it
     #: in the API process, so it must stay light: look for a file or an object, import nothing heavy.
     health: str | None = None
+    #: Optional ``"module:function"`` with ``register_cli(subparsers)``: the service's own ``spt-api`` commands
+    #: (``spt-api maps`` of cutout), added to the CLI of every installation that has the service.
+    cli: str | None = None
     _settings_cache: dict[int, ServiceSettings | None] = field(default_factory=dict, compare=False, repr=False)
 
     def queue_of(self, params: Any) -> str:
@@ -108,6 +111,9 @@ class ServiceSpec:
 
     def load_health(self) -> HealthFunction | None:
         return load_function(self.health) if self.health else None
+
+    def load_cli(self) -> Callable[[Any], None] | None:
+        return load_function(self.cli) if self.cli else None
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()

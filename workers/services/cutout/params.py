@@ -305,5 +305,6 @@ SERVICE = ServiceSpec(
     split="workers.services.cutout.params:split",
     merge="workers.services.cutout.merge:merge",
     sync="workers.services.cutout.run:sync",
+    cli="workers.services.cutout.cli:register_cli",
     health="workers.services.cutout.health:health",
 )
