@@ -19,7 +19,7 @@ from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
-from spt_api.services import ServiceRegistry
+from spt_api.services import ServiceRegistry, UnknownServiceError
 from spt_api.storage import create_object_store
 from spt_api.sync_gate import SyncGate
 from spt_api.uws.principal import Principal
@@ -53,6 +53,11 @@ def check_supported(settings: Settings) -> None:
     problem = settings.events_problem
     if problem:
         raise UnsupportedSettingError(problem)
+    try:
+        load_services(settings)
+    except UnknownServiceError as exc:
+        # SPT_API_SERVICES names a service this image lacks: say so in one line, before serving anything.
+        raise UnsupportedSettingError(str(exc)) from exc
 
 
 def worker_commands() -> Any:

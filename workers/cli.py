@@ -24,10 +24,14 @@ def _worker(args: argparse.Namespace) -> int:
         # As `spt-api serve` does: a worker whose events go nowhere would leave every WAIT to its re-read.
         log.error("%s", settings.events_problem)
         return 2
-    from spt_api.services import ServiceRegistry
+    from spt_api.services import ServiceRegistry, UnknownServiceError
     from workers.celery_app import build_worker_app
 
-    services = ServiceRegistry.from_entry_points(settings.enabled_services)
+    try:
+        services = ServiceRegistry.from_entry_points(settings.enabled_services)
+    except UnknownServiceError as exc:
+        log.error("%s", exc)
+        return 2
     celery_app = build_worker_app(settings, services)
     queues = args.queues or ",".join(services.queues())
     argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from spt_api.cli import build_parser
 from spt_api.config import Settings
 from spt_api.db import create_job_store
@@ -40,3 +42,18 @@ def test_the_reconciler_sees_the_embedded_backlog_under_the_jobs_queue(tmp_path:
     report = reconcile(settings, store, pool, bus)
     assert report.requeued == []
     assert pool.queue_depths() == {"echo": 5}
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_an_unknown_service_in_spt_api_services_stops_with_one_line(tmp_path: Path, command: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SPT_API_SERVICES": "cutout,nosuch", "SPT_API_DATA_DIR": str(tmp_path), "SPT_API_PORT": "0",
+           "SPT_API_BROKER_URL": "memory://" if command == "serve" else "redis://127.0.0.1:1/0"}
+    done = subprocess.run([sys.executable, "-m", "spt_api", command], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "SPT_API_SERVICES names nosuch" in done.stderr and "installed: cutout, echo" in done.stderr
+    assert "Traceback" not in done.stderr
