@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spt_api.handlers.base import BaseHandler
 from spt_api.testing import ServerThread, start_server_thread
 from tests.conftest import embedded_settings
+from tests.support._proc import wait_until
 
 LAG = "spt_event_loop_lag_seconds"
 
@@ -27,7 +28,7 @@ class BlockingHandler(BaseHandler):
         pass  # nor the settings that BaseHandler.prepare checks the request against
 
     def get(self) -> None:
-        time.sleep(0.3)
+        time.sleep(0.3)  # sleep-ok: the blocking work this handler stands for
         self.finish("done")
 
 
@@ -65,17 +66,13 @@ def test_a_blocking_handler_is_named_in_a_warning_and_shows_as_lag(
         assert httpx.get(f"{blocking_server.base_url}/test/block", timeout=30).text == "done"
         # The step is reported when it ends, just after it sent the answer: the server thread may log
         # a moment after the client has read it.
-        deadline = time.monotonic() + 10
-        while not named() and time.monotonic() < deadline:
-            time.sleep(0.01)
-    assert named(), [r.getMessage() for r in caplog.records]
+        wait_until(named, timeout=10, what="the warning naming BlockingHandler", interval=0.01)
     # The lag sampler ran late by most of the 0.3 s the handler held the loop.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if lag_samples(blocking_server.base_url).get(f"{LAG}_sum[]", 0.0) >= 0.2:
-            break
-    else:
-        pytest.fail("the loop lag histogram did not record the blocked loop")
+    wait_until(
+        lambda: lag_samples(blocking_server.base_url).get(f"{LAG}_sum[]", 0.0) >= 0.2,
+        timeout=10,
+        what="the loop lag histogram recording the blocked loop",
+    )
 
 
 def test_an_idle_handler_is_not_reported(blocking_server: ServerThread, caplog: pytest.LogCaptureFixture) -> None:

@@ -41,10 +41,8 @@ def test_stopping_answers_a_wait_in_flight(tmp_path: Path, accept: dict[str, str
 
         waiter = threading.Thread(target=wait)
         waiter.start()
-        deadline = time.monotonic() + 10
-        while server.backends.lifecycle.active == 0:  # the WAIT is blocked in the server
-            assert time.monotonic() < deadline, "the WAIT never reached the server"
-            time.sleep(0.01)
+        wait_until(lambda: server.backends.lifecycle.active > 0, timeout=10, what="the WAIT blocked in the server",
+                   interval=0.01)
         server.stop()
         stopped = True
         waiter.join(30)

@@ -148,7 +148,7 @@ def wait_until(
         if time.monotonic() >= deadline:
             reason = f"{what}: not ready after {timeout:.0f} s"
             break
-        time.sleep(interval)
+        time.sleep(interval)  # sleep-ok: the poll interval of a condition with a deadline
     msg = reason
     if last_exc is not None:
         msg += f"\nlast ready-check error: {type(last_exc).__name__}: {last_exc}"
