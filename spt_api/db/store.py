@@ -35,6 +35,10 @@ class DuplicateIdempotencyKeyError(Exception):
     """The owner already created a job with this ``Idempotency-Key`` (a concurrent retry won the race)."""
 
 
+def _not_pending(what: str, job: Job) -> JobUpdateError:
+    return JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
+
+
 def new_job_id() -> str:
     # 80 random bits, URL-safe and lower-case: a legal path segment that cannot be guessed.
     return secrets.token_hex(10)
@@ -444,12 +448,23 @@ class JobStore:
 
     @retry_once_on_disconnect
     def _conditional_update(
-        self, principal: Principal, job_id: str, phases: Iterable[ExecutionPhase], values: dict[str, Any]
+        self,
+        principal: Principal,
+        job_id: str,
+        phases: Iterable[ExecutionPhase],
+        values: dict[str, Any],
+        *conditions: Any,
     ) -> Job | None:
-        """One UPDATE ... WHERE phase IN (...) RETURNING *: the new job, or None when the phase did not match."""
+        """One UPDATE ... WHERE phase IN (...) [AND conditions] RETURNING *: the new job, or None when the
+        phase (or a condition) did not match."""
         query = (
             jobs.update()
-            .where(jobs.c.job_id == job_id, jobs.c.phase.in_([p.value for p in phases]), *_scope(principal))
+            .where(
+                jobs.c.job_id == job_id,
+                jobs.c.phase.in_([p.value for p in phases]),
+                *_scope(principal),
+                *conditions,
+            )
             .values(**values)
             .returning(*jobs.c)
         )
@@ -695,31 +710,14 @@ class JobStore:
         JobUpdateError
             The job is no longer PENDING.
         """
-        old = [list(p) for p in expected]
-        query = (
-            jobs.update()
-            .where(
-                jobs.c.job_id == job_id,
-                jobs.c.phase == ExecutionPhase.PENDING.value,
-                jobs.c.parameters == sa.type_coerce(old, jobs.c.parameters.type),
-                *_scope(principal),
-            )
-            .values(parameters=[list(p) for p in parameters])
-            .returning(*jobs.c)
-        )
-        with self.engine.begin() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is not None:
-            return _row_to_job(row)
-        job = self.require(principal, job_id)
-        if job.phase != ExecutionPhase.PENDING:
-            raise JobUpdateError(f"parameters can only be changed while the job is PENDING (it is {job.phase.value})")
-        return None
-
-    def update_parameters(self, principal: Principal, job_id: str, parameters: Iterable[tuple[str, str]]) -> Job:
-        return self._update_pending(
-            principal, job_id, {"parameters": [list(p) for p in parameters]}, "parameters"
-        )
+        unchanged = jobs.c.parameters == sa.type_coerce([list(p) for p in expected], jobs.c.parameters.type)
+        values = {"parameters": [list(p) for p in parameters]}
+        updated = self._conditional_update(principal, job_id, [ExecutionPhase.PENDING], values, unchanged)
+        if updated is None:
+            job = self.require(principal, job_id)
+            if job.phase != ExecutionPhase.PENDING:
+                raise _not_pending("parameters", job)
+        return updated
 
     def set_execution_duration(self, principal: Principal, job_id: str, seconds: int) -> Job:
         return self._update_pending(principal, job_id, {"execution_duration": seconds}, "executionDuration")
@@ -728,8 +726,7 @@ class JobStore:
         # The worker reads parameters and limits when the job is queued: later changes could not apply.
         updated = self._conditional_update(principal, job_id, [ExecutionPhase.PENDING], values)
         if updated is None:
-            job = self.require(principal, job_id)
-            raise JobUpdateError(f"{what} can only be changed while the job is PENDING (it is {job.phase.value})")
+            raise _not_pending(what, self.require(principal, job_id))
         return updated
 
     @retry_once_on_disconnect
