@@ -124,8 +124,7 @@ class JobService:
     async def _validated(self, spec: ServiceSpec, pairs: Sequence[tuple[str, str]]) -> Any:
         """``spec``'s parameter model of ``pairs``; validated in a thread when there are many of them."""
         if len(pairs) > LARGE_PARAMETER_COUNT or sum(len(v) for _, v in pairs) > LARGE_PARAMETER_CHARS:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, spec.params_model.from_uws, pairs)
+            return await self.call(spec.params_model.from_uws, pairs)
         return spec.params_model.from_uws(pairs)
 
     def service(self, name: str) -> ServiceSpec:

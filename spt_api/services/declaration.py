@@ -76,7 +76,8 @@ class ServiceSpec:
     #: Optional ``"module:function"`` with ``register_cli(subparsers)``: the service's own ``spt-api`` commands
     #: (``spt-api maps`` of cutout), added to the CLI of every installation that has the service.
     cli: str | None = None
-    _settings_cache: dict[int, ServiceSettings | None] = field(default_factory=dict, compare=False, repr=False)
+    #: The last core settings object asked about and this service's settings under it.
+    _settings_cache: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def queue_of(self, params: Any) -> str:
         """Where a job with ``params`` goes; chosen once, at creation, and stored on the job."""
@@ -90,11 +91,12 @@ class ServiceSpec:
         """This service's settings under the core settings ``core`` (read once per core settings object)."""
         if self.settings is None:
             return None
-        key = id(core)
-        if key not in self._settings_cache:
-            self._settings_cache.clear()
-            self._settings_cache[key] = self.settings.for_core(core, self.name)
-        return self._settings_cache[key]
+        # Kept with the core object itself: an id() alone could be a later object's once this one is freed.
+        cached = self._settings_cache
+        if not cached or cached[0] is not core:
+            cached[:] = [core, self.settings.for_core(core, self.name)]
+        result: ServiceSettings = cached[1]
+        return result
 
     def load_run(self) -> RunFunction:
         func: RunFunction = load_function(self.run)
