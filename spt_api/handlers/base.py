@@ -21,11 +21,13 @@ from spt_api.services import params_from_json
 from spt_api.uws import documents
 from spt_api.uws.documents import XML_ILLEGAL
 from spt_api.uws.errors import (
+    HeadersTooLargeError,
     JobNotSentError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RequestError,
+    URITooLongError,
     UsageError,
 )
 from spt_api.uws.json_documents import ErrorDocument
@@ -68,16 +70,6 @@ def prefers_json(accept: str) -> bool:
 
 
 T = TypeVar("T")
-
-
-class URITooLongError(RequestError):
-    status = 414
-    error = "uri_too_long"
-
-
-class HeadersTooLargeError(RequestError):
-    status = 431
-    error = "header_fields_too_large"
 
 
 class _TimedSteps(Awaitable[T]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BadRequestError",
     "ConflictError",
+    "HeadersTooLargeError",
     "JobNotSentError",
     "MethodNotAllowedError",
     "NotFoundError",
@@ -17,6 +18,7 @@ __all__ = [
     "PermissionDeniedError",
     "RequestError",
     "ServiceUnavailableError",
+    "URITooLongError",
     "UsageError",
     "overrun_message",
 ]
@@ -68,6 +70,16 @@ class ConflictError(RequestError):
 class PayloadTooLargeError(RequestError):
     status = 413
     error = "payload_too_large"
+
+
+class URITooLongError(RequestError):
+    status = 414
+    error = "uri_too_long"
+
+
+class HeadersTooLargeError(RequestError):
+    status = 431
+    error = "header_fields_too_large"
 
 
 class ServiceUnavailableError(RequestError):
