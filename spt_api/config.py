@@ -7,7 +7,7 @@ platforms such as Heroku and Okteto set them.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -165,23 +165,29 @@ class Settings(BaseSettings):
 
     @property
     def enabled_services(self) -> list[str]:
-        return [name.strip() for name in self.services.split(",") if name.strip()]
+        return _comma_list(self.services)
 
-    @property
+    # Read by every request (Host and Origin checks): parsed once per settings object, not per request.
+    @cached_property
     def allowed_host_names(self) -> frozenset[str]:
         """Lower-cased names of ``allowed_hosts`` (or its defaults); ``*`` means any."""
-        names = {name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        names = {name.lower() for name in _comma_list(self.allowed_hosts)}
         if not names:
             names = {self.host.lower(), "localhost", "127.0.0.1", "::1"}
         return frozenset(name[1:-1] if name.startswith("[") and name.endswith("]") else name for name in names)
 
-    @property
+    @cached_property
     def cors_origin_names(self) -> frozenset[str]:
-        return frozenset(o.strip().rstrip("/").lower() for o in self.cors_origins.split(",") if o.strip())
+        return frozenset(origin.rstrip("/").lower() for origin in _comma_list(self.cors_origins))
 
     @property
     def is_embedded_queue(self) -> bool:
         return self.broker_url.startswith("memory://")
+
+
+def _comma_list(text: str) -> list[str]:
+    """The items of a comma-separated setting, stripped, empty ones dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 @lru_cache(maxsize=1)
