@@ -10,6 +10,7 @@ from spt_api.services.declaration import ServiceSpec, SyncResult, load_function
 from spt_api.services.errors import FatalJobError, TransientJobError, UsageError
 from spt_api.services.params import ParamsModel, params_from_json, usage_error_from_validation
 from spt_api.services.registry import ENTRY_POINT_GROUP, ServiceRegistry, UnknownServiceError
+from spt_api.services.resources import NotFoundError, Resource, ResourceRequest
 from spt_api.services.settings import ServiceSettings, service_settings_config
 
 __all__ = [
@@ -18,7 +19,10 @@ __all__ = [
     "FatalJobError",
     "JobContext",
     "MergeContext",
+    "NotFoundError",
     "ParamsModel",
+    "Resource",
+    "ResourceRequest",
     "ServiceRegistry",
     "ServiceSettings",
     "ServiceSpec",
