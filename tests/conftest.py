@@ -111,8 +111,14 @@ def production_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Produ
 def celery_worker(production_infra: ProductionInfra, demo_maps: Path) -> Iterator[Any]:
     from tests.support.celery_worker import CeleryWorker
 
-    env = production_infra.env(SPT_API_MAPS_URL=str(demo_maps), SPT_API_FAN_OUT_CHUNK="3")
-    worker = CeleryWorker(env, concurrency=2).start()
+    env = production_infra.env(
+        SPT_API_MAPS_URL=str(demo_maps),
+        SPT_API_FAN_OUT_CHUNK="3",
+        # No shard workers here: a search's pieces go to the search queue, which this worker consumes too.
+        SPT_API_SEARCH_SHARD_QUEUES="false",
+        SPT_API_SEARCH_THREADS="1",
+    )
+    worker = CeleryWorker(env, queues="echo,cutout,index,search", concurrency=2).start()
     yield worker
     worker.stop()
 

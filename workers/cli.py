@@ -34,11 +34,34 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
     celery_app = build_worker_app(settings, services)
     queues = args.queues or ",".join(services.queues())
+    if args.shard:
+        queues = _hold_shards(settings, args.shard, args.queues)
     argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]
     if args.name:
         argv += ["-n", args.name]
     celery_app.worker_main(argv)
     return 0
+
+
+def _hold_shards(settings: Settings, shards: list[str], extra_queues: str | None) -> str:
+    """``--shard NAME:I``: load each shard now, before the pool forks (its processes share the pages),
+    and consume only those shards' queues (``search-shard-I``), plus any ``--queues`` given."""
+    from spt_api.storage import create_object_store
+    from workers.services.search.layout import check_name, shard_queue
+    from workers.services.search.shards import preload
+
+    storage = create_object_store(settings)
+    queues = [q for q in (extra_queues or "").split(",") if q]
+    for spec in shards:
+        name, _, number = spec.rpartition(":")
+        if not name or not number.isdigit():
+            raise SystemExit(f"--shard {spec!r}: expected NAME:I (an index name and a shard number)")
+        check_name(name)
+        loaded = preload(settings, storage, name, int(number))
+        log.info("holding shard %s:%d of version %d (%d bytes)", name, loaded.shard, loaded.version, loaded.size)
+        if shard_queue(int(number)) not in queues:
+            queues.append(shard_queue(int(number)))
+    return ",".join(queues)
 
 
 def _backends() -> tuple[Settings, Any, Any, Any, Any]:
@@ -94,6 +117,12 @@ def register_cli(sub: Any) -> None:
     worker.add_argument("--queues", help="comma-separated queues; default: every service's queue")
     worker.add_argument("-c", "--concurrency", type=int, default=2, help="worker processes (as Celery's -c)")
     worker.add_argument("--name", help="Celery node name (e.g. cutout@%%h)")
+    worker.add_argument(
+        "--shard",
+        action="append",
+        metavar="NAME:I",
+        help="hold shard I of search index NAME in memory and consume only its queue, search-shard-I (repeatable)",
+    )
     worker.set_defaults(func=_worker)
 
     sub.add_parser("reconcile", help="requeue or fail jobs whose worker vanished (once)").set_defaults(

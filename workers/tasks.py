@@ -173,7 +173,8 @@ def _execute(
             split = spec.load_split()
             parts = split(params, runtime.settings) if split else [params]
             if len(parts) > 1:
-                _fan_out(job, [params_from_json(p.to_message()) for p in parts], runtime)
+                queues = [spec.queue_of(p) for p in parts]
+                _fan_out(job, [params_from_json(p.to_message()) for p in parts], runtime, queues)
                 return False
         spec.load_run()(params, ctx)
         return True
@@ -269,8 +270,11 @@ class MergeRunContext(RunContext):
         return result.result_id
 
 
-def _fan_out(parent: Job, parameter_sets: list[list[tuple[str, str]]], runtime: WorkerRuntime) -> None:
-    children = runtime.store.create_children(WORKER, parent, parameter_sets)
+def _fan_out(
+    parent: Job, parameter_sets: list[list[tuple[str, str]]], runtime: WorkerRuntime, queues: list[str] | None = None
+) -> None:
+    """Create the children, each on the queue its service picks for its parameters (``queue_for``)."""
+    children = runtime.store.create_children(WORKER, parent, parameter_sets, queues)
     log.info("job split into %d children", len(children))
     runtime.store.set_progress(WORKER, parent.job_id, Progress(0, len(children), f"0 of {len(children)} parts"))
     for child in children:

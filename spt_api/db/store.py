@@ -596,9 +596,16 @@ class JobStore:
     # -- fan-out ---------------------------------------------------------------------------------------
 
     def create_children(
-        self, principal: Principal, parent: Job, parameter_sets: Sequence[Sequence[tuple[str, str]]]
+        self,
+        principal: Principal,
+        parent: Job,
+        parameter_sets: Sequence[Sequence[tuple[str, str]]],
+        queues: Sequence[str] | None = None,
     ) -> builtins.list[Job]:
-        """Insert one QUEUED child per parameter set and make the parent wait for them, in one transaction."""
+        """Insert one QUEUED child per parameter set and make the parent wait for them, in one transaction.
+
+        ``queues``: each child's queue (a search shard's piece goes to that shard's workers); default the parent's.
+        """
         now = utcnow()
         rows = []
         for index, parameters in enumerate(parameter_sets):
@@ -607,7 +614,7 @@ class JobStore:
                 {
                     "job_id": job_id,
                     "service": parent.service,
-                    "queue": parent.queue,
+                    "queue": queues[index] if queues is not None else parent.queue,
                     "owner": parent.owner,
                     "phase": ExecutionPhase.QUEUED.value,
                     "run_id": parent.run_id,

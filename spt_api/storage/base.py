@@ -47,6 +47,10 @@ class ObjectStore(ABC):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; return how many."""
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """The keys of every object under ``prefix`` (a key prefix), sorted."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its objects")
+
     @abstractmethod
     def signed_url(self, key: str, lifetime: int, filename: str | None = None) -> str | None:
         """A time-limited URL the client can fetch directly, or None when the API must serve it."""

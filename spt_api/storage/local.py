@@ -58,6 +58,14 @@ class LocalObjectStore(ObjectStore):
             return 1
         return 0
 
+    def list_keys(self, prefix: str) -> list[str]:
+        start = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        if not start.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in start.rglob("*") if p.is_file())
+        # A ".part" file is an object still being written (put_bytes, put_file): not there yet.
+        return sorted(k for k in keys if k.startswith(prefix) and not k.endswith(".part"))
+
     def signed_url(self, key: str, lifetime: int, filename: str | None = None) -> str | None:
         return None
 

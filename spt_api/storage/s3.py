@@ -88,6 +88,14 @@ class S3ObjectStore(ObjectStore):
                 count += len(objects)
         return count
 
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        strip = len(self._key(""))
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
     def signed_url(self, key: str, lifetime: int, filename: str | None = None) -> str | None:
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:

@@ -1,0 +1,170 @@
+"""Vector search on the embedded stack: exact Flat answers, shards, IVF recall, bad input, the index resources.
+
+Data are seeded Gaussian clusters; the truth is exact numpy search (float64).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faiss
+import httpx
+import numpy as np
+import pytest
+
+from spt_api.testing import ServerThread
+from tests.search.data import JSON, clusters, exact, neighbours, put_npy, run_job
+from workers.services.search.faiss_index import recall_at
+
+N, D = 3000, 16
+
+
+@pytest.fixture(scope="module")
+def flat(server: ServerThread, client: httpx.Client) -> dict[str, Any]:
+    """One Flat index over 1 shard and the same over 4, with the data and queries stored."""
+    storage = server.backends.jobs.objects
+    vectors, queries = clusters(N, D, seed=1), clusters(40, D, seed=2)
+    ids = np.arange(N, dtype=np.int64) * 7 + 3  # ids of our choosing, spread over the shards
+    put_npy(storage, "inputs/flat/vectors.npy", vectors)
+    put_npy(storage, "inputs/flat/ids.npy", ids)
+    put_npy(storage, "inputs/flat/queries.npy", queries)
+    for name, shards in (("flat1", 1), ("flat4", 4)):
+        job = run_job(client, "index", name=name, vectors="inputs/flat/vectors.npy", ids="inputs/flat/ids.npy",
+                      shards=str(shards))
+        assert job["phase"] == "COMPLETED", job
+    return {"vectors": vectors, "ids": ids, "queries": queries}
+
+
+def _assert_exact(found: np.ndarray, distances: np.ndarray, truth: np.ndarray, true_d: np.ndarray) -> None:
+    """The exact neighbours: the same ids, except where two are equally near (float32 rounding)."""
+    assert np.allclose(distances, true_d, rtol=1e-4, atol=1e-3)
+    differ = found != truth
+    assert differ.mean() < 0.01, differ.mean()
+
+
+def test_flat_answers_are_exact_and_4_shards_equal_1(client: httpx.Client, flat: dict[str, Any]) -> None:
+    truth, true_d = exact(flat["vectors"], flat["ids"], flat["queries"], 10)
+    answers = {}
+    for name in ("flat1", "flat4"):
+        job = run_job(client, "search", index=name, queries="inputs/flat/queries.npy", k="10")
+        assert job["phase"] == "COMPLETED", job
+        answers[name] = neighbours(client, job)
+        assert answers[name]["ids"].dtype == np.int64 and answers[name]["ids"].shape == (40, 10)
+        assert answers[name]["distances"].dtype == np.float32
+        assert int(answers[name]["version"]) == 1
+        _assert_exact(answers[name]["ids"], answers[name]["distances"], truth, true_d)
+    # The 4-shard search fanned out: one piece per shard.
+    assert run_job(client, "search", index="flat4", queries="inputs/flat/queries.npy")["progress"]["total"] == 4
+    assert np.array_equal(answers["flat4"]["ids"], answers["flat1"]["ids"])
+    assert np.array_equal(answers["flat4"]["distances"], answers["flat1"]["distances"])
+
+
+def test_fewer_than_k_are_padded_and_sync_answers_the_npz(
+    server: ServerThread, client: httpx.Client, flat: dict[str, Any]
+) -> None:
+    storage = server.backends.jobs.objects
+    small = clusters(5, D, seed=9)
+    put_npy(storage, "inputs/small/vectors.npy", small)
+    built = run_job(client, "index", name="small", vectors="inputs/small/vectors.npy", shards="2")
+    assert built["phase"] == "COMPLETED"
+    answer = client.post("/api/search/sync", data={"index": "small", "queries": "inputs/flat/queries.npy", "k": "8"})
+    assert answer.status_code == 200, answer.text
+    import io
+
+    with np.load(io.BytesIO(answer.content)) as data:
+        ids, distances = data["ids"], data["distances"]
+    assert ids.shape == (40, 8)
+    assert (ids[:, :5] >= 0).all() and (ids[:, 5:] == -1).all() and np.isinf(distances[:, 5:]).all()
+    assert (np.diff(distances[:, :5], axis=1) >= 0).all()
+
+
+def test_ivf_recall_is_that_of_plain_faiss(server: ServerThread, client: httpx.Client) -> None:
+    n, d, factory, sample, seed, nprobe = 20_000, 32, "IVF64,PQ8", 4000, 5, 4
+    vectors, queries = clusters(n, d, seed=11, centres=50), clusters(100, d, seed=12, centres=50)
+    storage = server.backends.jobs.objects
+    put_npy(storage, "inputs/ivf/vectors.npy", vectors)
+    put_npy(storage, "inputs/ivf/queries.npy", queries)
+    job = run_job(client, "index", name="ivf", vectors="inputs/ivf/vectors.npy", factory=factory,
+                  train_sample=str(sample), seed=str(seed), shards="2")
+    assert job["phase"] == "COMPLETED", job
+    described = client.get("/api/indexes/ivf", headers=JSON).json()
+    assert described["factory"] == factory and described["train_sample"] == sample and described["count"] == n
+    assert 0.3 < described["recall_at_10"] <= 1.0
+    found = neighbours(client, run_job(client, "search", index="ivf", queries="inputs/ivf/queries.npy",
+                                       nprobe=str(nprobe)))["ids"]
+    plain = faiss.index_factory(d, factory)
+    faiss.downcast_index(plain).do_polysemous_training = False  # as the service: a minute of annealing
+    plain.train(vectors[np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))])
+    plain.add(vectors)
+    plain.nprobe = nprobe
+    _, plain_ids = plain.search(queries, 10)
+    truth, _ = exact(vectors, np.arange(n), queries, 10)
+    ours, theirs = recall_at(found, truth), recall_at(plain_ids, truth)
+    assert abs(ours - theirs) <= 0.02, (ours, theirs)
+
+
+def test_bad_queries_are_400_naming_them(server: ServerThread, client: httpx.Client, flat: dict[str, Any]) -> None:
+    storage = server.backends.jobs.objects
+    put_npy(storage, "inputs/bad/dim.npy", flat["queries"][:, :8])
+    put_npy(storage, "inputs/bad/f64.npy", flat["queries"].astype(np.float64))
+    storage.put_bytes("inputs/bad/text.npy", b"not an array")
+    cases = {
+        "inputs/bad/dim.npy": "queries: expected shape [q, 16] (the index's dimension), got [40, 8]",
+        "inputs/bad/f64.npy": "queries: expected dtype float32 (<f4), got <f8",
+        "inputs/bad/text.npy": "queries: not a .npy file (no \\x93NUMPY magic)",
+        "inputs/bad/missing.npy": "queries: no stored file 'inputs/bad/missing.npy'",
+    }
+    for ref, message in cases.items():
+        answer = client.post("/api/search/sync", data={"index": "flat4", "queries": ref}, headers=JSON)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"] == message
+        job = run_job(client, "search", index="flat4", queries=ref)
+        assert job["phase"] == "ERROR" and job["errorSummary"]["message"] == message
+    for params, parameter in (({"k": "0"}, "k"), ({"k": "1001"}, "k"), ({"index": "No/pe"}, "index")):
+        answer = client.post("/api/search/jobs", data={"index": "flat4", "queries": "q.npy", **params}, headers=JSON)
+        assert answer.status_code == 400 and answer.json()["parameter"] == parameter, answer.text
+    unknown = client.post("/api/search/sync", data={"index": "nope", "queries": "inputs/flat/queries.npy"},
+                          headers=JSON)
+    assert unknown.status_code == 400 and unknown.json()["message"] == "no index named 'nope'"
+
+
+def test_index_build_refuses_bad_vectors_and_an_existing_name(
+    server: ServerThread, client: httpx.Client, flat: dict[str, Any]
+) -> None:
+    storage = server.backends.jobs.objects
+    put_npy(storage, "inputs/bad/ints.npy", np.zeros((10, 4), dtype=np.int32))
+    job = run_job(client, "index", name="ints", vectors="inputs/bad/ints.npy")
+    assert job["phase"] == "ERROR"
+    assert job["errorSummary"]["message"] == "vectors: expected float32 [n, d], got dtype int32 shape [10, 4]"
+    again = run_job(client, "index", name="flat1", vectors="inputs/flat/vectors.npy")
+    assert again["phase"] == "ERROR" and "an index named 'flat1' exists" in again["errorSummary"]["message"]
+    wrong = run_job(client, "index", name="wrong", vectors="inputs/flat/vectors.npy", factory="IVFxyz")
+    assert wrong["phase"] == "ERROR" and wrong["errorSummary"]["message"].startswith("factory: FAISS cannot build")
+
+
+def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[str, Any]) -> None:
+    listed = client.get("/api/indexes", headers=JSON).json()["indexes"]
+    assert {"flat1", "flat4"} <= {i["name"] for i in listed}
+    flat4 = client.get("/api/indexes/flat4", headers=JSON).json()
+    assert (flat4["current_version"], flat4["shards"], flat4["count"], flat4["dimension"]) == (1, 4, N, D)
+    assert flat4["factory"] == "Flat" and flat4["metric"] == "L2" and flat4["recall_at_10"] == 1.0
+    assert flat4["pending_log"] == 0
+    # The embedded pool's processes that searched it hold its shards and say so.
+    assert flat4["shard_workers"] and all(w["shard"].startswith("flat4:") for w in flat4["shard_workers"])
+    missing = client.get("/api/indexes/nope", headers=JSON)
+    assert missing.status_code == 404 and missing.json()["message"] == "no index named 'nope'"
+    storage = server.backends.jobs.objects
+    put_npy(storage, "inputs/bad/add.npy", flat["vectors"][:3, :5])
+    bad = client.post("/api/indexes/flat4/vectors", data={"vectors": "inputs/bad/add.npy", "ids": "1,2,3"},
+                      headers=JSON)
+    assert bad.status_code == 400 and bad.json()["parameter"] == "vectors"
+    assert bad.json()["message"] == "vectors: expected shape [n, 16] (the index's dimension), got [3, 5]"
+    bad = client.post("/api/indexes/flat4/delete", data={"ids": "1,-2"}, headers=JSON)
+    assert bad.status_code == 400 and bad.json()["parameter"] == "ids"
+    assert client.post("/api/indexes/flat4/delete", data={}, headers=JSON).status_code == 400
+    put_npy(storage, "inputs/gone/vectors.npy", flat["vectors"][:20])
+    assert run_job(client, "index", name="gone", vectors="inputs/gone/vectors.npy")["phase"] == "COMPLETED"
+    deleted = client.delete("/api/indexes/gone", headers=JSON)
+    assert deleted.status_code == 200 and deleted.json()["deleted"] == "gone"
+    assert client.get("/api/indexes/gone", headers=JSON).status_code == 404
+    assert client.delete("/api/indexes/gone", headers=JSON).status_code == 404

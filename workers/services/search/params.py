@@ -1,0 +1,56 @@
+"""Parameters of the ``search`` service (light: imported by the API)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from spt_api.services import ParamsModel, ServiceSpec
+from workers.services.search.layout import INDEX_NAME, shard_queue
+from workers.services.search.settings import SearchSettings
+
+__all__ = ["SERVICE", "SearchParams"]
+
+
+class SearchParams(ParamsModel):
+    index: str = Field(title="Name of the index to search", pattern=INDEX_NAME.pattern)
+    queries: str = Field(
+        title="The query vectors: a .npy file of float32 [q, d] (s3://bucket/key or a key of the store)",
+        min_length=1,
+        max_length=1024,
+    )
+    k: int = Field(10, title="Neighbours per query", ge=1, le=1000)
+    nprobe: int | None = Field(
+        None, title="Inverted lists visited per query (IVF); default: the index's", ge=1, le=65536
+    )
+    # Set by the fan-out, not by users: which shard a piece searches, of which version, on which queue.
+    shard: int | None = Field(None, title="Search only this shard (set by the fan-out)", ge=0, le=4095)
+    version: int | None = Field(None, title="Search this version of the index (set by the fan-out)", ge=1)
+    shard_queue: bool = Field(False, title="Run on the shard's own queue (set by the fan-out)")
+
+
+def queue_for(params: SearchParams) -> str:
+    """A shard's piece goes to that shard's workers; a whole search to any search worker."""
+    if params.shard is not None and params.shard_queue:
+        return shard_queue(params.shard)
+    return "search"
+
+
+SERVICE = ServiceSpec(
+    name="search",
+    title="Vector search",
+    description=(
+        "The k nearest neighbours of query vectors in a FAISS index (see /api/indexes), searched shard by shard "
+        "and merged: result 'neighbours', an .npz with ids int64 [q, k] and distances float32 [q, k], best first "
+        "(-1 ids where fewer than k exist), and the index version searched."
+    ),
+    params_model=SearchParams,
+    run="workers.services.search.run:run",
+    queue="search",
+    queue_for=queue_for,
+    settings=SearchSettings,
+    extra="search",
+    default_execution_duration=600,
+    split="workers.services.search.run:split",
+    merge="workers.services.search.run:merge",
+    resources="workers.services.search.resources:resources",
+)

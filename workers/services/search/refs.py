@@ -1,0 +1,64 @@
+"""Input references: ``s3://bucket/key`` or a key of the configured object store (light).
+
+A worker reads the file with :func:`local_path` (``ctx.input_path`` once the binary inputs land);
+the API reads only a header with :func:`head`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from spt_api.services import UsageError
+
+__all__ = ["head", "local_path", "storage_key"]
+
+
+def storage_key(ref: str, settings: Any, parameter: str) -> str:
+    """The object-store key of ``ref``; a reference outside the configured store is a UsageError."""
+    ref = ref.strip()
+    if ref.startswith("s3://"):
+        bucket, _, key = ref[5:].partition("/")
+        store = urlparse(settings.effective_storage_url)
+        if store.scheme != "s3" or bucket != store.netloc:
+            raise UsageError(f"{parameter}: {ref[:200]!r} is not in this service's bucket", parameter=parameter)
+        store_prefix = store.path.strip("/")
+        if store_prefix and key.startswith(store_prefix + "/"):
+            key = key[len(store_prefix) + 1 :]
+        ref = key
+    if not ref or ref.startswith("/") or ".." in ref.split("/"):
+        raise UsageError(f"{parameter}: {ref[:200]!r} is not a storage reference", parameter=parameter)
+    return ref
+
+
+def head(storage: Any, ref: str, settings: Any, parameter: str, size: int = 4096) -> bytes:
+    """The first ``size`` bytes of the referenced object (fewer when it is smaller)."""
+    key = storage_key(ref, settings, parameter)
+    chunks = storage.read_chunks(key, size)
+    try:
+        return next(chunks, b"")
+    except FileNotFoundError:
+        raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
+    finally:
+        with contextlib.suppress(Exception):
+            chunks.close()
+
+
+def local_path(ctx: Any, ref: str, parameter: str) -> Path:
+    """A local file with the referenced object's bytes (``ctx.input_path`` when the core has it)."""
+    input_path = getattr(ctx, "input_path", None)
+    if input_path is not None:
+        path: Path = input_path(ref)
+        return path
+    storage = ctx.runtime.objects
+    key = storage_key(ref, ctx.settings, parameter)
+    target: Path = ctx.workdir / f"{parameter}.npy"
+    try:
+        with target.open("wb") as handle:
+            for chunk in storage.read_chunks(key):
+                handle.write(chunk)
+    except FileNotFoundError:
+        raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
+    return target

@@ -1,0 +1,196 @@
+"""``/api/indexes*``: the indexes, their versions and shard workers, and their event log (light: API side).
+
+Additions and deletions are appended to the index's event log in storage (one object per
+request, its data copied beside it first, the entry written last); searches filter the logged
+deletions at once, and ``spt-api index compact`` folds the log into the next version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from spt_api.services import NotFoundError, Resource, ResourceRequest, UsageError
+from workers.services.search import layout
+from workers.services.search.npy_header import NpyHeader, parse_npy_header
+from workers.services.search.refs import head, storage_key
+
+__all__ = ["resources"]
+
+#: Most ids one delete request may list inline (more: send them as an .npy file).
+MAX_INLINE_IDS = 100_000
+#: Types the log accepts for ids (stored as they are; workers read them as int64).
+ID_TYPES = ("<i8", "<i4", "<u4")
+
+
+def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    public = {k: v for k, v in manifest.items() if k != "log"}
+    public["log_included"] = len(manifest.get("log", []))
+    return public
+
+
+def _shard_workers(req: ResourceRequest, name: str) -> list[dict[str, Any]]:
+    """The live shard workers holding ``name`` (each writes a heartbeat object; see shards.py)."""
+    max_age = getattr(req.service_settings, "worker_max_age", 300)
+    oldest = datetime.now(UTC) - timedelta(seconds=max_age)
+    found = []
+    for key in req.storage.list_keys(layout.workers_prefix(name)):
+        try:
+            info = layout.read_json(req.storage, key)
+            seen = datetime.fromisoformat(info["last_seen"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue
+        if seen >= oldest:
+            found.append(info)
+    return sorted(found, key=lambda w: (w.get("shard", ""), w.get("worker_id", "")))
+
+
+def _describe(req: ResourceRequest, name: str) -> dict[str, Any]:
+    manifest = layout.read_manifest(req.storage, name, parameter="name")
+    return {
+        **_summary(manifest),
+        "current_version": manifest["version"],
+        "versions": layout.versions(req.storage, name),
+        "pending_log": len(layout.pending_log(req.storage, name, manifest)),
+        "shard_workers": _shard_workers(req, name),
+    }
+
+
+def list_indexes(req: ResourceRequest) -> Any:
+    return {"indexes": [_describe(req, name) for name in layout.index_names(req.storage)]}
+
+
+def get_index(req: ResourceRequest) -> Any:
+    return _describe(req, layout.check_name(req.path_args["name"]))
+
+
+def delete_index(req: ResourceRequest) -> Any:
+    name = layout.check_name(req.path_args["name"])
+    if layout.current_version(req.storage, name) is None:
+        raise NotFoundError(f"no index named {name!r}")
+    # The manifests first: from then on the index is gone for searches, whatever remains to delete.
+    for version in layout.versions(req.storage, name):
+        req.storage.delete_prefix(layout.manifest_key(name, version))
+    removed = req.storage.delete_prefix(layout.prefix(name))
+    return {"deleted": name, "objects": removed}
+
+
+def _npy(req: ResourceRequest, parameter: str) -> tuple[str, NpyHeader]:
+    ref = req.param(parameter)
+    if not ref:
+        raise UsageError(f"{parameter} is required: a .npy file (storage reference)", parameter=parameter)
+    key = storage_key(ref, req.settings, parameter)
+    try:
+        header = parse_npy_header(head(req.storage, ref, req.settings, parameter))
+    except ValueError as exc:
+        raise UsageError(f"{parameter}: {exc}", parameter=parameter) from None
+    if header.fortran_order:
+        raise UsageError(f"{parameter}: a Fortran-ordered array; send it C-ordered", parameter=parameter)
+    return key, header
+
+
+def _copy(req: ResourceRequest, source: str, target: str) -> None:
+    req.storage.put_bytes(target, b"".join(req.storage.read_chunks(source)))
+
+
+def _ids_inline(req: ResourceRequest) -> list[int] | None:
+    values = req.param_values("ids")
+    if len(values) == 1 and not re.fullmatch(r"[\s,0-9-]*", values[0]):
+        return None  # a storage reference
+    ids: list[int] = []
+    for value in values:
+        for part in re.split(r"[\s,]+", value.strip()):
+            if not part:
+                continue
+            try:
+                ids.append(int(part))
+            except ValueError:
+                raise UsageError(f"ids: {part[:40]!r} is not an integer", parameter="ids") from None
+            if len(ids) > MAX_INLINE_IDS:
+                raise UsageError(f"ids: more than {MAX_INLINE_IDS} inline; send an .npy file", parameter="ids")
+    if any(i < 0 for i in ids):
+        raise UsageError("ids: an id is negative; ids are 0 or more", parameter="ids")
+    return ids
+
+
+def _ids_file(req: ResourceRequest, count: int | None) -> tuple[str, int]:
+    key, header = _npy(req, "ids")
+    if header.dtype not in ID_TYPES or len(header.shape) != 1:
+        raise UsageError(
+            f"ids: expected int64 [n], got dtype {header.dtype} shape {list(header.shape)}", parameter="ids"
+        )
+    if count is not None and header.shape[0] != count:
+        raise UsageError(f"ids: {header.shape[0]} ids for {count} vectors", parameter="ids")
+    return key, header.shape[0]
+
+
+def _append(req: ResourceRequest, name: str, entry: dict[str, Any], data: dict[str, str]) -> dict[str, Any]:
+    """Copy the entry's data beside it, then write the entry (the log's commit): durable, never half there."""
+    key = layout.log_entry_key(name)
+    for what, source in data.items():
+        target = layout.log_data_key(key, what)
+        _copy(req, source, target)
+        entry[f"{what}_key"] = target
+    entry["written"] = datetime.now(UTC).isoformat()
+    req.storage.put_bytes(key, json.dumps(entry).encode(), "application/json")
+    manifest = layout.read_manifest(req.storage, name, parameter="name")
+    return {"index": name, "entry": key, "op": entry["op"], "count": entry["count"],
+            "pending_log": len(layout.pending_log(req.storage, name, manifest))}
+
+
+def add_vectors(req: ResourceRequest) -> Any:
+    name = layout.check_name(req.path_args["name"])
+    manifest = layout.read_manifest(req.storage, name, parameter="name")
+    key, header = _npy(req, "vectors")
+    dim = manifest["dimension"]
+    if header.dtype != "<f4":
+        raise UsageError(f"vectors: expected dtype float32 (<f4), got {header.dtype}", parameter="vectors")
+    if len(header.shape) != 2 or header.shape[1] != dim:
+        raise UsageError(
+            f"vectors: expected shape [n, {dim}] (the index's dimension), got {list(header.shape)}",
+            parameter="vectors",
+        )
+    count = header.shape[0]
+    inline = _ids_inline(req)
+    if inline is not None:
+        if len(inline) != count:
+            raise UsageError(f"ids: {len(inline)} ids for {count} vectors", parameter="ids")
+        return _append(req, name, {"op": "add", "count": count, "ids": inline}, {"vectors": key})
+    ids_key, _ = _ids_file(req, count)
+    return _append(req, name, {"op": "add", "count": count}, {"vectors": key, "ids": ids_key})
+
+
+def delete_vectors(req: ResourceRequest) -> Any:
+    name = layout.check_name(req.path_args["name"])
+    layout.read_manifest(req.storage, name, parameter="name")
+    if not req.param_values("ids"):
+        raise UsageError("ids is required: the ids to delete (comma-separated, or an .npy file)", parameter="ids")
+    inline = _ids_inline(req)
+    if inline is not None:
+        return _append(req, name, {"op": "delete", "count": len(inline), "ids": inline}, {})
+    ids_key, count = _ids_file(req, None)
+    return _append(req, name, {"op": "delete", "count": count}, {"ids": ids_key})
+
+
+def resources() -> list[Resource]:
+    return [
+        Resource("/api/indexes", get=list_indexes, summary="The vector indexes and their current versions"),
+        Resource(
+            "/api/indexes/{name}",
+            get=get_index,
+            delete=delete_index,
+            summary="An index: metadata, current version, live shard workers, pending log length",
+        ),
+        Resource(
+            "/api/indexes/{name}/vectors",
+            post=add_vectors,
+            summary="Log vectors to add (.npy float32 [n, d] and ids); searchable after the next compaction",
+        ),
+        Resource(
+            "/api/indexes/{name}/delete",
+            post=delete_vectors,
+            summary="Log ids to delete; searches filter them at once",
+        ),
+    ]
