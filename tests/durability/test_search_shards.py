@@ -1,0 +1,89 @@
+"""Search shard workers (`spt-api worker --shard NAME:I`) on the production stack: one killed with kill -9
+in the middle of its piece; the reconciler requeues the piece onto its shard's queue, a restarted shard
+worker runs it, and the search completes with the exact answer."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from spt_api.db import create_job_store
+from spt_api.storage import create_object_store
+from spt_api.uws.phases import ExecutionPhase
+from tests.durability.stack import Stack, wait_for
+from tests.search.data import clusters, exact, put_npy
+from tests.support.celery_worker import CeleryWorker
+from tests.support.principals import SYSTEM
+from tests.support.redisserver import PrivateRedis
+from tests.support.s3server import SeaweedS3
+
+THREADS = {"SPT_API_SEARCH_THREADS": "1"}
+
+
+class ShardWorker(CeleryWorker):
+    """``spt-api worker --shard NAME:I``: holds one shard, consumes only its queue."""
+
+    def __init__(self, env: dict[str, str], shard: str) -> None:
+        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
+        self.shard = shard
+
+    def start(self) -> ShardWorker:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spt_api", "worker", "--shard", self.shard, "--concurrency", "1",
+             "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+
+def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
+    make_stack: Callable[..., Stack], machine_db: str, private_redis: PrivateRedis, durability_s3: SeaweedS3
+) -> None:
+    stack = make_stack(machine_db, private_redis.url_for(9), durability_s3)
+    server = stack.server()
+    storage = create_object_store(stack.settings())
+    # Big enough that a shard's piece runs for a while (4,000 queries against 20,000 vectors each).
+    vectors, queries = clusters(40_000, 64, seed=41), clusters(4_000, 64, seed=42)
+    put_npy(storage, "inputs/shards/vectors.npy", vectors)
+    put_npy(storage, "inputs/shards/queries.npy", queries)
+    builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
+    stack.workers.append(builder)
+    build = server.create_job("index", run=True, name="faces", vectors="inputs/shards/vectors.npy", factory="Flat",
+                              shards=2)
+    built = server.wait_final(build, timeout=120)
+    assert built["phase"] == "COMPLETED", (built, builder.log_tail())
+
+    shards = {i: ShardWorker(stack.env(**THREADS), f"faces:{i}").start() for i in (0, 1)}
+    stack.workers.extend(shards.values())
+    url = server.create_job("search", run=True, index="faces", queries="inputs/shards/queries.npy", k=20)
+    job_id = url.rsplit("/", 1)[1]
+    store = create_job_store(machine_db, run_migrations=False, pool_size=1)
+    try:
+        def piece_of_shard_1_running() -> bool:
+            return any(child.queue == "search-shard-1" and child.phase == ExecutionPhase.EXECUTING
+                       for child in store.children(SYSTEM, job_id))
+
+        wait_for(piece_of_shard_1_running, 120, "shard 1's piece running", interval=0.02)
+        shards[1].kill()
+        replacement = ShardWorker(stack.env(**THREADS), "faces:1").start()
+        stack.workers.append(replacement)
+        job = server.wait_final(url, timeout=120)
+        assert job["phase"] == "COMPLETED", (job, replacement.log_tail())
+        pieces = {child.queue: child for child in store.children(SYSTEM, job_id)}
+        assert set(pieces) == {"search-shard-0", "search-shard-1"}
+        assert pieces["search-shard-1"].attempts == 2 and pieces["search-shard-0"].attempts == 1
+    finally:
+        store.engine.dispose()
+    with server.client() as client:
+        answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
+    with np.load(io.BytesIO(answer.content)) as data:
+        ids, version = data["ids"], int(data["version"])
+    assert version == 1 and ids.shape == (4000, 20)
+    truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
+    assert (ids[:200] != truth).mean() < 0.01
