@@ -172,7 +172,9 @@ def _execute(
                 return False
             split = spec.load_split()
             parts = split(params, runtime.settings) if split else [params]
-            if len(parts) > 1:
+            # One part other than the job itself is a fan-out too: the work belongs elsewhere (a search of
+            # a one-shard index goes to that shard's workers).
+            if len(parts) > 1 or (len(parts) == 1 and parts[0] != params):
                 queues = [spec.queue_of(p) for p in parts]
                 _fan_out(job, [params_from_json(p.to_message()) for p in parts], runtime, queues)
                 return False

@@ -146,7 +146,8 @@ def test_prod_workers_one_deployment_per_entry(rendered: dict[str, Objs]) -> Non
     workers = {
         d["metadata"]["name"]: d for d in objects(rendered["prod"], "Deployment") if "-worker-" in d["metadata"]["name"]
     }
-    assert set(workers) == {f"spt-api-server-worker-{n}" for n in ("cutout", "inference-cpu", "inference-gpu")}
+    kinds = ("cutout", "search", "inference-cpu", "inference-gpu")
+    assert set(workers) == {f"spt-api-server-worker-{n}" for n in kinds}
     assert container(workers["spt-api-server-worker-cutout"])["command"] == [
         "spt-api", "worker", "--queues", "cutout", "--concurrency", "4",
     ]  # fmt: skip

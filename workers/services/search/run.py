@@ -48,7 +48,8 @@ def check_queries(dtype: str, shape: tuple[int, ...], dimension: int) -> None:
 
 
 def split(params: SearchParams, settings: Any) -> list[SearchParams]:
-    """One piece per shard of the current version, checked first (dimension, type) from the header alone."""
+    """One piece per shard of the current version (one shard: one piece, on that shard's queue), the queries
+    checked first (dimension, type) from their header alone."""
     if params.shard is not None:
         return [params]
     from workers.services.search.settings import SearchSettings
@@ -60,8 +61,6 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     except ValueError as exc:
         raise UsageError(f"queries: {exc}", parameter="queries") from None
     check_queries(header.dtype, header.shape, manifest["dimension"])
-    if manifest["shards"] == 1:
-        return [params]
     own = SearchSettings.for_core(settings, "search")
     shard_queues = bool(getattr(own, "shard_queues", True))
     return [
