@@ -19,6 +19,7 @@ from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
+from spt_api.handlers.webapp import webapp_routes
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_gate import SyncGate
@@ -138,6 +139,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
     ]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
+    # The built web app (webapp/dist): /app/cutout and the single-page app's own routes under it.
+    routes += webapp_routes(settings)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
