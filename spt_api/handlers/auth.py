@@ -48,6 +48,9 @@ async def authenticate(handler: Any) -> None:
     principal = await principal_of(handler, authenticator)
     if principal is None:
         if handler.request.method in ("GET", "HEAD") and wants_page(handler):
+            # Answered before Tornado read the (empty) body: it closes the connection after this answer,
+            # so say so, or the browser reuses it and gets a reset (as BaseHandler.write_error does).
+            handler.set_header("Connection", "close")
             handler.redirect(login_url(handler.request.uri or "/"))
             return
         raise MissingCredentials("authentication required: send a bearer token, or log in at /account/login")

@@ -125,6 +125,8 @@ function buildProvider(iss) {
     interactions: { url: (ctx, interaction) => `${PREFIX}/login-actions/${interaction.uid}` },
     ttl: { AccessToken: 300, IdToken: 300, RefreshToken: 1800, Grant: 1800, Session: 1800, Interaction: 600 },
     cookies: { keys: ['standin-cookie-key'] },
+    // Keycloak issues a refresh token with every code exchange (oidc-provider: only for offline_access)
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   });
 
   // Resource Owner Password grant (Keycloak "Direct Access Grants"); oidc-provider does not ship it.
