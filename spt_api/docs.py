@@ -37,10 +37,7 @@ def configuration_markdown() -> str:
     ]
     for name, info in Settings.model_fields.items():
         default = info.get_default(call_default_factory=True)
-        if isinstance(default, SecretStr):
-            shown = "(secret)"
-        else:
-            shown = "" if default in ("", None) else str(default)
+        shown = "(secret)" if isinstance(default, SecretStr) else "" if default in ("", None) else str(default)
         extra = " (also `PORT`)" if name == "port" else " (also `WORKERS`)" if name == "workers" else ""
         lines.append(f"| `SPT_API_{name.upper()}`{extra} | `{shown}` | {info.title or ''} |")
     for service, spec in services().items():

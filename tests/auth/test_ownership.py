@@ -93,7 +93,8 @@ def test_sync_answers_are_per_user(users: Users) -> None:
     alice_jobs = users.get("alice", users.server.jobs_url("echo")).json()["jobs"]
     sync_job = next(job["href"] for job in alice_jobs if job["runId"] == "alice-sync")
     assert users.get("bob", sync_job + "/results/message").status_code == 404
-    assert not any(job["runId"] == "alice-sync" for job in users.get("bob", users.server.jobs_url("echo")).json()["jobs"])
+    bobs = users.get("bob", users.server.jobs_url("echo")).json()["jobs"]
+    assert not any(job["runId"] == "alice-sync" for job in bobs)
 
 
 def test_a_renamed_account_keeps_its_jobs_and_a_reused_name_inherits_none(
