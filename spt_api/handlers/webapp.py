@@ -4,6 +4,10 @@
 ``assets/``. A file of the build is served as it is; any other path under the app (``/app/cutout/jobs/<id>``,
 a page of the single-page app's own router) gets ``index.html``, so a reload or a shared link opens the
 right page. A missing asset is a 404, never ``index.html`` served as JavaScript.
+
+With authentication on, the page itself is for logged-in users: a visit without a session goes to the
+login (``/account/login?next=<the page>``) and comes back to the page it asked for. The build's files
+(scripts, styles) are served to anyone: they hold no data.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 import tornado.web
 
 from spt_api.config import Settings
+from spt_api.handlers.auth import authenticator_of, login_url, principal_of
+from spt_api.uws.errors import RequestError
 
 __all__ = ["WEBAPP_PATH", "WebAppHandler", "webapp_routes"]
 
@@ -39,15 +45,31 @@ class WebAppHandler(tornado.web.StaticFileHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
 
+    @staticmethod
+    def is_page(root: str, path: str) -> bool:
+        """Whether ``path`` gets the app's page (index.html) rather than a file of the build."""
+        if path and (Path(root) / path).is_file():
+            return path == "index.html"
+        return not (path.startswith("assets/") or "." in path.rsplit("/", 1)[-1])
+
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
-        candidate = Path(root) / path
-        if path and candidate.is_file():
-            return str(candidate)
-        last = path.rsplit("/", 1)[-1]
-        if path.startswith("assets/") or "." in last:
-            return str(candidate)  # a file that is not there: 404 (validate_absolute_path)
-        return str(Path(root) / "index.html")
+        if cls.is_page(root, path):
+            return str(Path(root) / "index.html")
+        return str(Path(root) / path)  # a file of the build, or one that is not there: 404
+
+    async def prepare(self) -> None:
+        authenticator = authenticator_of(self)
+        path = str(self.path_args[0]) if self.path_args else ""
+        if authenticator is None or not self.is_page(self.root, path):
+            return
+        try:
+            principal = await principal_of(self, authenticator)
+        except RequestError as exc:  # a session without the user role (403), Keycloak unreachable (503)
+            self._message = exc.message
+            raise tornado.web.HTTPError(exc.status) from None
+        if principal is None:
+            self.redirect(login_url(self.request.uri or WEBAPP_PATH + "/"))
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
         if not (Path(root) / "index.html").is_file():
@@ -65,7 +87,10 @@ class WebAppHandler(tornado.web.StaticFileHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        if status_code == 404 and self._reason == "Web App Not Built":
+        message = getattr(self, "_message", None)
+        if message is not None:
+            self.finish(f"{status_code} {self._reason}: {message}\n")
+        elif status_code == 404 and self._reason == "Web App Not Built":
             self.finish(
                 f"The web app is not built: run `npm ci && npm run build` in webapp/ (or `make run`), "
                 f"or point SPT_API_WEBAPP_DIR at a build. Looked in {self.root}.\n"

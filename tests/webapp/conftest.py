@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.auth.conftest import auth_settings, keycloak, realm_key  # noqa: F401 (the stand-in's fixtures)
+from tests.auth.standin import KeycloakStandIn
 from tests.conftest import cutout_maps, embedded_settings
 from tests.support.server import RunningServer, start_server
 
@@ -62,8 +64,10 @@ def webapp_dist() -> Path:
     return dist
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, per test module: Playwright's sync API runs an event loop in this thread while it is open,
+    and the async tests of other modules need the thread's loop to themselves."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
@@ -94,6 +98,25 @@ def webapp_server(
         webapp_dir=webapp_dist,
         fan_out_chunk=500,
         wait_max=30,
+    )
+    running, stop = start_server(settings)
+    yield running
+    stop()
+
+
+@pytest.fixture(scope="session")
+def auth_webapp_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_maps: Path, webapp_dist: Path
+) -> Iterator[RunningServer]:
+    """The same with login on, trusting the Keycloak stand-in (users alice and bob, password <user>-pw)."""
+    standin: KeycloakStandIn = request.getfixturevalue("keycloak")  # tests/auth's fixture, imported above
+    settings = auth_settings(
+        tmp_path_factory.mktemp("webapp-auth-server"),
+        standin.url,
+        service_settings=cutout_maps(demo_maps),
+        webapp_dir=webapp_dist,
+        fan_out_chunk=500,
+        embedded_pool_size=2,
     )
     running, stop = start_server(settings)
     yield running

@@ -49,6 +49,7 @@ class ConsoleLog:
 
     def __init__(self, page: Any, server: RunningServer) -> None:
         self.errors: list[str] = []
+        self.origin = server.base_url + "/"
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
         # Until the API has its WebSocket route, the app falls back to polling, and until it has login,
@@ -61,8 +62,10 @@ class ConsoleLog:
             self.allowed.append("/account/me")
 
     def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(f"{message.text} at {message.location.get('url', '')}")
+        where = message.location.get("url", "")
+        # The app's own pages only (not the identity provider's login form, which has no favicon).
+        if message.type == "error" and (not where or where.startswith(self.origin)):
+            self.errors.append(f"{message.text} at {where}")
 
     def unexpected(self) -> list[str]:
         return [e for e in self.errors if not any(route in e for route in self.allowed)]

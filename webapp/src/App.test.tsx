@@ -29,7 +29,7 @@ describe("App", () => {
     vi.stubGlobal("fetch", api({ auth: true, username: "alice", sub: "u1", roles: ["spt-user"], admin: false }).fn);
     render(<App />);
     expect(await screen.findByTestId("username")).toHaveTextContent("alice");
-    expect(screen.getByRole("link", { name: "Log out" })).toHaveAttribute("href", "/account/logout");
+    expect(screen.getByRole("link", { name: "Log out" })).toHaveAttribute("href", `/account/logout?next=${encodeURIComponent(import.meta.env.BASE_URL)}`);
     expect(await screen.findByRole("button", { name: "Submit job" })).toBeInTheDocument();
     const table = await screen.findByRole("table", { name: /My cutout jobs/ });
     await waitFor(() => expect(within(table).getAllByRole("link").map((a) => a.textContent)).toEqual(["j1", "old"]));

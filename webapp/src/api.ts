@@ -238,7 +238,8 @@ export function fetchManifest(service: string, jobId: string, signal?: AbortSign
 }
 
 export function logoutUrl(): string {
-  return `${ACCOUNT_BASE}/logout`;
+  // Back to the app afterwards: with auth on, that is the login page again.
+  return `${ACCOUNT_BASE}/logout?next=${encodeURIComponent(import.meta.env.BASE_URL)}`;
 }
 
 export function loginUrl(next: string): string {
