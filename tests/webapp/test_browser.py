@@ -181,6 +181,7 @@ def test_a_bundle_job_with_a_position_outside_the_maps(page: Any, artifacts: Pat
     rows = page.get_by_test_id("manifest").locator("tbody tr")
     expect(rows.filter(has_text="far").locator(".status")).to_have_text("outside")
     expect(rows.filter(has_text="in1").locator(".status")).to_have_text(re.compile(r"^(ok|partial)$"))
+    expect(page.get_by_test_id("no-previews")).to_contain_text("in the bundle")
     shot(page, artifacts, "05-bundle-job")
 
     with page.expect_download() as download_info:

@@ -55,6 +55,16 @@ describe("followSocket", () => {
     expect(h.onClosed).toHaveBeenCalledWith(4401, "unauthenticated");
     expect(h.onUnavailable).not.toHaveBeenCalled();
   });
+  it("does not reconnect after the server's normal close (the job was deleted)", () => {
+    vi.useFakeTimers();
+    const h = handlers();
+    followSocket("/api/cutout/jobs/j1/events", h);
+    FakeSocket.last().open();
+    FakeSocket.last().serverClose(1000, "the job was deleted");
+    vi.advanceTimersByTime(20000);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(h.onClosed).toHaveBeenCalledWith(1000, "the job was deleted");
+  });
 });
 
 describe("pollJob", () => {

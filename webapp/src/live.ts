@@ -3,8 +3,9 @@
 //
 // Messages (see the API's WebSocket contract): {"type": "job", "service", "jobId", "phase", "progress",
 // "job": <job document>} first for the current state and then on every change; {"type": "deleted", ...}.
-// Close codes 4401/4403/4404 are final (no reconnect); others reconnect with a growing delay, and a socket
-// that never opened makes the caller fall back to polling.
+// Close codes 1000/4401/4403/4404 are final (no reconnect); others (1001 server stopping, 1013 try again
+// later, 4408 too slow, a dropped connection) reconnect with a growing delay, and a socket that never
+// opened makes the caller fall back to polling.
 
 import { API_BASE, FINAL_PHASES, getJob, jobUrl, xsrfToken, type Job } from "./api";
 
@@ -32,8 +33,9 @@ export interface LiveHandlers {
   onClosed?(code: number, reason: string): void;
 }
 
-/** Close codes after which reconnecting cannot help. */
-export const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+/** Close codes after which reconnecting cannot help: the server's normal close (1000: the job was deleted,
+ * nothing more will come), 4401 unauthenticated, 4403 forbidden, 4404 no such job. */
+export const FINAL_CLOSE_CODES = new Set([1000, 4401, 4403, 4404]);
 /** Reconnect delays (ms) after a socket that worked closes; then the last one, over and over. */
 const RECONNECT_DELAYS = [500, 1000, 2000, 5000, 10000];
 

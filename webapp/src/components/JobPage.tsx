@@ -265,6 +265,13 @@ function Results({ service, job, manifest }: { service: string; job: Job; manife
             </li>
           ))}
         </ul>
+        {pngs.length === 0 && job.phase === "COMPLETED" && (
+          <p className="muted" data-testid="no-previews">
+            {bundle
+              ? "The cutouts are in the bundle: previews show for jobs without one (bundle: none, format: png or both)."
+              : "No PNG previews: choose the format png or both to see the cutouts here."}
+          </p>
+        )}
       </section>
       {pngs.length > 0 && (
         <section className="panel" aria-labelledby="previews-heading">
