@@ -51,4 +51,25 @@ describe("App", () => {
     await waitFor(() => expect(within(table).getAllByRole("link").map((a) => a.textContent)).toEqual(["j2", "j1"]));
     expect(within(table).getAllByText("3 positions · PNG")).toHaveLength(2);
   });
+
+  it("without a socket, polls: a WAIT on the newest unfinished job, then the list and its documents", async () => {
+    let phase = "QUEUED";
+    const calls = fakeFetch({
+      "GET /api/services": () => json({ services: [cutoutService] }),
+      "GET /account/me": () => json({ auth: false, username: null, roles: [], admin: false }),
+      "GET /api/cutout/jobs": () => json({ version: "1.1", jobs: [ref("j1", phase, "2026-11-30T22:00:00Z")] }),
+      "GET /api/cutout/jobs/j1": (_init, url) => {
+        if (url.searchParams.get("WAIT")) phase = "COMPLETED";
+        return json(job({ phase: phase as "COMPLETED", progress: null }));
+      },
+    });
+    vi.stubGlobal("fetch", calls.fn);
+    render(<App />);
+    const table = await screen.findByRole("table", { name: /My cutout jobs/ });
+    await waitFor(() => expect(FakeSocket.instances.some((s) => s.url.endsWith("/api/events"))).toBe(true));
+    FakeSocket.instances.find((s) => s.url.endsWith("/api/events"))!.serverClose(1006);
+    await waitFor(() => expect(within(table).getByText("COMPLETED")).toBeInTheDocument());
+    expect(calls.calls.some((c) => c.url.pathname === "/api/cutout/jobs/j1" && c.url.searchParams.get("WAIT") === "5")).toBe(true);
+    expect(screen.getByText(/by polling/)).toBeInTheDocument();
+  });
 });
