@@ -53,7 +53,7 @@ export const HINTS: Record<string, Hint> = {
   format: { section: OUTPUT, label: "Format" },
   bundle: { section: OUTPUT, label: "Bundle" },
   scaling: { section: OUTPUT, label: "PNG scaling" },
-  colormap: { section: OUTPUT, label: "PNG colormap" },
+  colormap: { section: OUTPUT, label: "PNG colormap", help: "The colours of PNG intensities." },
   axes: { section: OUTPUT, label: "Axes and colour bar on PNGs" },
 };
 
