@@ -14,16 +14,18 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any, Protocol
 
 from spt_api.services import UsageError
 
 __all__ = [
     "INPUTS_PREFIX",
     "REQUIRED_COLUMNS",
+    "check_coco",
     "check_coco_pair",
     "check_coco_predictions",
     "check_coco_truth",
+    "check_stored_inputs",
     "check_table_head",
     "is_reference",
     "parse_json",
@@ -99,7 +101,7 @@ def check_table_head(data: bytes, parameter: str, *, complete: bool) -> None:
             "a classification table has the columns id, label and optionally score",
             parameter=parameter,
         )
-    if len(rows) < 2 and (complete or len(text.splitlines()) > 1):
+    if len(rows) < 2 and complete:  # a head may hold the header and only part of a long first row
         raise UsageError(f"{parameter}: the table has a header but no rows", parameter=parameter)
 
 
@@ -217,3 +219,62 @@ def check_coco_pair(truth: Any, predictions: Any, parameter: str = "predictions"
             f"{parameter}: detections name category ids absent from the ground truth: {_shown(sorted(stray))}",
             parameter=parameter,
         )
+
+
+class _Reader(Protocol):
+    """What :func:`check_stored_inputs` reads: the SDK's ``InputReader`` (head, size, open)."""
+
+    def head(self, ref: str, n: int) -> bytes: ...
+
+    def size(self, ref: str) -> int: ...
+
+    def open(self, ref: str) -> IO[bytes]: ...
+
+
+#: Bytes of a table read at submission: its header and first rows.
+HEAD_BYTES = 64 * 1024
+#: A COCO JSON input up to this size is parsed and checked whole at submission; a larger one by the worker.
+CHECKED_JSON_BYTES = 16 * 1024 * 1024
+
+
+def _check_parquet_tail(inputs: _Reader, ref: str, size: int, parameter: str) -> None:
+    # A Parquet file ends with its footer and the magic again: a cut-off upload fails here, cheaply.
+    if size >= 12:
+        with inputs.open(ref) as handle:
+            handle.seek(size - 4)
+            if handle.read(4) == PARQUET_MAGIC:
+                return
+    raise UsageError(f"{parameter}: a truncated Parquet file (no footer)", parameter=parameter)
+
+
+def check_stored_inputs(kind: str, refs: dict[str, str], inputs: _Reader) -> None:
+    """The submission checks of stored inputs (``refs``: parameter name → reference), read through ``inputs``.
+
+    Classification tables: the CSV header and first rows, or a Parquet file's magic at both ends.
+    Detection: the whole JSON parsed and its COCO structure checked, up to :data:`CHECKED_JSON_BYTES`;
+    a larger file only shows it begins like JSON, and the worker checks the rest.
+    """
+    parsed: dict[str, Any] = {}
+    for parameter, ref in refs.items():
+        size = inputs.size(ref)
+        if kind == "classification":
+            head = inputs.head(ref, HEAD_BYTES)
+            check_table_head(head, parameter, complete=len(head) >= size)
+            if head.startswith(PARQUET_MAGIC):
+                _check_parquet_tail(inputs, ref, size, parameter)
+        elif size <= CHECKED_JSON_BYTES:
+            with inputs.open(ref) as handle:
+                parsed[parameter] = parse_json(handle.read(), parameter)
+        elif inputs.head(ref, 1024).lstrip()[:1] not in (b"{", b"["):
+            raise UsageError(f"{parameter}: not valid JSON (it does not begin with {{ or [)", parameter=parameter)
+    check_coco(parsed)
+
+
+def check_coco(parsed: dict[str, Any]) -> None:
+    """The COCO checks of whichever of ``truth`` and ``predictions`` are in ``parsed``, and of the pair."""
+    if "truth" in parsed:
+        check_coco_truth(parsed["truth"])
+    if "predictions" in parsed:
+        check_coco_predictions(parsed["predictions"])
+        if "truth" in parsed:
+            check_coco_pair(parsed["truth"], parsed["predictions"])

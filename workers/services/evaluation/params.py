@@ -15,9 +15,7 @@ from pydantic import Field, model_validator
 
 from spt_api.services import ParamsModel, ServiceSpec
 from workers.services.evaluation.checks import (
-    check_coco_pair,
-    check_coco_predictions,
-    check_coco_truth,
+    check_coco,
     check_table_head,
     is_reference,
     parse_json,
@@ -60,13 +58,7 @@ class EvaluationParams(ParamsModel):
             for name, data in inline.items():
                 check_table_head(data, name, complete=True)
             return self
-        parsed = {name: parse_json(data, name) for name, data in inline.items()}
-        if "truth" in parsed:
-            check_coco_truth(parsed["truth"])
-        if "predictions" in parsed:
-            check_coco_predictions(parsed["predictions"])
-            if "truth" in parsed:
-                check_coco_pair(parsed["truth"], parsed["predictions"])
+        check_coco({name: parse_json(data, name) for name, data in inline.items()})
         return self
 
 

@@ -6,12 +6,7 @@ import json
 from typing import Any
 
 from spt_api.services import JobContext
-from workers.services.evaluation.checks import (
-    check_coco_pair,
-    check_coco_predictions,
-    check_coco_truth,
-    parse_json,
-)
+from workers.services.evaluation.checks import check_coco, parse_json
 from workers.services.evaluation.inputs import read_input
 from workers.services.evaluation.params import EvaluationParams
 
@@ -59,15 +54,13 @@ def _detection(params: EvaluationParams, ctx: JobContext) -> tuple[dict[str, Any
     from workers.services.evaluation.plots import confusion_png, pr_curve_png
 
     truth = parse_json(read_input(ctx, params.truth, "truth"), "truth")
-    check_coco_truth(truth)
     predictions = parse_json(read_input(ctx, params.predictions, "predictions"), "predictions")
-    check_coco_predictions(predictions)
-    check_coco_pair(truth, predictions)
+    check_coco({"truth": truth, "predictions": predictions})
     ctx.progress(1, 3, "inputs read")
     report, curves = detection_report(
         truth, predictions, iou_threshold=params.iou_threshold, score_threshold=params.score_threshold
     )
-    report["notes"] = [] if report["detections"] else ["there are no detections: every figure is 0"]
+    report["notes"] = [] if report["detections"] else ["there are no detections"]
     ctx.progress(2, 3, "metrics computed")
     confusion = confusion_png(
         report["confusion"]["labels"],
