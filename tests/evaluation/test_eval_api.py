@@ -1,4 +1,9 @@
-"""Evaluation jobs end to end through a real server (embedded backend), and every bad input's answer."""
+"""Evaluation jobs end to end through a real server (embedded backend), and every bad input's answer.
+
+Inputs are uploaded as multipart file parts (stored byte for byte: Parquet too) or named by their key
+under ``inputs/``. What the API can check cheaply is a 400 naming the parameter; what only the worker
+sees ends the job in ERROR with a message, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from spt_api.storage import create_object_store
+from spt_api.storage import create_object_store, result_key
 from spt_api.testing import ServerThread, start_server_thread
 from tests.api.uws_helpers import JSON, wait_until_final
 from tests.conftest import embedded_settings
 from tests.evaluation.data import classification_rows, coco_pair, csv_text, parquet_bytes
+from workers.services.evaluation import checks
 
 PNG = b"\x89PNG\r\n\x1a\n"
 CSV_TRUTH = "id,label\n1,cat\n2,dog\n3,cat\n"
@@ -36,15 +42,33 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def stored_truth(server: ServerThread) -> str:
+    """A truth table already in the store, named by its key."""
+    key = "inputs/shared/truth.csv"
+    create_object_store(server.settings).put_bytes(key, CSV_TRUTH.encode())
+    return key
+
+
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=60, follow_redirects=False) as c:
         yield c
 
 
-def _run(client: httpx.Client, **request: Any) -> tuple[str, dict[str, Any]]:
-    request.setdefault("data", {})["PHASE"] = "RUN"
-    created = client.post("/api/evaluation/jobs", **request)
+def _files(**inputs: str | bytes) -> dict[str, tuple[str, str | bytes]]:
+    """Multipart file parts, named as the tools that wrote them would."""
+    suffix = {"predictions": "p", "truth": "t"}
+    return {name: (f"{suffix[name]}.{'parquet' if isinstance(v, bytes) else 'txt'}", v) for name, v in inputs.items()}
+
+
+def _submit(client: httpx.Client, kind: str, refs: dict[str, str] | None = None, **inputs: str | bytes) -> Any:
+    data = {"kind": kind, "PHASE": "RUN", **(refs or {})}
+    return client.post("/api/evaluation/jobs", data=data, files=_files(**inputs) or None, headers=JSON)
+
+
+def _run(client: httpx.Client, kind: str, refs: dict[str, str] | None = None, **inputs: str | bytes) -> Any:
+    created = _submit(client, kind, refs, **inputs)
     assert created.status_code == 303, created.text
     url = created.headers["Location"]
     return url, wait_until_final(client, url, 60)
@@ -59,8 +83,7 @@ def _report(client: httpx.Client, url: str) -> dict[str, Any]:
 
 def test_a_classification_job_writes_the_report_and_both_plots(client: httpx.Client) -> None:
     predictions, truth = classification_rows(5)
-    url, job = _run(client, data={"kind": "classification", "predictions": csv_text(predictions),
-                                  "truth": csv_text(truth)})  # fmt: skip
+    url, job = _run(client, "classification", predictions=csv_text(predictions), truth=csv_text(truth))
     assert job["phase"] == "COMPLETED", job["errorSummary"]
     assert sorted(r["id"] for r in job["results"]) == ["confusion", "pr_curve", "report"]
     report = _report(client, url)
@@ -71,9 +94,16 @@ def test_a_classification_job_writes_the_report_and_both_plots(client: httpx.Cli
         assert image.headers["Content-Type"] == "image/png" and image.content.startswith(PNG)
 
 
-def test_uploaded_files_and_unmatched_ids_are_counted(client: httpx.Client) -> None:
-    url, job = _run(client, data={"kind": "classification"},
-                    files={"predictions": ("p.csv", CSV_PREDICTIONS), "truth": ("t.csv", CSV_TRUTH)})  # fmt: skip
+def test_parquet_uploads_give_the_report_of_the_same_csv(client: httpx.Client) -> None:
+    predictions, truth = classification_rows(6)
+    url, job = _run(client, "classification", predictions=parquet_bytes(predictions), truth=parquet_bytes(truth))
+    assert job["phase"] == "COMPLETED", job["errorSummary"]
+    from_csv, _ = _run(client, "classification", predictions=csv_text(predictions), truth=csv_text(truth))
+    assert _report(client, url) == _report(client, from_csv)
+
+
+def test_unmatched_ids_are_counted_and_left_out(client: httpx.Client) -> None:
+    url, job = _run(client, "classification", predictions=CSV_PREDICTIONS, truth=CSV_TRUTH)
     assert job["phase"] == "COMPLETED", job["errorSummary"]
     report = _report(client, url)
     assert report["accuracy"] == pytest.approx(2 / 3)
@@ -84,9 +114,7 @@ def test_uploaded_files_and_unmatched_ids_are_counted(client: httpx.Client) -> N
 
 def test_a_detection_job_reports_coco_figures_and_the_matching(client: httpx.Client) -> None:
     truth, detections = coco_pair(4)
-    url, job = _run(client, data={"kind": "detection"},
-                    files={"predictions": ("dt.json", json.dumps(detections)),
-                           "truth": ("gt.json", json.dumps(truth))})  # fmt: skip
+    url, job = _run(client, "detection", predictions=json.dumps(detections), truth=json.dumps(truth))
     assert job["phase"] == "COMPLETED", job["errorSummary"]
     report = _report(client, url)
     assert report["kind"] == "detection" and 0 < report["coco"]["mAP"] < 1
@@ -96,60 +124,47 @@ def test_a_detection_job_reports_coco_figures_and_the_matching(client: httpx.Cli
     assert image.content.startswith(PNG)
 
 
-def test_a_stored_parquet_table_is_read_by_the_worker(server: ServerThread, client: httpx.Client) -> None:
-    predictions, truth = classification_rows(6)
-    store = create_object_store(server.settings)
-    store.put_bytes("inputs/test/predictions.parquet", parquet_bytes(predictions))
-    url, job = _run(client, data={"kind": "classification", "predictions": "inputs/test/predictions.parquet",
-                                  "truth": csv_text(truth)})  # fmt: skip
+def test_a_stored_input_is_named_by_its_key(server: ServerThread, client: httpx.Client) -> None:
+    predictions, truth = classification_rows(7)
+    create_object_store(server.settings).put_bytes("inputs/shared/truth.parquet", parquet_bytes(truth))
+    url, job = _run(
+        client, "classification", {"truth": "inputs/shared/truth.parquet"}, predictions=csv_text(predictions)
+    )
     assert job["phase"] == "COMPLETED", job["errorSummary"]
-    inline, _ = _run(client, data={"kind": "classification", "predictions": csv_text(predictions),
-                                   "truth": csv_text(truth)})  # fmt: skip
-    assert _report(client, url) == _report(client, inline)
+    assert _report(client, url)["samples"] == 300
 
 
 def test_sync_answers_with_the_results(client: httpx.Client) -> None:
-    response = client.post("/api/evaluation/sync", data={"kind": "detection", "truth": json.dumps(COCO_TRUTH),
-                                                         "predictions": json.dumps(COCO_PREDICTIONS)})  # fmt: skip
+    response = client.post(
+        "/api/evaluation/sync",
+        data={"kind": "detection"},
+        files=_files(truth=json.dumps(COCO_TRUTH), predictions=json.dumps(COCO_PREDICTIONS)),
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith("/results")
     results = client.get(response.headers["Location"], headers=JSON).json()
     assert sorted(r["id"] for r in results) == ["confusion", "pr_curve", "report"]
 
 
-def _with(**changes: Any) -> dict[str, str]:
-    params = {"kind": "classification", "predictions": CSV_PREDICTIONS, "truth": CSV_TRUTH}
-    params.update(changes)
-    return params
+def _table(**changes: str | bytes) -> tuple[str, dict[str, str | bytes]]:
+    return "classification", {"predictions": CSV_PREDICTIONS, "truth": CSV_TRUTH, **changes}
 
 
-def _coco(**changes: Any) -> dict[str, str]:
-    params = {"kind": "detection", "predictions": json.dumps(COCO_PREDICTIONS), "truth": json.dumps(COCO_TRUTH)}
-    params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in changes.items()})
-    return params
+def _coco(**changes: Any) -> tuple[str, dict[str, str | bytes]]:
+    inputs = {"predictions": COCO_PREDICTIONS, "truth": COCO_TRUTH, **changes}
+    return "detection", {k: v if isinstance(v, str | bytes) else json.dumps(v) for k, v in inputs.items()}
 
 
+PARQUET = parquet_bytes(classification_rows(0)[1])
 BAD_SUBMISSIONS = [
-    (_with(kind="segmentation"), "kind", "invalid parameter 'kind': Input should be 'classification' or 'detection'"),
-    ({"kind": "classification", "truth": CSV_TRUTH}, "predictions", "invalid parameter 'predictions': Field required"),
     (
-        _with(truth="id,name\n1,cat\n"),
+        _table(truth="id,name\n1,cat\n"),
         "truth",
         "truth: the table lacks the column(s) 'label' (its header is 'id', 'name')",
     ),
-    (_with(predictions="id,label\n"), "predictions", "predictions: the table has a header but no rows"),
-    (_with(predictions="\n \n"), "predictions", "invalid parameter 'predictions': String should have at least 1"),
-    (_with(truth="   ,  \n\n"), "truth", "truth: the table is empty"),
-    (
-        _with(truth="results/other-job/report.json"),
-        "truth",
-        "truth: 'results/other-job/report.json' is neither CSV/JSON text nor a stored input (a key under inputs/)",
-    ),
-    (
-        _with(predictions="inputs/../results/x"),
-        "predictions",
-        "predictions: 'inputs/../results/x' is neither CSV/JSON text nor a stored input",
-    ),
-    (_with(iou_threshold="0"), "iou_threshold", "invalid parameter 'iou_threshold': Input should be greater than 0"),
+    (_table(predictions="id,label\n"), "predictions", "predictions: the table has a header but no rows"),
+    (_table(truth="   ,  \n\n"), "truth", "truth: the table is empty"),
+    (_table(truth=b"\xff\xfe\x00 not text"), "truth", "truth: not a CSV table in UTF-8, nor a Parquet file"),
+    (_table(truth=PARQUET[:-50]), "truth", "truth: a truncated Parquet file (no footer)"),
     (_coco(truth='{"images": [}'), "truth", "truth: not valid JSON: Expecting value"),
     (_coco(truth=[]), "truth", "truth: COCO ground truth is a JSON object with images, annotations and categories"),
     (
@@ -192,41 +207,88 @@ BAD_SUBMISSIONS = [
 ]
 
 
-@pytest.mark.parametrize(("params", "parameter", "message"), BAD_SUBMISSIONS)
-def test_bad_input_is_refused_at_submission(
-    client: httpx.Client, params: dict[str, str], parameter: str, message: str
+@pytest.mark.parametrize(("request_", "parameter", "message"), BAD_SUBMISSIONS)
+def test_bad_input_files_are_refused_at_submission(
+    client: httpx.Client, request_: tuple[str, dict[str, str | bytes]], parameter: str, message: str
 ) -> None:
-    response = client.post("/api/evaluation/jobs", data=params, headers=JSON)
+    kind, inputs = request_
+    response = _submit(client, kind, **inputs)
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["parameter"] == parameter and body["message"].startswith(message), body
 
 
-BAD_STORED = [
+@pytest.mark.parametrize(
+    ("data", "parameter", "message"),
+    [
+        ({"kind": "segmentation"}, "kind", "invalid parameter 'kind': Input should be 'classification' or 'detection'"),
+        (
+            {"kind": "classification", "truth": "inputs/t.csv"},
+            "predictions",
+            "invalid parameter 'predictions': Field required",
+        ),
+        (
+            {"kind": "classification", "predictions": "inputs/none/p.csv"},
+            "predictions",
+            "parameter 'predictions': no stored input 'inputs/none/p.csv'",
+        ),
+        (
+            {"kind": "classification", "predictions": CSV_PREDICTIONS},
+            "predictions",
+            "parameter 'predictions': no stored input 'id,label",  # text in a form field is not a file: upload it
+        ),
+        (
+            {"kind": "classification", "predictions": "inputs/shared/truth.csv", "iou_threshold": "0"},
+            "iou_threshold",
+            "invalid parameter 'iou_threshold': Input should be greater than 0",
+        ),
+    ],
+)
+def test_bad_parameters_are_refused_at_submission(
+    client: httpx.Client, stored_truth: str, data: dict[str, str], parameter: str, message: str
+) -> None:
+    response = client.post("/api/evaluation/jobs", data={"truth": stored_truth, **data}, headers=JSON)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["parameter"] == parameter and body["message"].startswith(message), body
+
+
+def test_another_jobs_results_are_not_an_input(server: ServerThread, client: httpx.Client) -> None:
+    url, _ = _run(client, "classification", predictions=CSV_PREDICTIONS, truth=CSV_TRUTH)
+    key = result_key("evaluation", url.rsplit("/", 1)[-1], "report.json")
+    assert create_object_store(server.settings).exists(key)  # it is there, and refused all the same
+    response = _submit(client, "classification", {"truth": key}, predictions=CSV_PREDICTIONS)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["parameter"] == "truth" and body["message"].startswith(f"truth: {key!r} is not an input"), body
+
+
+BAD_AT_RUN = [
     (
         "classification",
-        "inputs/bad/missing-label.parquet",
         parquet_bytes([{"id": "1", "name": "cat"}]),
         "predictions: the table lacks the column(s) label (it has id, name)",
     ),
-    ("classification", "inputs/bad/absent.csv", b"", "predictions: there is no stored input 'inputs/bad/absent.csv'"),
-    ("classification", "inputs/bad/binary.csv", b"\x00\xff\xfe garbage", "predictions: not a readable CSV"),
-    ("detection", "inputs/bad/dt.json", b"[{", "predictions: not valid JSON"),
-    ("detection", "inputs/bad/dt-structure.json", b'{"images": []}', "predictions: COCO detections are a JSON list"),
+    (
+        "classification",
+        parquet_bytes([{"id": "1", "label": None}, {"id": "2", "label": "x"}]),
+        "predictions: 1 row(s) have no label",
+    ),
+    ("classification", "id,label\n1,x\n1,y\n", "predictions: ids must be unique; repeated: 1"),
+    ("detection", '{"images": []}', "predictions: COCO detections are a JSON list"),
 ]
 
 
-@pytest.mark.parametrize(("kind", "key", "data", "message"), BAD_STORED)
-def test_a_bad_stored_input_ends_the_job_in_error(
-    server: ServerThread, client: httpx.Client, kind: str, key: str, data: bytes, message: str
+@pytest.mark.parametrize(("kind", "predictions", "message"), BAD_AT_RUN)
+def test_what_only_the_worker_sees_ends_the_job_in_error(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch, kind: str, predictions: str | bytes, message: str
 ) -> None:
-    if data:
-        create_object_store(server.settings).put_bytes(key, data)
+    # The API process checks JSON files up to CHECKED_JSON_BYTES; above, the worker does (its own process).
+    monkeypatch.setattr(checks, "CHECKED_JSON_BYTES", 8)
     truth = CSV_TRUTH if kind == "classification" else json.dumps(COCO_TRUTH)
-    url, job = _run(client, data={"kind": kind, "predictions": key, "truth": truth})
+    url, job = _run(client, kind, predictions=predictions, truth=truth)
     assert job["phase"] == "ERROR", job
-    assert job["errorSummary"]["message"].startswith(message), job["errorSummary"]
-    assert job["errorSummary"]["type"] == "fatal"
+    assert job["errorSummary"]["type"] == "fatal" and job["errorSummary"]["message"].startswith(message), job
     error = client.get(f"{url}/error")
     assert error.status_code == 200 and message in error.text
 
@@ -234,11 +296,17 @@ def test_a_bad_stored_input_ends_the_job_in_error(
 def test_the_api_side_checks_import_nothing_heavy() -> None:
     """The declaration and its submission checks run in the API process: no numpy, pyarrow or pycocotools."""
     code = (
-        "import sys, json\n"
-        "from workers.services.evaluation.params import EvaluationParams\n"
-        f"EvaluationParams(kind='detection', truth={json.dumps(COCO_TRUTH)!r}, "
-        f"predictions={json.dumps(COCO_PREDICTIONS)!r})\n"
-        f"EvaluationParams(kind='classification', truth={CSV_TRUTH!r}, predictions={CSV_PREDICTIONS!r})\n"
+        "import io, sys, json\n"
+        "from workers.services.evaluation.checks import check_stored_inputs\n"
+        "from workers.services.evaluation.params import SERVICE, check_inputs\n"
+        "class R:\n"
+        f"    files = {{'p': json.dumps({COCO_PREDICTIONS!r}).encode(), 't': json.dumps({COCO_TRUTH!r}).encode(),"
+        f" 'c': {CSV_TRUTH!r}.encode()}}\n"
+        "    def head(self, ref, n): return self.files[ref][:n]\n"
+        "    def size(self, ref): return len(self.files[ref])\n"
+        "    def open(self, ref): return io.BytesIO(self.files[ref])\n"
+        "check_stored_inputs('detection', {'predictions': 'p', 'truth': 't'}, R())\n"
+        "check_stored_inputs('classification', {'predictions': 'c', 'truth': 'c'}, R())\n"
         "print(sorted(m for m in ('numpy', 'pyarrow', 'pycocotools', 'scipy', 'matplotlib') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

@@ -12,55 +12,42 @@ import csv
 import io
 import json
 import math
-import re
 from collections.abc import Iterable
 from typing import IO, Any, Protocol
 
 from spt_api.services import UsageError
+from spt_api.services.inputs import INPUTS_PREFIX
 
 __all__ = [
-    "INPUTS_PREFIX",
     "REQUIRED_COLUMNS",
     "check_coco",
     "check_coco_pair",
     "check_coco_predictions",
     "check_coco_truth",
+    "check_reference",
     "check_stored_inputs",
     "check_table_head",
-    "is_reference",
     "parse_json",
     "predictions_list",
-    "reference_key",
 ]
 
 #: The columns a classification table must have; ``score`` is optional.
 REQUIRED_COLUMNS = ("id", "label")
-#: A stored object's name: no blank, comma, quote or brace, so an inline CSV or JSON text never matches.
-_REFERENCE = re.compile(r"^[A-Za-z0-9_./:@+=-]+$")
 #: Parquet files begin (and end) with these bytes.
 PARQUET_MAGIC = b"PAR1"
 #: How many problems one message lists before "...".
 _SHOWN = 5
 
 
-def is_reference(value: str) -> bool:
-    """True when ``value`` names a stored object rather than holding the CSV or JSON text itself."""
-    return bool(_REFERENCE.match(value)) and "," not in value
-
-
-#: Stored inputs live under this prefix; a reference elsewhere (another job's results) is refused.
-INPUTS_PREFIX = "inputs/"
-
-
-def reference_key(value: str, parameter: str) -> str:
-    """The storage key a reference names; only keys under ``inputs/`` may be read by a job."""
-    key = value.removeprefix("/")
-    if not key.startswith(INPUTS_PREFIX) or ".." in key.split("/"):
-        raise UsageError(
-            f"{parameter}: {value!r} is neither CSV/JSON text nor a stored input (a key under {INPUTS_PREFIX})",
-            parameter=parameter,
-        )
-    return key
+def check_reference(ref: str, parameter: str) -> None:
+    """A job reads ``s3://`` objects or keys under ``inputs/`` only: never another job's results by their key."""
+    if ref.startswith(("s3://", f"{INPUTS_PREFIX}/")):
+        return
+    raise UsageError(
+        f"{parameter}: {ref[:200]!r} is not an input: upload the file, or name s3://bucket/key or a key "
+        f"under {INPUTS_PREFIX}/",
+        parameter=parameter,
+    )
 
 
 def _shown(items: Iterable[Any]) -> str:

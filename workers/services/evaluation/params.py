@@ -1,43 +1,35 @@
 """Parameters of the ``evaluation`` service (light: imported by the API).
 
-``predictions`` and ``truth`` hold the input itself (CSV or COCO JSON text, as a form field or an
-uploaded file) or name a stored object under ``inputs/`` (how a Parquet table arrives until binary
-uploads exist). Inline inputs are checked here, at submission: a missing column, an empty table,
-malformed JSON or a wrong COCO structure is a 400 naming the parameter. A stored input is checked by
-the worker, which ends the job in ERROR with the same message.
+``predictions`` and ``truth`` are input files (``InputFile``): uploaded as multipart file parts and
+stored byte for byte (so Parquet arrives intact), or named as ``s3://bucket/key`` or a key under
+``inputs/`` in the store. :func:`check_inputs` reads what is cheap at submission (a table's header,
+a Parquet file's magic, a COCO file up to 16 MiB), so a missing column, an empty table, malformed
+JSON or a wrong COCO structure is a 400 naming the parameter; whatever it cannot see the worker
+checks, ending the job in ERROR with the same kind of message.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from spt_api.services import ParamsModel, ServiceSpec
-from workers.services.evaluation.checks import (
-    check_coco,
-    check_table_head,
-    is_reference,
-    parse_json,
-    reference_key,
-)
+from spt_api.services import InputFile, InputReader, ParamsModel, ServiceSpec
+from workers.services.evaluation.checks import check_reference, check_stored_inputs
 
-__all__ = ["SERVICE", "EvaluationParams"]
+__all__ = ["SERVICE", "EvaluationParams", "check_inputs"]
 
 
 class EvaluationParams(ParamsModel):
     kind: Literal["classification", "detection"] = Field(
         title="What is evaluated: classification (id/label tables) or detection (COCO JSON)"
     )
-    predictions: str = Field(
-        title="The model's output: a CSV table (id, label, optional score) or COCO detections JSON; "
-        "or the name of a stored object under inputs/",
-        min_length=1,
+    predictions: InputFile = Field(
+        title="The model's output: a CSV or Parquet table (id, label, optional score) or COCO detections JSON"
     )
-    truth: str = Field(
-        title="The ground truth: a CSV table (id, label) or a COCO JSON object (images, annotations, "
-        "categories); or the name of a stored object under inputs/",
-        min_length=1,
+    truth: InputFile = Field(
+        title="The ground truth: a CSV or Parquet table (id, label) or a COCO JSON object "
+        "(images, annotations, categories)"
     )
     iou_threshold: float = Field(
         0.5, title="Detection: smallest IoU of a matched pair in the one-to-one (Hungarian) matching", gt=0, le=1
@@ -46,20 +38,13 @@ class EvaluationParams(ParamsModel):
         0.0, title="Detection: detections scoring below it are left out of the one-to-one matching", ge=0
     )
 
-    @model_validator(mode="after")
-    def _check_inline_inputs(self) -> Self:
-        inline: dict[str, bytes] = {}
-        for name, value in (("predictions", self.predictions), ("truth", self.truth)):
-            if is_reference(value):
-                reference_key(value, name)  # its content is checked by the worker
-            else:
-                inline[name] = value.encode()
-        if self.kind == "classification":
-            for name, data in inline.items():
-                check_table_head(data, name, complete=True)
-            return self
-        check_coco({name: parse_json(data, name) for name, data in inline.items()})
-        return self
+
+def check_inputs(params: EvaluationParams, inputs: InputReader) -> None:
+    """The submission check (``ServiceSpec.check_inputs``): headers and small files, in the API process."""
+    refs = {"predictions": params.predictions, "truth": params.truth}
+    for name, ref in refs.items():
+        check_reference(ref, name)
+    check_stored_inputs(params.kind, refs, inputs)
 
 
 SERVICE = ServiceSpec(
@@ -75,4 +60,5 @@ SERVICE = ServiceSpec(
     run="workers.services.evaluation.run:run",
     queue="evaluation",
     extra="evaluation",
+    check_inputs="workers.services.evaluation.params:check_inputs",
 )

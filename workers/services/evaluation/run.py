@@ -21,8 +21,8 @@ def _classification(params: EvaluationParams, ctx: JobContext) -> tuple[dict[str
     from workers.services.evaluation.plots import confusion_png, pr_curve_png
     from workers.services.evaluation.tables import join_tables, read_table
 
-    predictions = read_table(read_input(ctx, params.predictions, "predictions"), "predictions")
-    truth = read_table(read_input(ctx, params.truth, "truth"), "truth")
+    predictions = read_table(read_input(ctx, params.predictions), "predictions")
+    truth = read_table(read_input(ctx, params.truth), "truth")
     joined = join_tables(predictions, truth)
     ctx.progress(1, 3, "tables read")
     report = classification_report(joined)
@@ -53,8 +53,8 @@ def _detection(params: EvaluationParams, ctx: JobContext) -> tuple[dict[str, Any
     from workers.services.evaluation.detection import detection_report
     from workers.services.evaluation.plots import confusion_png, pr_curve_png
 
-    truth = parse_json(read_input(ctx, params.truth, "truth"), "truth")
-    predictions = parse_json(read_input(ctx, params.predictions, "predictions"), "predictions")
+    truth = parse_json(read_input(ctx, params.truth), "truth")
+    predictions = parse_json(read_input(ctx, params.predictions), "predictions")
     check_coco({"truth": truth, "predictions": predictions})
     ctx.progress(1, 3, "inputs read")
     report, curves = detection_report(
