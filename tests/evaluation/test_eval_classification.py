@@ -78,6 +78,8 @@ def test_ids_and_labels_are_text_as_written() -> None:
         (b"id,label,score\n1,x,high\n", "truth: the score column holds values that are not numbers"),
         (b"id,label\n1,x,extra\n", "truth: not a readable CSV or Parquet table"),
         (b"PAR1 not really parquet", "truth: not a readable CSV or Parquet table"),
+        (parquet_bytes([{"id": 1, "label": [1, 2]}]), "truth: the label column is of type list<"),
+        (parquet_bytes([{"id": 1, "label": "x", "score": {"a": 1}}]), "truth: the score column holds values"),
     ],
 )
 def test_bad_tables_are_usage_errors(data: bytes, message: str) -> None:

@@ -160,7 +160,8 @@ def _matching(
     counts = Matching(defaultdict(int), defaultdict(int), defaultdict(int))
     for image in set(truth_by_image) | set(detected_by_image):
         gts, dts = truth_by_image[image], detected_by_image[image]
-        for category in categories:  # with the class: true and false positives, misses
+        # With the class: true and false positives, misses (only the classes present in this image).
+        for category in {ann["category_id"] for ann in gts} | {ann["category_id"] for ann in dts}:
             g = [ann for ann in gts if ann["category_id"] == category]
             d = [ann for ann in dts if ann["category_id"] == category]
             pairs = len(match_boxes(_boxes(d), _boxes(g), iou_threshold))

@@ -74,7 +74,12 @@ def read_table(data: bytes, parameter: str) -> Table:
         column = table.column(columns[name])
         if column.null_count:
             raise UsageError(f"{parameter}: {column.null_count} row(s) have no {name}", parameter=parameter)
-        values[name] = [str(v).strip() for v in column.cast(pa.string()).to_pylist()]
+        try:
+            values[name] = [str(v).strip() for v in column.cast(pa.string()).to_pylist()]
+        except pa.ArrowException:  # a list or struct column: no text form to compare
+            raise UsageError(
+                f"{parameter}: the {name} column is of type {column.type}, not text or numbers", parameter=parameter
+            ) from None
         if any(v == "" for v in values[name]):
             raise UsageError(f"{parameter}: some rows have an empty {name}", parameter=parameter)
     scores = None
