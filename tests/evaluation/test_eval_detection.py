@@ -69,6 +69,22 @@ def test_missing_area_iscrowd_and_ids_default_as_coco_expects() -> None:
     assert [c["name"] for c in report["per_class"]] == ["1", "2", "7"]
 
 
+def test_annotation_ids_from_zero_or_repeated_do_not_change_the_figures() -> None:
+    truth, detections = coco_pair(3)
+    expected, _ = detection_report(truth, detections)
+    for ids in ("from zero", "repeated"):
+        odd = copy.deepcopy(truth)
+        for i, ann in enumerate(odd["annotations"]):
+            ann["id"] = i if ids == "from zero" else 7
+        report, _ = detection_report(odd, detections)
+        assert report["coco"] == expected["coco"], ids
+    # COCOeval itself, given ids from 0, takes the match of box 0 for no match at all.
+    zero = copy.deepcopy(truth)
+    for i, ann in enumerate(zero["annotations"]):
+        ann["id"] = i
+    assert _cocoeval(zero, detections).stats[0] != expected["coco"]["mAP"]
+
+
 def test_no_detection_scores_zero() -> None:
     truth, _ = coco_pair(0)
     report, _ = detection_report(truth, [])

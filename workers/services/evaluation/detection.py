@@ -48,18 +48,16 @@ BACKGROUND = "background"
 def prepare_truth(truth: dict[str, Any]) -> dict[str, Any]:
     """A copy of the ground truth with what COCOeval needs and detection tools often leave out.
 
-    ``iscrowd`` defaults to 0, ``area`` to the box's width x height and ``id`` to a running number;
-    a category without a ``name`` is named by its id.
+    ``iscrowd`` defaults to 0 and ``area`` to the box's width x height; a category without a
+    ``name`` is named by its id. Annotation ids are renumbered 1..N: COCOeval takes a match's
+    ground-truth id for "matched", so an id 0 would count a true positive as a false one, and
+    repeated ids would load one box twice.
     """
     truth = copy.deepcopy(truth)
-    used = {ann["id"] for ann in truth["annotations"] if isinstance(ann.get("id"), int)}
-    next_id = max(used, default=0) + 1
-    for ann in truth["annotations"]:
+    for number, ann in enumerate(truth["annotations"], start=1):
         ann.setdefault("iscrowd", 0)
         ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-        if not isinstance(ann.get("id"), int):
-            ann["id"] = next_id
-            next_id += 1
+        ann["id"] = number
     for category in truth["categories"]:
         category.setdefault("name", str(category["id"]))
     return truth
