@@ -66,6 +66,8 @@ def test_ids_and_labels_are_text_as_written() -> None:
     assert table.scores is not None and table.scores.tolist() == [0.5, 0.25]
     quoted = read_table(b'"ID","Label"\n"a b",cat\n', "truth")  # header case and quotes
     assert quoted.ids == ["a b"] and quoted.labels == ["cat"]
+    padded = read_table(b" id , label \n007,1\n", "truth")  # blanks around the names
+    assert padded.ids == ["007"]
 
 
 @pytest.mark.parametrize(

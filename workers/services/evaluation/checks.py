@@ -1,9 +1,10 @@
 """Light checks of the evaluation inputs, stdlib only: the API process runs them at submission.
 
-Each takes the bytes it has (a whole inline value, or only the head of a stored file when
-``complete`` is false) and raises :class:`UsageError` naming the parameter. The worker runs the
-same COCO structure checks on what it loads, so a stored file that was not checked at submission
-ends its job in ERROR with the same message.
+:func:`check_stored_inputs` is the service's ``check_inputs`` core: it reads a table's head (or the
+whole file, when small) and a COCO file whole up to a size, through the SDK's ``InputReader``, and
+raises :class:`UsageError` naming the parameter (a 400). The worker runs the same COCO checks on
+what it loads, so a file too large to be checked at submission ends its job in ERROR with the same
+message.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def check_table_head(data: bytes, parameter: str, *, complete: bool) -> None:
     lines = text.splitlines()
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # the head may cut its last line short
-    rows = [row for row in csv.reader(io.StringIO("\n".join(lines))) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in csv.reader(io.StringIO("\n".join(lines))) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise UsageError(f"{parameter}: not a readable CSV table: {exc}", parameter=parameter) from None
     if not rows:
         raise UsageError(f"{parameter}: the table is empty", parameter=parameter)
     header = [cell.strip().lower() for cell in rows[0]]

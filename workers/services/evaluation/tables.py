@@ -48,7 +48,7 @@ def _arrow_table(data: bytes, parameter: str) -> pa.Table:
             return pq.read_table(io.BytesIO(data))
         # Every column as text first: an id "007" stays "007", and labels compare as written.
         header = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        names = [name.strip() for name in next(csv.reader([header]), [])]
+        names = next(csv.reader([header]), [])  # as written: pyarrow keys its columns by the exact text
         return pa_csv.read_csv(
             io.BytesIO(data),
             convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names}),
