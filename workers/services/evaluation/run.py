@@ -12,14 +12,10 @@ from workers.services.evaluation.params import EvaluationParams
 
 __all__ = ["evaluate", "run"]
 
-#: How many ids found on one side only the report lists as examples.
-EXAMPLE_IDS = 10
-
-
 def _classification(params: EvaluationParams, ctx: JobContext) -> tuple[dict[str, Any], bytes, bytes]:
     from workers.services.evaluation.classification import classification_report, pr_curves
     from workers.services.evaluation.plots import confusion_png, pr_curve_png
-    from workers.services.evaluation.tables import join_tables, read_table
+    from workers.services.evaluation.tables import EXAMPLE_IDS, join_tables, read_table
 
     predictions = read_table(read_input(ctx, params.predictions), "predictions")
     truth = read_table(read_input(ctx, params.truth), "truth")

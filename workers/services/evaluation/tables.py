@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from spt_api.services import UsageError
 from workers.services.evaluation.checks import PARQUET_MAGIC, REQUIRED_COLUMNS
 
-__all__ = ["Joined", "Table", "join_tables", "read_table"]
+__all__ = ["EXAMPLE_IDS", "Joined", "Table", "join_tables", "read_table"]
 
 #: How many unmatched ids the report lists as examples.
 EXAMPLE_IDS = 10
