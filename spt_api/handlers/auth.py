@@ -45,6 +45,8 @@ async def authenticate(handler: Any) -> None:
     authenticator = authenticator_of(handler)
     if authenticator is None or not getattr(handler, "requires_auth", True):
         return
+    if handler.request.method == "OPTIONS":
+        return  # a CORS preflight carries no credentials; the request it announces will
     principal = await principal_of(handler, authenticator)
     if principal is None:
         if handler.request.method in ("GET", "HEAD") and wants_page(handler):
