@@ -15,6 +15,7 @@ import asyncio
 import hmac
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +27,15 @@ from spt_api.auth.session import SESSION_COOKIE, Session
 from spt_api.uws.errors import PermissionDeniedError
 from spt_api.uws.principal import Principal
 
-__all__ = ["XSRF_FIELD", "authenticate", "check_xsrf", "session_of"]
+__all__ = [
+    "XSRF_FIELD",
+    "authenticate",
+    "check_xsrf",
+    "cookie_flags",
+    "principal_of",
+    "session_of",
+    "set_session_cookie",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,12 @@ async def principal_of(handler: Any, authenticator: Authenticator) -> Principal 
     session = session_of(handler, authenticator)
     if session is None:
         return None
+    if time.time() - session.checked >= authenticator.settings.session_recheck:
+        session = await authenticator.recheck(session)
+        if session is None:
+            handler.clear_cookie(SESSION_COOKIE, path="/")
+            return None
+        set_session_cookie(handler, authenticator, session)
     principal = authenticator.principal(Identity(session.sub, session.username, session.roles))
     handler.auth_via = "cookie"
     return principal
@@ -92,6 +107,25 @@ def session_of(handler: tornado.web.RequestHandler, authenticator: Authenticator
     if session is None:
         handler.clear_cookie(SESSION_COOKIE, path="/")
     return session
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def cookie_flags(handler: tornado.web.RequestHandler) -> dict[str, Any]:
+    """``HttpOnly``, ``SameSite=Lax``, and ``Secure`` unless the API is reached over plain HTTP on this machine."""
+    from spt_api.handlers.base import host_name
+
+    local_http = handler.request.protocol == "http" and host_name(handler.request.host) in LOCAL_HOSTS
+    return {"httponly": True, "samesite": "Lax", "secure": not local_http, "path": "/"}
+
+
+def set_session_cookie(handler: tornado.web.RequestHandler, authenticator: Authenticator, session: Session) -> None:
+    lifetime = max(int(session.expires - time.time()), 0)
+    handler.set_cookie(
+        SESSION_COOKIE, authenticator.sessions.seal_session(session), expires_days=None, max_age=lifetime,
+        **cookie_flags(handler),
+    )
 
 
 def wants_page(handler: tornado.web.RequestHandler) -> bool:
