@@ -35,6 +35,7 @@ __all__ = [
     "principal_of",
     "session_of",
     "set_session_cookie",
+    "websocket_principal",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,23 @@ async def principal_of(handler: Any, authenticator: Authenticator) -> Principal 
         set_session_cookie(handler, authenticator, session)
     principal = authenticator.principal(Identity(session.sub, session.username, session.roles))
     handler.auth_via = "cookie"
+    return principal
+
+
+async def websocket_principal(handler: Any) -> Principal | None:
+    """For a WebSocket upgrade (a GET a browser cannot add headers to): the principal of its bearer header or
+    of its session cookie, which must then come with the XSRF token as ``?_xsrf=`` (403 otherwise, as a
+    cross-site page could open the socket with the user's cookie); None when it brings neither, and the
+    client may then send a bearer token as its first message (``Authenticator.principal_from_bearer``).
+    Auth off: the anonymous principal."""
+    authenticator = authenticator_of(handler)
+    if authenticator is None:
+        from spt_api.uws.principal import ANONYMOUS
+
+        return ANONYMOUS
+    principal = await principal_of(handler, authenticator)
+    if principal is not None and getattr(handler, "auth_via", None) == "cookie":
+        check_xsrf(handler, handler.get_query_argument(XSRF_FIELD, None))
     return principal
 
 
