@@ -127,14 +127,12 @@ def session_of(handler: tornado.web.RequestHandler, authenticator: Authenticator
     return session
 
 
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def cookie_flags(handler: tornado.web.RequestHandler) -> dict[str, Any]:
     """``HttpOnly``, ``SameSite=Lax``, and ``Secure`` unless the API is reached over plain HTTP on this machine."""
-    from spt_api.handlers.base import host_name
-
-    local_http = handler.request.protocol == "http" and host_name(handler.request.host) in LOCAL_HOSTS
+    local_http = handler.request.protocol == "http" and handler.request.host_name.lower() in LOCAL_HOSTS
     return {"httponly": True, "samesite": "Lax", "secure": not local_http, "path": "/"}
 
 
