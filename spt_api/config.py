@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
     heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
     heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")
+    worker_capabilities: str = Field(
+        "",
+        title="Comma-separated capabilities a worker advertises (cpu, onnx, gpu, cuda...); empty: detected",
+    )
     reconcile_interval: int = Field(30, title="Seconds between reconciler passes in the API process (0: off)")
     max_attempts: int = Field(3, title="Times a job is started before it ends in ERROR", ge=1)
     auth_enabled: bool = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["jobs", "metadata"]
+__all__ = ["jobs", "metadata", "workers"]
 
 metadata = sa.MetaData()
 
@@ -78,4 +78,18 @@ jobs = sa.Table(
         postgresql_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
         sqlite_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
     ),
+)
+
+#: The live worker registry: one row per worker process, beaten every heartbeat interval.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker_id", sa.String(255), primary_key=True),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("queues", _json, nullable=False),
+    sa.Column("capabilities", _json, nullable=False),
+    sa.Column("extra", _json, nullable=False),
+    sa.Column("started", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_workers_last_seen", "last_seen"),
 )

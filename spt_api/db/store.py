@@ -17,12 +17,13 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
 from spt_api.db.migrate import migrate, sqlalchemy_url
-from spt_api.db.schema import jobs
+from spt_api.db.schema import jobs, workers
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_sources, target_of
 from spt_api.uws.principal import Principal
 from spt_api.uws.task_ids import new_task_id
+from spt_api.uws.workers import WorkerInfo
 
 __all__ = ["DuplicateIdempotencyKeyError", "JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
@@ -157,12 +158,94 @@ def _scoped(statement: Any, principal: Principal) -> Any:
     return statement.where(*clauses) if clauses else statement
 
 
+#: Registry rows silent this long are deleted when a worker registers (a pid's row outlives its process).
+FORGET_WORKERS_AFTER = timedelta(days=1)
+
+
+def _system_only(principal: Principal, what: str) -> None:
+    if not principal.sees_all:
+        raise PermissionDeniedError(f"{what} is for the system only")
+
+
+class WorkerRegistry:
+    """The live worker registry (table ``workers``): a mixin of :class:`JobStore`, in the same database."""
+
+    engine: Engine
+
+    def _upsert(self, values: dict[str, Any]) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(workers).values(**values)
+        changed = {k: statement.excluded[k] for k in values if k != "worker_id"}
+        return statement.on_conflict_do_update(index_elements=[workers.c.worker_id], set_=changed)
+
+    @retry_once_on_disconnect
+    def register_worker(self, principal: Principal, info: WorkerInfo) -> None:
+        """Record (or refresh) the worker ``info``, seen now; forget workers silent for a day."""
+        _system_only(principal, "registering a worker")
+        now = utcnow()
+        values = {
+            "worker_id": info.worker_id,
+            "hostname": info.hostname,
+            "queues": list(info.queues),
+            "capabilities": sorted(info.capabilities),
+            "extra": dict(info.extra),
+            "started": info.started or now,
+            "last_seen": now,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(workers.delete().where(workers.c.last_seen < now - FORGET_WORKERS_AFTER))
+            conn.execute(self._upsert(values))
+
+    @retry_once_on_disconnect
+    def beat_worker(
+        self, principal: Principal, worker_id: str, extra: dict[str, Any] | None = None
+    ) -> bool:
+        """The worker is alive (and now publishes ``extra``, when given); False when it is not registered."""
+        _system_only(principal, "a worker's heartbeat")
+        values: dict[str, Any] = {"last_seen": utcnow()}
+        if extra is not None:
+            values["extra"] = dict(extra)
+        with self.engine.connect() as conn:
+            result = conn.execute(workers.update().where(workers.c.worker_id == worker_id).values(**values))
+        return bool(result.rowcount)
+
+    @retry_once_on_disconnect
+    def remove_worker(self, principal: Principal, worker_id: str) -> None:
+        _system_only(principal, "removing a worker")
+        with self.engine.connect() as conn:
+            conn.execute(workers.delete().where(workers.c.worker_id == worker_id))
+
+    @retry_once_on_disconnect
+    def live_workers(self, principal: Principal, max_age: float) -> builtins.list[WorkerInfo]:
+        """The workers seen in the last ``max_age`` seconds, most recently seen first."""
+        _system_only(principal, "the worker registry")
+        since = utcnow() - timedelta(seconds=max_age)
+        query = sa.select(workers).where(workers.c.last_seen >= since).order_by(workers.c.last_seen.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            WorkerInfo(
+                worker_id=row["worker_id"],
+                hostname=row["hostname"],
+                queues=tuple(row["queues"]),
+                capabilities=frozenset(row["capabilities"]),
+                extra=dict(row["extra"] or {}),
+                started=_aware(row["started"]),
+                last_seen=_aware(row["last_seen"]),
+            )
+            for row in rows
+        ]
+
+
 #: The isolation level of the one multi-statement write, by dialect (the engine's default is autocommit).
 _TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 
 
-class JobStore:
-    """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core)."""
+class JobStore(WorkerRegistry):
+    """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core), and the live worker registry."""
 
     def __init__(self, engine: Engine) -> None:
         # Every method but one is a single statement, atomic on its own: autocommit (the engine's

@@ -18,6 +18,7 @@ from tornado import httputil
 from spt_api.auth import Authenticator, MissingCredentials
 from spt_api.config import Settings
 from spt_api.handlers.auth import XSRF_FIELD, authenticate
+from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
 from spt_api.services import params_from_json
 from spt_api.uws import documents
@@ -224,6 +225,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._pairs: list[tuple[str, str]] | None = None
+        #: File parts of the parameters named in ``read_params(binary=...)``, kept byte for byte.
+        self.uploads: list[Upload] = []
+        self._binary: frozenset[str] = frozenset()
         self._xsrf_field: str | None = None
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
@@ -346,14 +350,20 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # -- parameters ----------------------------------------------------------------------------------
 
-    async def read_params(self) -> list[tuple[str, str]]:
-        """:meth:`params`, parsed in a thread when the body is large: a 10 MB form must not hold the loop."""
+    async def read_params(self, binary: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+        """:meth:`params`, parsed in a thread when the body is large: a 10 MB form must not hold the loop.
+
+        ``binary``: lower-cased names of file parameters (a service's ``InputFile`` fields) whose
+        multipart file parts are kept as bytes in :attr:`uploads` instead of decoded as text."""
+        if self._pairs is None:
+            self._binary = binary
         if self._pairs is None and sum(len(chunk) for chunk in self._body_chunks) > LARGE_BODY_BYTES:
             return await asyncio.get_running_loop().run_in_executor(None, self.params)
         return self.params()
 
     def params(self) -> list[tuple[str, str]]:
-        """Query and body parameters in order: form, multipart (files as text) or a JSON object."""
+        """Query and body parameters in order: form, multipart (files as text, but those named in
+        ``read_params(binary=...)``, kept in :attr:`uploads`) or a JSON object."""
         if self._pairs is not None:
             return self._pairs
         pairs = _parse_form(self.request.query, "query string")
@@ -389,8 +399,13 @@ class BaseHandler(tornado.web.RequestHandler):
                     raise UsageError("could not parse the multipart/form-data body")
                 for name, values in arguments.items():
                     pairs.extend((name, self._decode(name, v)) for v in values)
-                for name, uploads in files.items():
-                    pairs.extend((name, self._decode(name, f.body)) for f in uploads)
+                for name, parts in files.items():
+                    if name.lower() in self._binary:
+                        self.uploads.extend(
+                            Upload(name, f.filename, f.body, f.content_type or None) for f in parts
+                        )
+                    else:
+                        pairs.extend((name, self._decode(name, f.body)) for f in parts)
             else:
                 raise UsageError(
                     f"unsupported Content-Type {media!r}: send application/x-www-form-urlencoded, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
+from spt_api.services import input_fields
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -28,6 +29,10 @@ class JobBaseHandler(BaseHandler):
     def result_url(self, job: Job) -> documents.ResultUrl:
         base = self.job_url(job)
         return lambda result: f"{base}/results/{quote(result.result_id)}"
+
+    def file_parameters(self, service: str) -> frozenset[str]:
+        """The lower-cased names of the service's ``InputFile`` parameters (uploads kept byte for byte)."""
+        return frozenset(input_fields(self.jobs.service(service).params_model))
 
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
@@ -87,7 +92,8 @@ class JobListHandler(JobBaseHandler):
 
     async def post(self, service: str) -> None:
         key = self.request.headers.get("Idempotency-Key")  # a retry gets the same job (spt_api.idempotency)
-        job = await self.jobs.create(self.principal(), service, await self.read_params(), idempotency_key=key)
+        pairs = await self.read_params(binary=self.file_parameters(service))
+        job = await self.jobs.create(self.principal(), service, pairs, idempotency_key=key, uploads=self.uploads)
         self.see_other(self.job_url(job))
 
 
