@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import tornado.web
+from tornado import httputil
 
 from spt_api.auth import Authenticator, Identity, InvalidToken, MissingCredentials
 from spt_api.auth.session import SESSION_COOKIE, Session
@@ -173,7 +175,7 @@ def _require_xsrf(handler: Any) -> None:
         or handler.request.headers.get("X-Csrftoken")
         or handler.get_query_argument(XSRF_FIELD, None)
     )
-    if token or not hasattr(handler, "read_params"):
+    if token or not hasattr(handler, "_body_chunks"):
         check_xsrf(handler, token)
         return
     # The token may be a form field: check it once the body (read after prepare) is parsed.
@@ -181,13 +183,41 @@ def _require_xsrf(handler: Any) -> None:
     method: Callable[..., Any] = getattr(handler, name)
 
     async def checked(*args: Any, **kwargs: Any) -> None:
-        await handler.read_params()
-        check_xsrf(handler, handler._xsrf_field)
+        body = b"".join(handler._body_chunks)
+        content_type = handler.request.headers.get("Content-Type", "")
+        if len(body) > 64 * 1024:
+            field = await asyncio.get_running_loop().run_in_executor(None, xsrf_field_of, body, content_type)
+        else:
+            field = xsrf_field_of(body, content_type)
+        check_xsrf(handler, field)
         result = method(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
 
     setattr(handler, name, checked)
+
+
+def xsrf_field_of(body: bytes, content_type: str) -> str | None:
+    """The ``_xsrf`` field of a form, multipart or JSON body (parsed apart from the parameters, which the
+    handler parses its own way later), or None."""
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        if media == "application/json":
+            data = json.loads(body or b"{}")
+            value = data.get(XSRF_FIELD) if isinstance(data, dict) else None
+            return value if isinstance(value, str) else None
+        if media == "multipart/form-data":
+            arguments: dict[str, list[bytes]] = {}
+            httputil.parse_body_arguments(content_type, body, arguments, {}, None)
+            values = arguments.get(XSRF_FIELD)
+            return values[0].decode("ascii") if values else None
+        if media in ("application/x-www-form-urlencoded", ""):
+            for name, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+                if name == XSRF_FIELD:
+                    return value
+    except (ValueError, UnicodeDecodeError, httputil.HTTPInputError):
+        return None
+    return None
 
 
 #: The login name last seen of each subject, in this process: a change renames the account's jobs.

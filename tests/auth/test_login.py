@@ -91,6 +91,11 @@ def test_login_session_and_logout(browser: httpx.Client, auth_server: RunningSer
     # A form without JavaScript sends the token as a field (it is not a job parameter).
     deleted = browser.post(job, data={"ACTION": "DELETE", "_xsrf": xsrf}, headers=JSON)
     assert deleted.status_code == 303, deleted.text
+    # A multipart form (a file upload) carries it as a field too; without it, 403.
+    multipart = {"message": (None, "multipart"), "_xsrf": (None, xsrf)}
+    assert browser.post(jobs, files=multipart, headers=JSON).status_code == 303
+    del multipart["_xsrf"]
+    assert browser.post(jobs, files=multipart, headers=JSON).status_code == 403
     no_field = browser.delete(auth_server.jobs_url("echo") + "/nosuchjob", headers=JSON)
     assert no_field.status_code == 403
 
