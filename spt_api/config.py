@@ -114,6 +114,12 @@ class Settings(BaseSettings):
         "the same on every API process; required with auth on",
     )
     session_lifetime: int = Field(8 * 3600, title="Lifetime of a browser login session (seconds)", ge=60)
+    session_recheck: int = Field(
+        300,
+        title="Seconds after which a browser session is confirmed with Keycloak again (a refresh: a logout "
+        "elsewhere, a disabled account or a removed role then ends it; 0: every request)",
+        ge=0,
+    )
     services: str = Field(
         "", title="Comma-separated services to serve and run (e.g. cutout,inference); empty: every installed one"
     )

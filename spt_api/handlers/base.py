@@ -228,7 +228,6 @@ class BaseHandler(tornado.web.RequestHandler):
         #: File parts of the parameters named in ``read_params(binary=...)``, kept byte for byte.
         self.uploads: list[Upload] = []
         self._binary: frozenset[str] = frozenset()
-        self._xsrf_field: str | None = None
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
         # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
@@ -412,8 +411,8 @@ class BaseHandler(tornado.web.RequestHandler):
                     "multipart/form-data or application/json"
                 )
         if any(name == XSRF_FIELD for name, _ in pairs):
-            # Tornado's XSRF form field is the browser's proof of origin, not a job parameter.
-            self._xsrf_field = next(value for name, value in pairs if name == XSRF_FIELD)
+            # Tornado's XSRF form field is the browser's proof of origin (checked by spt_api.handlers.auth),
+            # not a job parameter.
             pairs = [(name, value) for name, value in pairs if name != XSRF_FIELD]
         for name, value in pairs:
             # Parameters are echoed in the XML documents; XML 1.0 cannot carry these characters.
