@@ -17,9 +17,11 @@ from tornado.httpserver import HTTPServer
 from spt_api.config import Settings
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
+from spt_api.handlers.live import LIVE_ROUTES, BearerAuthenticator
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
+from spt_api.live import LiveHub
 from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_gate import SyncGate
 from spt_api.uws.models import utcnow
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Longest the server waits, when it stops, for the WAIT requests in flight to answer (seconds).
 SHUTDOWN_GRACE = 10.0
+#: Seconds between pings on an idle WebSocket: a proxy keeps it open, and a vanished client is noticed.
+WEBSOCKET_PING_INTERVAL = 30.0
 
 
 @dataclass
@@ -40,8 +44,12 @@ class Backends:
     sync: SyncGate
     #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    #: Checks bearer tokens (``spt_api.auth``); None while authentication is off.
+    authenticator: BearerAuthenticator | None = None
 
     def __post_init__(self) -> None:
+        #: The open WebSockets of live updates, and each change's message built once for all of them.
+        self.live = LiveHub(self.jobs)
         self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
@@ -70,8 +78,9 @@ class Backends:
             log.warning("start-up recovery failed: %s", exc)
 
     async def stop(self) -> None:
-        # First the WAITs in flight answer (the job as it is now), while the job store is still open.
-        await self.lifecycle.drain(SHUTDOWN_GRACE)
+        # First the WAITs in flight answer (the job as it is now), while the job store is still open,
+        # and the WebSockets close with 1001 (going away): their clients reconnect to another replica.
+        await asyncio.gather(self.lifecycle.drain(SHUTDOWN_GRACE), self.live.close_all(SHUTDOWN_GRACE))
         self._stop.set()
         if self._loop_lag is not None:
             self._loop_lag.cancel()
@@ -130,6 +139,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
         (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
+    live = {**common, "hub": backends.live, "authenticator": backends.authenticator}
+    routes += [(base + pattern, handler, live) for pattern, handler in LIVE_ROUTES]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
         # The first URLs a newcomer opens: the root and the API base answer with where to go next.
@@ -147,6 +158,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
         ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
         xsrf_cookies=False,
+        websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
         slow_callback_seconds=settings.slow_callback_seconds,
         spt_settings=settings,
     )

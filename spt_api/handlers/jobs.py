@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
+from spt_api.job_render import JobLinks, render_job
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -19,15 +18,18 @@ CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCT
 
 
 class JobBaseHandler(BaseHandler):
+    @property
+    def links(self) -> JobLinks:
+        return JobLinks(self.absolute(""), self.settings_obj.base_path)
+
     def list_url(self, service: str) -> str:
-        return self.absolute(f"{self.settings_obj.base_path}/{service}/jobs")
+        return self.links.list_url(service)
 
     def job_url(self, job: Job | JobRef) -> str:
-        return f"{self.list_url(job.service)}/{job.job_id}"
+        return self.links.job_url(job)
 
     def result_url(self, job: Job) -> documents.ResultUrl:
-        base = self.job_url(job)
-        return lambda result: f"{base}/results/{quote(result.result_id)}"
+        return self.links.result_url(job)
 
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
@@ -54,15 +56,7 @@ class JobBaseHandler(BaseHandler):
 
     def write_job(self, job: Job) -> None:
         kind = "json" if self.wants_json else "xml"
-        base = self.absolute("")
-        body = self.jobs.cache.rendered(self.principal(), job, kind, base)
-        if body is None:
-            if kind == "json":
-                document = json_documents.job_document(job, self.result_url(job), self.job_url(job))
-                body = document.model_dump_json().encode()
-            else:
-                body = documents.job_to_xml(job, self.result_url(job))
-            self.jobs.cache.remember_render(job, kind, base, body)
+        body = render_job(self.jobs.cache, self.principal(), job, kind, self.links)
         if kind == "json":
             self.set_header("Content-Type", "application/json")
             self.finish(body)
