@@ -36,8 +36,12 @@ class ServerThread:
 
 
 def start_server_thread(
-    settings: Settings, extra_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] | None = None
+    settings: Settings,
+    extra_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] | None = None,
+    configure: Callable[[Backends], None] | None = None,
 ) -> ServerThread:
+    """A server on a free port; ``configure`` may change the backends before the app is built (e.g. set
+    an authenticator)."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -46,6 +50,8 @@ def start_server_thread(
         asyncio.set_event_loop(loop)
         backends = build_backends(settings)
         loop.run_until_complete(backends.start())
+        if configure is not None:
+            configure(backends)
         app = make_app(backends)
         if extra_handlers:
             app.add_handlers(r".*", extra_handlers)

@@ -95,6 +95,9 @@ class LiveSocket(BaseHandler, WebSocketHandler):
             self.close(CLOSE_GOING_AWAY, "server shutting down")
             return
         self.hub.opened(self)
+        if self.authenticator is not None:
+            # Ready before the first message can arrive (right after this returns), not when the feed starts.
+            self._auth_message = asyncio.get_running_loop().create_future()
         # The feed runs beside Tornado's read loop, which must go on to read the auth message.
         self._task = asyncio.create_task(self._serve(service, job_id))
 
@@ -164,7 +167,7 @@ class LiveSocket(BaseHandler, WebSocketHandler):
                     self.close(CLOSE_FORBIDDEN, "missing or wrong _xsrf query parameter")
                     return None
             return user
-        self._auth_message = asyncio.get_running_loop().create_future()
+        assert self._auth_message is not None
         try:
             raw = await asyncio.wait_for(self._auth_message, AUTH_MESSAGE_TIMEOUT)
         except TimeoutError:
