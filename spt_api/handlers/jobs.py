@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.job_render import JobLinks, render_job
+from spt_api.pages import job_list_view, job_view
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -55,6 +56,10 @@ class JobBaseHandler(BaseHandler):
         self.finish()
 
     def write_job(self, job: Job) -> None:
+        if self.wants_html:
+            events = f"{self.settings_obj.base_path}/{job.service}/jobs/{job.job_id}/events"
+            self.write_page("job.html", job=job_view(job, self.links), events=events)
+            return
         kind = "json" if self.wants_json else "xml"
         body = render_job(self.jobs.cache, self.principal(), job, kind, self.links)
         if kind == "json":
@@ -72,7 +77,10 @@ class JobListHandler(JobBaseHandler):
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
         jobs = await self.jobs.list(self.principal(), service, phases, after, last)
-        if self.wants_json:
+        if self.wants_html:
+            view = job_list_view(service, self.jobs.service(service).title, jobs, self.links)
+            self.write_page("job_list.html", view=view, events=f"{self.settings_obj.base_path}/events")
+        elif self.wants_json:
             self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
