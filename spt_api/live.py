@@ -38,8 +38,11 @@ __all__ = ["MAX_CURRENT_JOBS", "LiveFeed", "LiveHub", "deleted_message", "job_me
 #: The most jobs whose current state ``/api/events`` sends first (newest first).
 MAX_CURRENT_JOBS = 100
 #: Messages the hub remembers, by event: enough for every socket to send the last few changes
-#: from one build, few enough to be a small, fixed amount of memory.
+#: from one build, few enough to be a small, fixed amount of memory...
 MESSAGE_MEMO = 256
+#: ...and at most this many bytes of them: a job's document holds all its parameters, which can be
+#: megabytes (a cutout of 490,000 positions).
+MESSAGE_MEMO_BYTES = 32 * 1024 * 1024
 #: The hub reads a changed job once for every socket that may see it: as the system, since each
 #: socket's subscription has already dropped the events its principal may not see.
 HUB_READER = Principal.system_actor("live-updates")
@@ -126,13 +129,30 @@ class LiveHub:
         key = (id(event), links.origin)
         entry = self._memo.get(key)
         if entry is None or entry[0] is not event:
-            build = asyncio.ensure_future(self._build(job_id, event, links))
-            entry = (event, build)
+            task = asyncio.ensure_future(self._build(job_id, event, links))
+            entry = (event, task)
             self._memo[key] = entry
-            while len(self._memo) > MESSAGE_MEMO:
-                self._memo.popitem(last=False)
+            self._trim()
+        build = entry[1]
+        if build.done():
+            return build.result()  # the other sockets' case: no trip through the event loop
         # Shielded: one socket closing while it waits must not cancel the build the others wait for.
-        return await asyncio.shield(entry[1])
+        return await asyncio.shield(build)
+
+    def _trim(self) -> None:
+        """Forget the oldest messages past :data:`MESSAGE_MEMO` of them or :data:`MESSAGE_MEMO_BYTES`
+        (a socket sending one still holds it; a socket that comes later builds it again)."""
+        while len(self._memo) > MESSAGE_MEMO:
+            self._memo.popitem(last=False)
+        size = 0
+        for key, (_, build) in reversed(self._memo.items()):
+            if build.done() and not build.cancelled() and build.exception() is None:
+                size += len(build.result()[1])
+            if size > MESSAGE_MEMO_BYTES:
+                stale = list(self._memo)[: list(self._memo).index(key) + 1]
+                for old in stale:
+                    del self._memo[old]
+                return
 
     async def _build(self, job_id: str, event: JobEvent, links: JobLinks) -> tuple[Job | None, bytes]:
         try:
@@ -186,18 +206,27 @@ class LiveFeed:
         if self._sub is not None:
             self._sub.close()
 
-    async def current(self) -> list[bytes]:
+    async def current(self) -> AsyncIterator[bytes]:
         """The current state: the job (:class:`NotFoundError` if the principal may not see it), or each of
-        the principal's jobs that is not final, newest first, at most :data:`MAX_CURRENT_JOBS`."""
+        the principal's jobs that is not final, newest first, at most :data:`MAX_CURRENT_JOBS`.
+
+        One job at a time, each read as it is sent: a document holds all the job's parameters (it
+        may be megabytes), so a socket never holds more than one of them.
+        """
         jobs = self.hub.jobs
         if self.job_id is not None:
-            found = [await jobs.get(self.principal, self.service or "", self.job_id)]
+            refs = [(self.service or "", self.job_id)]
         else:
-            found = await jobs.call(jobs.store.list, self.principal, phases=NOT_FINAL, limit=MAX_CURRENT_JOBS)
-        return [
-            job_message(job, render_job(jobs.cache, self.principal, job, "json", self.links), job.progress)
-            for job in found
-        ]
+            listed = await jobs.call(jobs.store.list_refs, self.principal, phases=NOT_FINAL, limit=MAX_CURRENT_JOBS)
+            refs = [(ref.service, ref.job_id) for ref in listed]
+        for service, job_id in refs:
+            try:
+                job = await jobs.get(self.principal, service, job_id)
+            except NotFoundError:
+                if self.job_id is not None:
+                    raise
+                continue  # deleted since it was listed, or of a service no longer served
+            yield job_message(job, render_job(jobs.cache, self.principal, job, "json", self.links), job.progress)
 
     async def changes(self) -> AsyncIterator[bytes]:
         """A message per change, as the events come; ends after the one job's deletion."""

@@ -133,7 +133,7 @@ class LiveSocket(BaseHandler, WebSocketHandler):
                 job_id=job_id,
             )
             with feed:
-                for message in await feed.current():
+                async for message in feed.current():
                     await self.write_message(message)
                 async for message in feed.changes():
                     await self.write_message(message)
