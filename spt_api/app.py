@@ -14,10 +14,13 @@ import tornado.web
 from tornado import iostream
 from tornado.httpserver import HTTPServer
 
+from spt_api.auth import Authenticator
 from spt_api.config import Settings
+from spt_api.handlers.account import ACCOUNT_ROUTES
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
-from spt_api.handlers.live import LIVE_ROUTES, BearerAuthenticator
+from spt_api.handlers.live import LIVE_ROUTES
+from spt_api.handlers.resources import ResourceHandler, resource_routes
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
@@ -44,8 +47,8 @@ class Backends:
     sync: SyncGate
     #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    #: Checks bearer tokens (``spt_api.auth``); None while authentication is off.
-    authenticator: BearerAuthenticator | None = None
+    #: Checks bearer tokens and login sessions; None while authentication is off.
+    authenticator: Authenticator | None = None
 
     def __post_init__(self) -> None:
         #: The open WebSockets of live updates, and each change's message built once for all of them.
@@ -57,6 +60,8 @@ class Backends:
 
     async def start(self) -> None:
         started = utcnow()
+        if self.authenticator is not None:
+            await self.authenticator.start()  # fetches the realm's keys in the background, retrying
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
         await self._recover(started)
@@ -90,6 +95,8 @@ class Backends:
         with contextlib.suppress(Exception):
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
+        if self.authenticator is not None:
+            await self.authenticator.stop()
         self.jobs.close()
 
 
@@ -135,11 +142,16 @@ def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
     common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
+    # The services' own resources first: /api/indexes/jobs is an index named "jobs", not a job list.
     routes: list[Any] = [
+        (base + pattern, ResourceHandler, {**common, "resource": resource, "spec": spec})
+        for pattern, resource, spec in resource_routes(backends.jobs.services)
+    ]
+    routes += [
         (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
-    live = {**common, "hub": backends.live, "authenticator": backends.authenticator}
+    live = {**common, "hub": backends.live}
     routes += [(base + pattern, handler, live) for pattern, handler in LIVE_ROUTES]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
@@ -147,6 +159,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
         (r"/", IndexHandler, common),
         (base + r"/?", IndexHandler, common),
     ]
+    routes += [(pattern, handler, common) for pattern, handler in ACCOUNT_ROUTES]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
     return tornado.web.Application(
@@ -157,7 +170,10 @@ def make_app(backends: Backends) -> tornado.web.Application:
             backends.metrics, frozenset({route[1].__name__ for route in routes} | {NotFoundHandler.__name__})
         ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
+        # XSRF: checked by the handlers, for cookie-authenticated requests only (spt_api.handlers.auth).
         xsrf_cookies=False,
+        xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
+        spt_authenticator=backends.authenticator,
         websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
         slow_callback_seconds=settings.slow_callback_seconds,
         spt_settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
 from spt_api.job_render import JobLinks, render_job
 from spt_api.pages import job_list_view, job_view
+from spt_api.services import input_fields
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -31,6 +32,10 @@ class JobBaseHandler(BaseHandler):
 
     def result_url(self, job: Job) -> documents.ResultUrl:
         return self.links.result_url(job)
+
+    def file_parameters(self, service: str) -> frozenset[str]:
+        """The lower-cased names of the service's ``InputFile`` parameters (uploads kept byte for byte)."""
+        return frozenset(input_fields(self.jobs.service(service).params_model))
 
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
@@ -76,7 +81,9 @@ class JobListHandler(JobBaseHandler):
         after = parse_datetime(after_value, "AFTER") if after_value is not None else None
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
-        jobs = await self.jobs.list(self.principal(), service, phases, after, last)
+        # OWNER (an admin's filter; anyone else sees their own jobs whatever it says): a login name or subject.
+        owner = self.param("OWNER") or None
+        jobs = await self.jobs.list(self.principal(), service, phases, after, last, owner)
         if self.wants_html:
             view = job_list_view(service, self.jobs.service(service).title, jobs, self.links)
             self.write_page("job_list.html", view=view, events=f"{self.settings_obj.base_path}/events")
@@ -87,7 +94,8 @@ class JobListHandler(JobBaseHandler):
 
     async def post(self, service: str) -> None:
         key = self.request.headers.get("Idempotency-Key")  # a retry gets the same job (spt_api.idempotency)
-        job = await self.jobs.create(self.principal(), service, await self.read_params(), idempotency_key=key)
+        pairs = await self.read_params(binary=self.file_parameters(service))
+        job = await self.jobs.create(self.principal(), service, pairs, idempotency_key=key, uploads=self.uploads)
         self.see_other(self.job_url(job))
 
 
@@ -176,7 +184,7 @@ class QuoteHandler(JobBaseHandler):
 
 class OwnerHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
-        self.write_text((await self.load(service, job_id)).owner or "")
+        self.write_text((await self.load(service, job_id)).owner_id or "")
 
 
 class ParametersHandler(JobBaseHandler):

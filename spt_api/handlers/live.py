@@ -11,21 +11,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any
 
-import tornado.web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from spt_api.auth import AuthUnavailable
 from spt_api.config import Settings
+from spt_api.handlers.auth import XSRF_FIELD, check_xsrf, principal_of
 from spt_api.handlers.base import BaseHandler, Lifecycle
 from spt_api.job_render import JobLinks
 from spt_api.job_service import JobService
 from spt_api.live import LiveFeed, LiveHub
-from spt_api.uws.errors import NotFoundError, ServiceUnavailableError
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, RequestError, ServiceUnavailableError
 from spt_api.uws.principal import Principal
 
-__all__ = ["LIVE_ROUTES", "BearerAuthenticator", "LiveSocket"]
+__all__ = ["LIVE_ROUTES", "LiveSocket", "auth_close_code"]
 
 log = logging.getLogger(__name__)
 
@@ -43,40 +44,49 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_INTERNAL_ERROR = 1011
 
 
-class BearerAuthenticator(Protocol):
-    """What the socket needs of the authenticator (``spt_api.auth``): a principal from an access token."""
-
-    async def principal_from_bearer(self, token: str) -> Principal: ...
-
-
 def auth_close_code(exc: Exception) -> int:
-    """The close code of an authentication failure: 4403 for a valid user without the role, 1013 when
-    the identity provider cannot be reached, else 4401 (the HTTP statuses 403, 503 and 401)."""
-    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
-    name = type(exc).__name__
-    if status == 403 or name == "NotAuthorised":
-        return CLOSE_FORBIDDEN
-    if status == 503 or name == "AuthUnavailable":
+    """The close code of an authentication failure, as its HTTP status would say: 1013 (503) when the
+    identity provider cannot be reached, 4403 (403) for a valid user without the role or a missing XSRF
+    token, else 4401 (401: no credentials, a bad token)."""
+    if isinstance(exc, AuthUnavailable):
         return CLOSE_TRY_AGAIN_LATER
+    if isinstance(exc, PermissionDeniedError):
+        return CLOSE_FORBIDDEN
     return CLOSE_UNAUTHENTICATED
 
 
 class LiveSocket(BaseHandler, WebSocketHandler):
     """One WebSocket: the current state of the job(s), then each change, until either side closes."""
 
+    #: Who is asking is settled here, after the upgrade, so that a browser learns why by the close code
+    #: (it never sees the status of a refused handshake), and a token may come as the first message.
+    requires_auth = False
+
     def initialize(  # type: ignore[override]
-        self,
-        jobs: JobService,
-        settings: Settings,
-        hub: LiveHub,
-        lifecycle: Lifecycle | None = None,
-        authenticator: BearerAuthenticator | None = None,
+        self, jobs: JobService, settings: Settings, hub: LiveHub, lifecycle: Lifecycle | None = None
     ) -> None:
         super().initialize(jobs, settings, lifecycle)
         self.hub = hub
-        self.authenticator = authenticator
         self._task: asyncio.Task[None] | None = None
         self._auth_message: asyncio.Future[str] | None = None
+        self._auth_error: RequestError | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()  # the request's checks (host, sizes)
+        authenticator = self.authenticator
+        if authenticator is None:
+            return
+        # The bearer header or the session cookie, read now: a bad session cookie is cleared, and no
+        # header can be set once the socket is open.
+        try:
+            self.current_principal = await principal_of(self, authenticator)
+            if self.current_principal is not None and self.auth_via == "cookie":
+                # The session cookie comes with any socket a page of any site opens: the XSRF token
+                # (the _xsrf cookie's value, which only this origin's pages can read) tells them apart.
+                check_xsrf(self, self.get_query_argument(XSRF_FIELD, None))
+        except RequestError as exc:
+            self.current_principal = None
+            self._auth_error = exc
 
     # -- the handshake ----------------------------------------------------------------------------
 
@@ -95,7 +105,7 @@ class LiveSocket(BaseHandler, WebSocketHandler):
             self.close(CLOSE_GOING_AWAY, "server shutting down")
             return
         self.hub.opened(self)
-        if self.authenticator is not None:
+        if self.authenticator is not None and self.current_principal is None and self._auth_error is None:
             # Ready before the first message can arrive (right after this returns), not when the feed starts.
             self._auth_message = asyncio.get_running_loop().create_future()
         # The feed runs beside Tornado's read loop, which must go on to read the auth message.
@@ -139,7 +149,7 @@ class LiveSocket(BaseHandler, WebSocketHandler):
                     await self.write_message(message)
             self.close(1000, "the job was deleted")
         except NotFoundError as exc:
-            self.close(CLOSE_NOT_FOUND, exc.message[:120])
+            self.close(CLOSE_NOT_FOUND, _reason(exc))
         except ServiceUnavailableError:
             self.close(CLOSE_TRY_AGAIN_LATER, "a backend is unavailable: reconnect later")
         except (WebSocketClosedError, StreamClosedError, asyncio.CancelledError):
@@ -153,20 +163,17 @@ class LiveSocket(BaseHandler, WebSocketHandler):
         self.close(CLOSE_TOO_SLOW, "client too slow: it did not read its messages")
 
     async def _authenticate(self) -> Principal | None:
-        """Who is asking: as for every request (auth off: the anonymous user; a session cookie, which
-        must come with the ``_xsrf`` query parameter), else the bearer token of the first message."""
-        if self.authenticator is None:
+        """Who is asking: the anonymous user while auth is off; else as :meth:`prepare` found (a bearer
+        header, or a session cookie with the ``_xsrf`` query parameter), else the bearer token of the
+        first message. None once the socket is closed for want of one."""
+        authenticator = self.authenticator
+        if authenticator is None:
             return self.principal()
-        user = self.current_user
-        if isinstance(user, Principal):
-            if "Authorization" not in self.request.headers:
-                # A session cookie: a page of another site could have opened this socket with it.
-                try:
-                    self.check_xsrf_cookie()
-                except tornado.web.HTTPError:
-                    self.close(CLOSE_FORBIDDEN, "missing or wrong _xsrf query parameter")
-                    return None
-            return user
+        if self._auth_error is not None:
+            self.close(auth_close_code(self._auth_error), _reason(self._auth_error))
+            return None
+        if self.current_principal is not None:
+            return self.current_principal
         assert self._auth_message is not None
         try:
             raw = await asyncio.wait_for(self._auth_message, AUTH_MESSAGE_TIMEOUT)
@@ -178,11 +185,15 @@ class LiveSocket(BaseHandler, WebSocketHandler):
             self.close(CLOSE_UNAUTHENTICATED, 'the first message must be {"type": "auth", "token": "..."}')
             return None
         try:
-            return await self.authenticator.principal_from_bearer(token)
-        except Exception as exc:
-            code = auth_close_code(exc)
-            self.close(code, "authentication failed" if code != CLOSE_TRY_AGAIN_LATER else "auth unavailable")
+            return await authenticator.principal_from_bearer(token)
+        except RequestError as exc:
+            self.close(auth_close_code(exc), _reason(exc))
             return None
+
+
+def _reason(exc: RequestError) -> str:
+    """A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    return exc.message.encode()[:120].decode(errors="ignore")
 
 
 def _auth_token(raw: str) -> str | None:

@@ -18,6 +18,7 @@ import pytest
 
 import spt_api.handlers.live
 from spt_api.app import Backends
+from spt_api.auth import AuthUnavailable, InvalidToken, NotAuthorised
 from spt_api.events.messages import progress_event
 from spt_api.uws.models import Job
 from spt_api.uws.principal import Principal
@@ -144,24 +145,13 @@ async def test_shutdown_closes_the_sockets_with_1001(tmp_path: Path) -> None:
 # -- authentication by the first message ----------------------------------------------------------
 
 
-class InvalidToken(Exception):
-    status = 401
-
-
-class NotAuthorised(Exception):
-    status = 403
-
-
-class AuthUnavailable(Exception):
-    status = 503
-
-
 ALICE = Principal.user("alice-sub")
 BOB = Principal.user("bob-sub")
 
 
 class StubAuthenticator:
-    """Stands in for spt_api.auth's Authenticator (helper A's), with its statuses."""
+    """Stands in for spt_api.auth's Authenticator, raising its errors (tests/live/test_live_auth.py uses
+    the real one against the OIDC stand-in)."""
 
     async def principal_from_bearer(self, token: str) -> Principal:
         match token:
@@ -180,7 +170,7 @@ class StubAuthenticator:
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     def configure(backends: Backends) -> None:
-        backends.authenticator = StubAuthenticator()
+        backends.authenticator = StubAuthenticator()  # type: ignore[assignment]
 
     settings = embedded_settings(tmp_path_factory.mktemp("live-auth"), embedded_pool_size=1)
     running, stop = start_server(settings, configure=configure)
