@@ -52,8 +52,9 @@ class Backends:
 
     def __post_init__(self) -> None:
         #: The open WebSockets of live updates, and each change's message built once for all of them.
-        self.live = LiveHub(self.jobs)
+        self.live = LiveHub(self.jobs, on_too_slow=self.metrics.websockets_too_slow.inc)
         self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
+        self.metrics.websockets_open.set_function(lambda: self.live.open_count)
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
         self._loop_lag: asyncio.Task[None] | None = None

@@ -84,8 +84,10 @@ class Closable(Protocol):
 class LiveHub:
     """The API process's live updates: each change's message built once, and the open sockets."""
 
-    def __init__(self, jobs: JobService) -> None:
+    def __init__(self, jobs: JobService, on_too_slow: Callable[[], None] | None = None) -> None:
         self.jobs = jobs
+        #: Called for each socket closed because its client did not keep up (a metric counts them).
+        self.on_too_slow = on_too_slow
         self._memo: OrderedDict[tuple[int, str], tuple[JobEvent, asyncio.Future[tuple[Job | None, bytes]]]] = (
             OrderedDict()
         )

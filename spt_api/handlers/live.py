@@ -159,6 +159,8 @@ class LiveSocket(BaseHandler, WebSocketHandler):
             self.close(CLOSE_INTERNAL_ERROR, "internal error")
 
     def _too_slow(self) -> None:
+        if self.hub.on_too_slow is not None:
+            self.hub.on_too_slow()
         log.info("closing a WebSocket whose client does not keep up (%s)", self.request.path)
         self.close(CLOSE_TOO_SLOW, "client too slow: it did not read its messages")
 

@@ -43,7 +43,9 @@ def rss_bytes() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    settings = embedded_settings(tmp_path_factory.mktemp("live"), ws_queue_size=QUEUE_SIZE)
+    settings = embedded_settings(
+        tmp_path_factory.mktemp("live"), ws_queue_size=QUEUE_SIZE, cors_origins="https://app.example.org"
+    )
     running, stop = start_server(settings)
     yield running
     stop()
@@ -86,6 +88,19 @@ async def test_a_client_that_never_reads_is_closed_with_4408_and_costs_no_memory
         assert 1 <= messages < 30_000
     finally:
         raw.close()
+    assert "spt_websockets_too_slow_total 1.0" in httpx.get(live_server.base_url + "/metrics").text
+
+
+async def test_a_trusted_origin_may_open_a_socket_and_others_not(live_server: RunningServer) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    url = ws_url(live_server.base_url, live_server.settings.base_path + "/events")
+    conn = await connect(url, Origin="https://app.example.org")  # in SPT_API_CORS_ORIGINS
+    conn.close()
+    for origin in ("https://app.example.org.evil.com", "http://app.example.org", "null"):
+        with pytest.raises(HTTPClientError) as refused:
+            await connect(url, Origin=origin)
+        assert refused.value.code == 403, origin
 
 
 # -- 500 sockets -----------------------------------------------------------------------------------
@@ -102,6 +117,10 @@ async def test_500_sockets_on_one_process_all_get_one_change(live_server: Runnin
     assert all(m is not None and m["phase"] == "PENDING" for m in firsts)
     rss_open = rss_bytes()
     assert live_server.backends.live.open_count >= SOCKETS
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(live_server.base_url + "/metrics")).text
+    gauge = next(line for line in metrics.splitlines() if line.startswith("spt_websockets_open "))
+    assert float(gauge.split()[1]) >= SOCKETS
 
     async def changed(conn: Any) -> float:
         message = await next_message(conn, timeout=60)
@@ -152,6 +171,9 @@ BOB = Principal.user("bob-sub")
 class StubAuthenticator:
     """Stands in for spt_api.auth's Authenticator, raising its errors (tests/live/test_live_auth.py uses
     the real one against the OIDC stand-in)."""
+
+    async def stop(self) -> None:
+        """Nothing to stop (the real one stops its key refresher)."""
 
     async def principal_from_bearer(self, token: str) -> Principal:
         match token:
