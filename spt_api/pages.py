@@ -41,12 +41,14 @@ def render_page(template: str, **context: Any) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, host: str) -> str:
     """Only the page's own inline script and style (by ``nonce``), links and forms to this origin,
-    WebSockets back to it; nothing else runs, even should some value escape its escaping."""
+    WebSockets back to ``host`` (named: older browsers do not count ws: as 'self'); nothing else runs,
+    even should some value escape its escaping."""
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        f"connect-src 'self' ws://{host} wss://{host}; img-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
     )
 
 

@@ -478,7 +478,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """An HTML page for a browser (:mod:`spt_api.pages`): escaped, and no script but its own."""
         nonce = secrets.token_urlsafe(16)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.set_header("Content-Security-Policy", content_security_policy(nonce))
+        self.set_header("Content-Security-Policy", content_security_policy(nonce, self.request.host))
         self.add_header("Vary", "Accept")
         # With auth on, a page's forms (Run, Abort, Delete) and its WebSocket carry the XSRF token; this
         # also sets the _xsrf cookie the page's script reads.
