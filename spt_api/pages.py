@@ -47,7 +47,7 @@ def content_security_policy(nonce: str, host: str) -> str:
     even should some value escape its escaping."""
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        f"connect-src 'self' ws://{host} wss://{host}; img-src 'self'; form-action 'self'; base-uri 'none'; "
+        f"connect-src 'self' ws://{host} wss://{host}; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
         "frame-ancestors 'none'"
     )
 
