@@ -58,8 +58,9 @@ def auth_close_code(exc: Exception) -> int:
 class LiveSocket(BaseHandler, WebSocketHandler):
     """One WebSocket: the current state of the job(s), then each change, until either side closes."""
 
-    #: Who is asking is settled here, after the upgrade, so that a browser learns why by the close code
-    #: (it never sees the status of a refused handshake), and a token may come as the first message.
+    #: The socket settles who is asking itself, not with BaseHandler's 401 or login redirect: a failure
+    #: is said by a close code after the upgrade (a browser never sees the status of a refused
+    #: handshake), and a token may still come as the first message.
     requires_auth = False
 
     def initialize(  # type: ignore[override]
