@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=4096,
     )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
+    ws_queue_size: int = Field(
+        64,
+        title="Job changes held for a WebSocket client that has not yet read them; one more closes its socket "
+        "(4408), so a client too slow to read never grows the server's memory",
+        ge=1,
+    )
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
     default_lifetime: int = Field(
