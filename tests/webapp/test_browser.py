@@ -52,14 +52,6 @@ class ConsoleLog:
         self.origin = server.base_url + "/"
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
-        # Until the API has its WebSocket route, the app falls back to polling, and until it has login,
-        # /account/me is a 404 (auth off). Chromium logs the failed handshake and the 404 as errors: those
-        # are allowed, and only while the server lacks the route.
-        self.allowed: list[str] = []
-        if httpx.get(f"{server.api}/events", timeout=10).status_code == 404:
-            self.allowed.append("/events")
-        if httpx.get(f"{server.base_url}/account/me", timeout=10).status_code == 404:
-            self.allowed.append("/account/me")
 
     def _console(self, message: Any) -> None:
         where = message.location.get("url", "")
@@ -68,7 +60,7 @@ class ConsoleLog:
             self.errors.append(f"{message.text} at {where}")
 
     def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(route in e for route in self.allowed)]
+        return list(self.errors)
 
 
 @pytest.fixture
@@ -130,8 +122,9 @@ def test_submit_watch_it_complete_open_a_preview_and_download(page: Any, artifac
     shot(page, artifacts, "01-form")
     job_id = submit(page, THREE_POSITIONS, Format="png")
     phases = wait_completed(page)
-    # Seen unfinished first, then COMPLETED: the page followed the job live.
+    # Seen unfinished first, then COMPLETED: the page followed the job live, over the WebSocket.
     assert phases[0] in ("PENDING", "QUEUED", "EXECUTING") and phases[-1] == "COMPLETED", phases
+    expect(page.get_by_text("Live updates.", exact=True)).to_be_visible()
 
     thumbs = page.get_by_role("button", name=re.compile("^Open preview"))
     expect(thumbs).to_have_count(3)

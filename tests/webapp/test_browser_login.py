@@ -62,6 +62,7 @@ def test_login_own_jobs_and_logout(browser: Any, auth_webapp_server: RunningServ
     # A cookie-authenticated POST: the app sends the XSRF token, or the API would answer 403.
     job_id = submit(page, THREE_POSITIONS, Format="png")
     wait_completed(page)
+    expect(page.get_by_text("Live updates.", exact=True)).to_be_visible()  # the WebSocket, cookie + _xsrf
     expect(page.get_by_role("button", name=re.compile("^Open preview"))).to_have_count(3)
     expect(page.locator(".job-times")).to_contain_text("alice")
     shot(page, artifacts, "11-alice-job")
