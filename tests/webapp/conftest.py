@@ -121,3 +121,15 @@ def auth_webapp_server(
     running, stop = start_server(settings)
     yield running
     stop()
+
+
+@pytest.fixture(scope="session")
+def production_webapp_server(
+    request: pytest.FixtureRequest, demo_maps: Path, webapp_dist: Path, production_infra: Any, celery_worker: Any
+) -> Iterator[RunningServer]:
+    """The production backends (PostgreSQL, Redis, Celery workers, SeaweedFS S3): results are signed S3
+    URLs on another origin, which previews (<img>) and the manifest (fetch, CORS) follow."""
+    settings = production_infra.settings(service_settings=cutout_maps(demo_maps), webapp_dir=webapp_dist)
+    running, stop = start_server(settings)
+    yield running
+    stop()
