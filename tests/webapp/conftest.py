@@ -83,8 +83,17 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configured = os.environ.get("SPT_API_TEST_ARTIFACTS")
     folder = Path(configured) / "webapp" if configured else tmp_path_factory.mktemp("artifacts")
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nweb app test artifacts (screenshots, downloads): {folder}")
+    ARTIFACT_FOLDERS.append(folder)
     return folder
+
+
+#: The artifacts folders of this run, named in the terminal summary.
+ARTIFACT_FOLDERS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for folder in ARTIFACT_FOLDERS:
+        terminalreporter.write_line(f"web app test artifacts (screenshots, downloads): {folder}")
 
 
 @pytest.fixture(scope="session")
