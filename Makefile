@@ -32,8 +32,10 @@ $(TEST_STAMP): setup.cfg pyproject.toml | $(BIN)/python
 venv: $(TEST_STAMP)
 
 # npm ci writes node_modules/.package-lock.json: the stamp of an install from the lock file.
+# npm 11 refuses `npm ci` on this lock file ("Missing: napi-windows-process-start-time", an optional
+# dependency of Vite for Windows that the lock leaves out on Linux); `npm install` takes the same lock unchanged.
 $(WEBAPP_MODULES): webapp/package-lock.json
-	cd webapp && $(NPM) ci --no-audit --no-fund
+	cd webapp && { $(NPM) ci --no-audit --no-fund || $(NPM) install --no-audit --no-fund; }
 
 $(WEBAPP_BUILD): $(WEBAPP_MODULES) $(WEBAPP_SOURCES)
 	cd webapp && $(NPM) run build
