@@ -17,6 +17,7 @@ from tornado.httpserver import HTTPServer
 from spt_api.config import Settings
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
+from spt_api.handlers.resources import ResourceHandler, resource_routes
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
@@ -126,7 +127,12 @@ def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
     common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
+    # The services' own resources first: /api/indexes/jobs is an index named "jobs", not a job list.
     routes: list[Any] = [
+        (base + pattern, ResourceHandler, {**common, "resource": resource, "spec": spec})
+        for pattern, resource, spec in resource_routes(backends.jobs.services)
+    ]
+    routes += [
         (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]

@@ -11,6 +11,7 @@ from spt_api.services.errors import FatalJobError, TransientJobError, UsageError
 from spt_api.services.inputs import InputFile, InputReader, input_fields
 from spt_api.services.params import ParamsModel, params_from_json, usage_error_from_validation
 from spt_api.services.registry import ENTRY_POINT_GROUP, ServiceRegistry, UnknownServiceError
+from spt_api.services.resources import NotFoundError, Resource, ResourceRequest
 from spt_api.services.settings import ServiceSettings, service_settings_config
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "InputReader",
     "JobContext",
     "MergeContext",
+    "NotFoundError",
     "ParamsModel",
+    "Resource",
+    "ResourceRequest",
     "ServiceRegistry",
     "ServiceSettings",
     "ServiceSpec",

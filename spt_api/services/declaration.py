@@ -15,6 +15,7 @@ from typing import Any
 
 from spt_api.services.context import ChildOutcome, JobContext, MergeContext
 from spt_api.services.params import ParamsModel
+from spt_api.services.resources import Resource
 from spt_api.services.settings import ServiceSettings
 
 __all__ = ["HealthFunction", "RunFunction", "ServiceSpec", "SyncResult", "load_function"]
@@ -84,6 +85,9 @@ class ServiceSpec:
     #: Optional ``requirements(params) -> frozenset[str]``: the worker capabilities a job needs (``gpu``,
     #: ``onnx``). A QUEUED job that no live worker server can take says so in its document. Light code only.
     requirements: Callable[[Any], frozenset[str]] | None = None
+    #: Optional ``"module:function"`` returning ``list[Resource]``: the service's extra HTTP resources (plain
+    #: JSON endpoints such as ``/api/indexes/{name}``), served by one core handler. Light code only.
+    resources: str | None = None
     #: The last core settings object asked about and this service's settings under it.
     _settings_cache: list[Any] = field(default_factory=list, compare=False, repr=False)
 
@@ -127,6 +131,12 @@ class ServiceSpec:
 
     def load_cli(self) -> Callable[[Any], None] | None:
         return load_function(self.cli) if self.cli else None
+
+    def load_resources(self) -> list[Resource]:
+        if not self.resources:
+            return []
+        found: list[Resource] = load_function(self.resources)()
+        return found
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()
