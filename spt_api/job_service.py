@@ -178,7 +178,7 @@ class JobService:
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
         # Uploads stored, references and headers checked (the service's check_inputs): a 400 now.
         await self.call(
-            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self._live_workers
+            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers
         )
         token = self.cache.token()
         try:
@@ -222,7 +222,7 @@ class JobService:
         needed = spec.requirements(params)
         if not needed:
             return job
-        workers = await self.call(self._live_workers)
+        workers = await self.call(self.live_workers)
         missing = missing_capabilities(needed, workers, job.queue)
         if not missing:
             return job
@@ -236,7 +236,7 @@ class JobService:
             with contextlib.suppress(Exception):
                 await self.call(self.objects.delete_prefix, inputs_prefix(job_id))
 
-    def _live_workers(self) -> list[Any]:
+    def live_workers(self) -> list[Any]:
         """The live worker servers (blocking; read as the system: they are nobody's jobs)."""
         live = getattr(self.store, "live_workers", None)
         return live(_WORKERS, self.settings.heartbeat_timeout) if live is not None else []

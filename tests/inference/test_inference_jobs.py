@@ -16,6 +16,7 @@ import pytest
 from spt_api.testing import ServerThread
 from tests.api.uws_helpers import JSON, wait_until_final
 from tests.inference.models import Models, save, two_io_model
+from tests.support._proc import wait_until
 
 RTOL = 1e-5
 
@@ -178,3 +179,24 @@ def test_the_npz_result_is_a_plain_numpy_archive(inference_server: ServerThread)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
         _, body = result(client, submit(client, npy(np.zeros((5, 64), np.float32)), model="digits"))
     assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["label.npy", "probabilities.npy"]
+
+
+def test_models_resource_lists_signatures_requirements_and_servers(inference_server: ServerThread) -> None:
+    with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
+
+        def listed() -> dict[str, Any] | None:
+            models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+            return models if models["digits"]["servers"] else None  # the pool has registered
+
+        models = wait_until(listed, timeout=60, what="the embedded pool in /api/models")
+        assert models["digits"]["inputs"] == [{"name": "X", "dtype": "float32", "shape": [-1, 64]}]
+        assert models["digits"]["waiting"] is None
+        assert models["conv"]["maxBatchSize"] == 16 and models["conv"]["queue"] == "inference-cpu"
+        assert models["pair_gpu"]["requirements"] == ["cuda", "gpu", "onnx"]
+        assert models["pair_gpu"]["servers"] == []
+        assert models["pair_gpu"]["waiting"] == "waiting for a server with cuda, gpu"
+        assert models["torchy"]["supported"] is False and "pytorch" in models["torchy"]["problem"]
+        one = client.get("/api/models/pair").json()
+        assert [o["name"] for o in one["outputs"]] == ["total", "dot"]
+        missing = client.get("/api/models/nosuch", headers=JSON)
+        assert missing.status_code == 404 and "no model 'nosuch'" in missing.json()["message"]

@@ -62,4 +62,5 @@ SERVICE = ServiceSpec(
     check_inputs="workers.services.inference.check:check_inputs",
     requirements=requirements,
     cli="workers.services.inference.cli:register_cli",
+    resources="workers.services.inference.resources:resources",
 )
