@@ -1,6 +1,6 @@
 """Inference throughput: rows/s of an inference job against a plain onnxruntime loop in one process.
 
-A 3-layer MLP (64 → 256 → 256 → 10, made here with onnx.helper) over ROWS × 64 float32 rows in batches
+A 3-layer MLP (64 → 256 → 256 → 10, made here with onnx.helper) over ROWS x 64 float32 rows in batches
 of 256. The job reads its input by reference from the embedded server's store (so the upload is not
 timed) and writes an .npz result; the yardstick is ``session.run`` over the same batches in this
 process (ARCHITECTURE.md: heavy jobs ≥ 0.90 of the raw library). Also the time to first result of a
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,7 @@ def mlp(path: Path) -> Path:
     sizes = [FEATURES, 256, 256, 10]
     nodes, inits = [], []
     previous = "x"
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         w = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
         b = np.zeros(n_out, np.float32)
         inits += [helper.make_tensor(f"w{i}", TensorProto.FLOAT, w.shape, w.ravel()),

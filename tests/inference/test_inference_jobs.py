@@ -200,3 +200,35 @@ def test_models_resource_lists_signatures_requirements_and_servers(inference_ser
         assert [o["name"] for o in one["outputs"]] == ["total", "dot"]
         missing = client.get("/api/models/nosuch", headers=JSON)
         assert missing.status_code == 404 and "no model 'nosuch'" in missing.json()["message"]
+
+
+def test_the_api_process_never_imports_onnxruntime(models: Models, tmp_path: Any) -> None:
+    """The API's whole path of an inference submission (app, services, the check reading the model's
+    signature and the input's header) in a fresh process: onnxruntime, onnx and numpy stay unimported."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "input.npy"
+    np.save(data, np.zeros((3, 64), np.float32))
+    script = f"""
+import sys
+from spt_api.app import make_app
+from spt_api.bootstrap import load_services
+from spt_api.config import Settings
+from spt_api.storage.local import LocalObjectStore
+from spt_api.storage.inputs import StoredInputs
+repo = {str(models.repository)!r}
+settings = Settings(data_dir={str(tmp_path)!r}, service_settings={{"inference": {{"models_url": repo}}}})
+spec = load_services(settings)["inference"]
+params = spec.params_model.from_uws([("model", "digits"), ("input", "input.npy")])
+from pathlib import Path
+reader = StoredInputs(LocalObjectStore(Path({str(tmp_path)!r})), settings, spec.settings_for(settings))
+spec.load_check_inputs()(params, reader)
+spec.load_resources()
+assert spec.queue_of(params) == "inference-cpu"
+heavy = sorted(m for m in ("onnxruntime", "onnx", "numpy") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout
