@@ -61,80 +61,83 @@ def load_inputs(path: Path, info: ModelInfo, workdir: Path) -> dict[str, np.ndar
     return arrays
 
 
+#: Outputs up to this size (all of them together) are gathered in memory; larger ones in memory-mapped files.
+OUTPUT_MEMORY_BYTES = 512 << 20
+
+
 class _Outputs:
-    """Outputs written batch by batch into memory-mapped ``.npy`` files of the job's scratch directory."""
+    """Outputs gathered batch by batch: in memory, or in memory-mapped ``.npy`` files of the job's scratch
+    directory when they would be large (an input larger than memory has outputs to match)."""
 
     def __init__(self, names: list[str], rows: int, workdir: Path) -> None:
         self.names = names
         self.rows = rows
         self.folder = workdir / "output"
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.arrays: list[np.ndarray] = []
 
-    def path(self, index: int) -> Path:
-        return self.folder / f"{index}-{safe_name(self.names[index])}.npy"
+    def _allocate(self, values: list[np.ndarray]) -> None:
+        shapes = [(self.rows, *v.shape[1:]) for v in values]
+        total = sum(int(np.prod(shape)) * v.dtype.itemsize for shape, v in zip(shapes, values, strict=True))
+        if total <= OUTPUT_MEMORY_BYTES:
+            self.arrays = [np.empty(shape, v.dtype) for shape, v in zip(shapes, values, strict=True)]
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Written through plain ndarray views: slicing a np.memmap costs a Python object per batch.
+        self.arrays = [
+            np.lib.format.open_memmap(
+                self.folder / f"{i}-{safe_name(self.names[i])}.npy", mode="w+", dtype=v.dtype, shape=shape
+            ).view(np.ndarray)
+            for i, (shape, v) in enumerate(zip(shapes, values, strict=True))
+        ]
 
     def write(self, start: int, values: list[np.ndarray]) -> None:
         if not self.arrays:
-            self.arrays = [
-                np.lib.format.open_memmap(self.path(i), mode="w+", dtype=v.dtype, shape=(self.rows, *v.shape[1:]))
-                for i, v in enumerate(values)
-            ]
+            self._allocate(values)
         for target, value in zip(self.arrays, values, strict=True):
             target[start : start + len(value)] = value
-
-    def write_whole(self, values: list[np.ndarray]) -> None:
-        for i, value in enumerate(values):
-            np.save(self.path(i), value)
-
-    def finish(self) -> list[Path]:
-        for array in self.arrays:
-            array.flush()  # type: ignore[attr-defined]
-        self.arrays = []
-        return [self.path(i) for i in range(len(self.names))]
 
 
 def run_batches(
     session: Any, info: ModelInfo, arrays: dict[str, np.ndarray], batch_size: int, workdir: Path, ctx: Any = None
-) -> list[Path] | None:
-    """Run the model over ``arrays``; the ``.npy`` file of each output, or None when aborted."""
+) -> list[np.ndarray] | None:
+    """Run the model over ``arrays``; each output, in order, or None when aborted."""
     names = [t.name for t in info.outputs]
-    outputs = _Outputs(names, 0, workdir)
     if not info.batched:
-        outputs.write_whole(session.run(names, {k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-        return outputs.finish()
+        return list(session.run(names, {k: np.ascontiguousarray(v) for k, v in arrays.items()}))
     rows = len(next(iter(arrays.values())))
     if rows == 0:
         raise UsageError("parameter 'input': the input has no rows", parameter="input")
-    outputs.rows = rows
+    outputs = _Outputs(names, rows, workdir)
     total = -(-rows // batch_size)
-    feeds = list(arrays.items())
+    # Plain ndarray views of the memory-mapped inputs: no np.memmap object per batch.
+    feeds = [(name, array.view(np.ndarray)) for name, array in arrays.items()]
+    run_model = session.run
     for index in range(total):
         if ctx is not None and ctx.is_aborted():
             return None
         start = index * batch_size
         feed = {name: np.ascontiguousarray(array[start : start + batch_size]) for name, array in feeds}
-        outputs.write(start, session.run(names, feed))
+        outputs.write(start, run_model(names, feed))
         if ctx is not None:
             ctx.progress(index + 1, total, f"batch {index + 1} of {total}")
-    return outputs.finish()
+    return outputs.arrays
 
 
-def _pack_npz(paths: list[Path], names: list[str], target: Path) -> Path:
+def _pack_npz(arrays: list[np.ndarray], names: list[str], target: Path) -> Path:
     # As numpy.savez writes it (stored, not compressed): np.load(target)[name] reads each output.
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for path, name in zip(paths, names, strict=True):
-            archive.write(path, arcname=f"{name}.npy")
+        for array, name in zip(arrays, names, strict=True):
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
     return target
 
 
-def _pack_parquet(paths: list[Path], names: list[str], target: Path) -> Path:
+def _pack_parquet(arrays: list[np.ndarray], names: list[str], target: Path) -> Path:
     """One column per output; an output of more than one dimension per row is a fixed-size list column
     of its flattened row, its shape kept in the column's metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    arrays = [np.load(p, mmap_mode="r") for p in paths]
     rows = len(arrays[0]) if arrays else 0
     chunk = 65536
     fields = []
@@ -168,15 +171,18 @@ def run(params: InferenceParams, ctx: JobContext) -> None:
     session = SESSIONS.get(info, model_file, providers, inference.session_cache_mb)
     arrays = load_inputs(ctx.input_path(params.input), info, ctx.workdir)
     batch_size = params.batch_size or info.default_batch_size
-    paths = run_batches(session, info, arrays, batch_size, ctx.workdir, ctx)
-    if paths is None:
+    outputs = run_batches(session, info, arrays, batch_size, ctx.workdir, ctx)
+    if outputs is None:
         return
     names = [t.name for t in info.outputs]
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
     if params.output_format == "npy":
-        ctx.add_result("output.npy", paths[0], "application/x-npy", result_id="output")
+        target = ctx.workdir / "output.npy"
+        np.save(target, outputs[0])
+        ctx.add_result("output.npy", target, "application/x-npy", result_id="output")
     elif params.output_format == "parquet":
-        target = _pack_parquet(paths, names, ctx.workdir / "output.parquet")
+        target = _pack_parquet(outputs, names, ctx.workdir / "output.parquet")
         ctx.add_result("output.parquet", target, "application/vnd.apache.parquet", result_id="output")
     else:
-        target = _pack_npz(paths, names, ctx.workdir / "output.npz")
+        target = _pack_npz(outputs, names, ctx.workdir / "output.npz")
         ctx.add_result("output.npz", target, "application/x-npz", result_id="output")
