@@ -27,13 +27,13 @@ def test_the_session_cache_is_bounded_and_keyed_by_the_model_file(models: Models
     assert cache.get(digits, models.repository / digits.key, ["CPUExecutionProvider"], 10) is first
     assert cache.created == 1
     cache.get(conv, models.repository / conv.key, ["CPUExecutionProvider"], 10)
-    assert len(cache.keys()) == 2
+    assert len(cache.loaded()) == 2
     # The file replaced in place (a new stamp) is a new session; past the 1 MB bound the least recently
     # used go, and the newest stays even alone above it.
     replaced = type(conv)(**{**conv.__dict__, "stamp": "replaced", "size": 2 * 1024 * 1024})
     cache.get(replaced, models.repository / conv.key, ["CPUExecutionProvider"], 1)
     assert cache.created == 3
-    assert [(k[0], k[2]) for k in cache.keys()] == [("conv", "replaced")]
+    assert [(k[0], k[2]) for k in cache.loaded()] == [("conv", "replaced")]
 
 
 def test_models_add_checks_and_copies_and_list_shows_them(models: Models, tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_models_add_checks_and_copies_and_list_shows_them(models: Models, tmp_pa
     assert add_model(settings, "pair", model) == 2
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with pytest.raises(Exception, match="(?i)protobuf|load|parse|invalid"):
+    with pytest.raises(Exception, match=r"(?i)protobuf|load|parse|invalid"):
         add_model(settings, "broken", bad)
     config = tmp_path / "config.pbtxt"
     config.write_text("max_batch_size: 8\nno_such_field: 1\n")

@@ -85,7 +85,7 @@ class SessionCache:
                 self._sessions.popitem(last=False)
         return session
 
-    def keys(self) -> list[tuple[str, int, str, tuple[str, ...]]]:
+    def loaded(self) -> list[tuple[str, int, str, tuple[str, ...]]]:
         with self._lock:
             return list(self._sessions)
 
