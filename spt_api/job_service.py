@@ -398,7 +398,18 @@ class JobService:
         current = job
         for _ in range(PARAMETER_UPDATE_TRIES):
             merged = [(k, v) for k, v in current.parameters if k.lower() not in changed] + list(pairs)
-            await self._validated(spec, merged)
+            params = await self._validated(spec, merged)
+            # The inputs are checked as at creation (references, the service's check_inputs)...
+            await self.call(
+                prepare_inputs, spec, params, merged, (), self.objects, self.settings, job.job_id, self.live_workers
+            )
+            # ...and the job's queue was chosen at creation: a change that needs other servers is refused.
+            if spec.queue_of(params) != job.queue:
+                raise UsageError(
+                    f"this change would need a worker of queue {spec.queue_of(params)!r}, and the job was "
+                    f"placed on {job.queue!r} when it was created: create a new job instead",
+                    parameter=pairs[0][0],
+                )
             updated = await self.change(
                 job.job_id, self.store.replace_parameters, principal, job.job_id, current.parameters, merged
             )

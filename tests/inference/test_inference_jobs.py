@@ -232,3 +232,19 @@ print("HEAVY", heavy)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout, done.stdout
+
+
+def test_a_parameter_update_is_checked_as_a_creation(inference_server: ServerThread) -> None:
+    a = np.ones((2, 4), np.float32)
+    with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
+        created = client.post("/api/inference/jobs", data={"model": "pair"},
+                              files={"input": ("ab.npz", npz(a=a, b=a))}, headers=JSON)
+        assert created.status_code == 303
+        url = created.headers["Location"]
+        wrong = client.post(f"{url}/parameters", data={"model": "digits"}, headers=JSON)
+        assert wrong.status_code == 400 and wrong.json()["parameter"] == "input"
+        elsewhere = client.post(f"{url}/parameters", data={"model": "pair_gpu"}, headers=JSON)
+        assert elsewhere.status_code == 400 and "queue 'inference-gpu'" in elsewhere.json()["message"]
+        assert client.post(f"{url}/parameters", data={"batch_size": "2"}).status_code == 303
+        assert client.post(f"{url}/phase", data={"PHASE": "RUN"}).status_code == 303
+        assert wait_until_final(client, url, 60)["phase"] == "COMPLETED"
