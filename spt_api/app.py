@@ -14,7 +14,9 @@ import tornado.web
 from tornado import iostream
 from tornado.httpserver import HTTPServer
 
+from spt_api.auth import Authenticator
 from spt_api.config import Settings
+from spt_api.handlers.account import ACCOUNT_ROUTES
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
 from spt_api.handlers.resources import ResourceHandler, resource_routes
@@ -41,6 +43,8 @@ class Backends:
     sync: SyncGate
     #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    #: Checks bearer tokens and login sessions; None while authentication is off.
+    authenticator: Authenticator | None = None
 
     def __post_init__(self) -> None:
         self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
@@ -50,6 +54,8 @@ class Backends:
 
     async def start(self) -> None:
         started = utcnow()
+        if self.authenticator is not None:
+            await self.authenticator.start()  # fetches the realm's keys in the background, retrying
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
         await self._recover(started)
@@ -82,6 +88,8 @@ class Backends:
         with contextlib.suppress(Exception):
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
+        if self.authenticator is not None:
+            await self.authenticator.stop()
         self.jobs.close()
 
 
@@ -142,6 +150,7 @@ def make_app(backends: Backends) -> tornado.web.Application:
         (r"/", IndexHandler, common),
         (base + r"/?", IndexHandler, common),
     ]
+    routes += [(pattern, handler, common) for pattern, handler in ACCOUNT_ROUTES]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
     return tornado.web.Application(
@@ -152,7 +161,10 @@ def make_app(backends: Backends) -> tornado.web.Application:
             backends.metrics, frozenset({route[1].__name__ for route in routes} | {NotFoundHandler.__name__})
         ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
+        # XSRF: checked by the handlers, for cookie-authenticated requests only (spt_api.handlers.auth).
         xsrf_cookies=False,
+        xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
+        spt_authenticator=backends.authenticator,
         slow_callback_seconds=settings.slow_callback_seconds,
         spt_settings=settings,
     )

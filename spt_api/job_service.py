@@ -282,12 +282,15 @@ class JobService:
         phases: Sequence[ExecutionPhase],
         after: datetime | None,
         last: int | None,
+        owner: str | None = None,
     ) -> list[JobRef]:
+        """The principal's jobs (an admin's: everyone's, or ``owner``'s: a subject or a login name)."""
         self.service(service)
         return await self.call(
             self.store.list_refs,
             principal,
             service=service,
+            owner=owner,
             phases=phases,
             after=after,
             last=last,

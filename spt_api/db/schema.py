@@ -50,10 +50,14 @@ jobs = sa.Table(
     # Idempotent submission: the client's Idempotency-Key (unique per owner) and a hash of its request.
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
+    # The owner's login name shown as ownerId (the owner column, the token's subject, decides access).
+    sa.Column("owner_name", sa.String(255), nullable=True),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
     sa.Index("ix_jobs_destruction", "destruction_time"),
+    # A renamed account's jobs are found by owner alone (JobStore.rename_owner).
+    sa.Index("ix_jobs_owner", "owner"),
     sa.Index("ix_jobs_parent", "parent_id"),
     sa.Index("ix_jobs_service_list", "service", "creation_time"),
     sa.Index("ix_jobs_service_phase", "service", "phase", "creation_time"),

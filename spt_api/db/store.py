@@ -64,6 +64,7 @@ def _row_to_job(row: RowMapping) -> Job:
         job_id=row["job_id"],
         service=row["service"],
         owner=row["owner"],
+        owner_name=row["owner_name"],
         phase=ExecutionPhase(row["phase"]),
         creation_time=creation,
         execution_duration=row["execution_duration"],
@@ -306,12 +307,15 @@ class JobStore(WorkerRegistry):
         limit: int = 1000,
     ) -> builtins.list[JobRef]:
         """Like :meth:`list`, reading only what a job list shows (a long list costs a tenth)."""
-        columns = [jobs.c.job_id, jobs.c.service, jobs.c.phase, jobs.c.run_id, jobs.c.owner, jobs.c.creation_time]
+        columns = [
+            jobs.c.job_id, jobs.c.service, jobs.c.phase, jobs.c.run_id, jobs.c.owner, jobs.c.creation_time,
+            jobs.c.owner_name,
+        ]
         query = self._list_query(sa.select(*columns), principal, service, owner, phases, after, last, limit)
         with self.engine.connect() as conn:
             return [
-                JobRef(job_id, svc, ExecutionPhase(phase), run_id, job_owner, _aware(created) or created)
-                for job_id, svc, phase, run_id, job_owner, created in conn.execute(query)
+                JobRef(job_id, svc, ExecutionPhase(phase), run_id, job_owner, _aware(created) or created, name)
+                for job_id, svc, phase, run_id, job_owner, created, name in conn.execute(query)
             ]
 
     @staticmethod
@@ -330,7 +334,8 @@ class JobStore(WorkerRegistry):
         if service is not None:
             query = query.where(jobs.c.service == service)
         if owner is not None:
-            query = query.where(jobs.c.owner == owner)
+            # An admin's OWNER filter: the owner's subject, or the name their jobs show.
+            query = query.where(sa.or_(jobs.c.owner == owner, jobs.c.owner_name == owner))
         if phases:
             query = query.where(jobs.c.phase.in_([p.value for p in phases]))
         else:
@@ -339,6 +344,23 @@ class JobStore(WorkerRegistry):
             query = query.where(jobs.c.creation_time > after)
         count = min(last, limit) if last is not None else limit
         return query.order_by(jobs.c.creation_time.desc(), jobs.c.job_id.desc()).limit(count)
+
+    @retry_once_on_disconnect
+    def rename_owner(self, principal: Principal) -> int:
+        """Show ``principal``'s current login name on all its jobs (a renamed account keeps its jobs, which
+        are its subject's); returns how many jobs changed. Only the user's own jobs are touched."""
+        if principal.user_id is None or principal.username is None:
+            return 0
+        statement = (
+            jobs.update()
+            .where(
+                jobs.c.owner == principal.user_id,
+                sa.or_(jobs.c.owner_name.is_(None), jobs.c.owner_name != principal.username),
+            )
+            .values(owner_name=principal.username)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount or 0)
 
     @retry_once_on_disconnect
     def ping(self) -> None:
@@ -501,6 +523,7 @@ class JobStore(WorkerRegistry):
             "job_id": job_id,
             "service": service,
             "owner": principal.owner,
+            "owner_name": principal.owner_name,
             "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
             "queue": queue or service,
             "sync": sync,
@@ -692,6 +715,7 @@ class JobStore(WorkerRegistry):
                     "service": parent.service,
                     "queue": parent.queue,
                     "owner": parent.owner,
+                    "owner_name": parent.owner_name,
                     "phase": ExecutionPhase.QUEUED.value,
                     "run_id": parent.run_id,
                     "creation_time": now,

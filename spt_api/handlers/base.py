@@ -15,7 +15,9 @@ import tornado.web
 from pydantic import BaseModel
 from tornado import httputil
 
+from spt_api.auth import Authenticator, MissingCredentials
 from spt_api.config import Settings
+from spt_api.handlers.auth import XSRF_FIELD, authenticate
 from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
 from spt_api.services import params_from_json
@@ -208,6 +210,13 @@ class BaseHandler(tornado.web.RequestHandler):
 
     jobs: JobService
     settings_obj: Settings
+    #: Whether the handler serves only an authenticated principal while authentication is on (the job API,
+    #: the pages); False for what anyone may read (the index, health, metrics, the login itself).
+    requires_auth = True
+    #: Who is asking, resolved once by :meth:`prepare` (bearer token, else session cookie); None: nobody yet.
+    current_principal: Principal | None = None
+    #: How the principal was found: ``"bearer"``, ``"cookie"`` or None (auth off, or a public handler).
+    auth_via: str | None = None
 
     def initialize(self, jobs: JobService, settings: Settings, lifecycle: Lifecycle | None = None) -> None:
         self.jobs = jobs
@@ -219,6 +228,7 @@ class BaseHandler(tornado.web.RequestHandler):
         #: File parts of the parameters named in ``read_params(binary=...)``, kept byte for byte.
         self.uploads: list[Upload] = []
         self._binary: frozenset[str] = frozenset()
+        self._xsrf_field: str | None = None
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
         # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
@@ -250,7 +260,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if settings is not None and settings.cors_origin_names:
             self.set_header("Vary", "Origin")
 
-    def prepare(self) -> Awaitable[None] | None:
+    async def prepare(self) -> None:
+        self._check_request()
+        await authenticate(self)
+
+    def _check_request(self) -> None:
         limit = self.settings_obj.max_header_size
         if len(self.request.uri or "") > limit:
             raise URITooLongError(f"the request URL is longer than {limit} bytes: send parameters in a POST body")
@@ -269,7 +283,6 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise PayloadTooLargeError(
                     f"request body of {size} bytes exceeds the limit of {self.settings_obj.max_body_size}"
                 )
-        return None
 
     def _check_host(self) -> None:
         allowed = self.settings_obj.allowed_host_names
@@ -398,6 +411,10 @@ class BaseHandler(tornado.web.RequestHandler):
                     f"unsupported Content-Type {media!r}: send application/x-www-form-urlencoded, "
                     "multipart/form-data or application/json"
                 )
+        if any(name == XSRF_FIELD for name, _ in pairs):
+            # Tornado's XSRF form field is the browser's proof of origin, not a job parameter.
+            self._xsrf_field = next(value for name, value in pairs if name == XSRF_FIELD)
+            pairs = [(name, value) for name, value in pairs if name != XSRF_FIELD]
         for name, value in pairs:
             # Parameters are echoed in the XML documents; XML 1.0 cannot carry these characters.
             bad = XML_ILLEGAL.search(name) or XML_ILLEGAL.search(value)
@@ -432,10 +449,20 @@ class BaseHandler(tornado.web.RequestHandler):
     def wants_json(self) -> bool:
         return prefers_json(self.request.headers.get("Accept", ""))
 
+    @property
+    def authenticator(self) -> Authenticator | None:
+        """Checks tokens and sessions; None while authentication is off."""
+        authenticator: Authenticator | None = self.application.settings.get("spt_authenticator")
+        return authenticator
+
     def principal(self) -> Principal:
-        """Who is asking: the anonymous user while auth is off (its jobs' ownerId is xsi:nil, UWS §2.1.8)."""
-        user = self.current_user
-        return user if isinstance(user, Principal) else ANONYMOUS
+        """Who is asking, as :meth:`prepare` found: the anonymous user while auth is off (its jobs' ownerId
+        is xsi:nil, UWS §2.1.8); with auth on, never anyone unauthenticated."""
+        if self.current_principal is not None:
+            return self.current_principal
+        if self.authenticator is None:
+            return ANONYMOUS
+        raise MissingCredentials("authentication required: send a bearer token, or log in at /account/login")
 
     def absolute(self, path: str) -> str:
         return f"{self.request.protocol}://{self.request.host}{path}"
@@ -482,6 +509,9 @@ class BaseHandler(tornado.web.RequestHandler):
             # The job exists (QUEUED, sent later): name it, so the client follows it instead of resubmitting.
             job_href = self.absolute(f"{self.settings_obj.base_path}/{exc.service}/jobs/{exc.job_id}")
             self.set_header("Location", job_href)
+        challenge = getattr(exc, "www_authenticate", None)
+        if challenge:
+            self.set_header("WWW-Authenticate", challenge)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             self.set_header("Retry-After", str(retry_after))
@@ -524,6 +554,8 @@ class NotFoundHandler(BaseHandler):
     The 404 is raised by the method, not in ``prepare``: by then the (size-checked) body has been
     read, so the connection stays usable for the client's next request.
     """
+
+    requires_auth = False  # a 404 tells nothing about anyone's jobs
 
     def _not_found(self) -> None:
         raise NotFoundError(f"no resource at {self.request.path}")

@@ -82,7 +82,9 @@ class JobListHandler(JobBaseHandler):
         after = parse_datetime(after_value, "AFTER") if after_value is not None else None
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
-        jobs = await self.jobs.list(self.principal(), service, phases, after, last)
+        # OWNER (an admin's filter; anyone else sees their own jobs whatever it says): a login name or subject.
+        owner = self.param("OWNER") or None
+        jobs = await self.jobs.list(self.principal(), service, phases, after, last, owner)
         if self.wants_json:
             self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
@@ -180,7 +182,7 @@ class QuoteHandler(JobBaseHandler):
 
 class OwnerHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
-        self.write_text((await self.load(service, job_id)).owner or "")
+        self.write_text((await self.load(service, job_id)).owner_id or "")
 
 
 class ParametersHandler(JobBaseHandler):

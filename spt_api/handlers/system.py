@@ -22,6 +22,7 @@ HEALTH_CHECK_TIMEOUT = 3.0
 
 class IndexHandler(BaseHandler):
     """Where to go from here: the first URL a newcomer opens (``/`` or the API base) answers with links."""
+    requires_auth = False  # public
 
     def get(self) -> None:
         base = self.absolute(self.settings_obj.base_path)
@@ -47,6 +48,7 @@ class IndexHandler(BaseHandler):
 
 
 class ServicesHandler(BaseHandler):
+    requires_auth = False  # public
     def get(self) -> None:
         base = self.absolute(self.settings_obj.base_path)
         self.write_json(
@@ -67,6 +69,7 @@ class ServicesHandler(BaseHandler):
 
 
 class OpenAPIHandler(BaseHandler):
+    requires_auth = False  # public
     def get(self) -> None:
         self.write_json(openapi_document(self.jobs.services, self.settings_obj.base_path))
 
@@ -81,6 +84,7 @@ class HealthHandler(BaseHandler):
     ``degraded``; the answer stays 200, because the other services still work and taking the replica
     out of its load balancer would stop them too, without bringing the missing maps back.
     """
+    requires_auth = False  # public
 
     checks_host = False  # probes call the pod's address
 
@@ -138,6 +142,7 @@ class ServiceProblemsError(Exception):
 
 
 class MetricsHandler(BaseHandler):
+    requires_auth = False  # public
     checks_host = False  # Prometheus scrapes the pod's address
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
