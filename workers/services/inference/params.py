@@ -18,7 +18,7 @@ MAX_BATCH_SIZE = 1 << 20
 
 class InferenceParams(ParamsModel):
     model: str = Field(title="The model's name in the model repository (see /api/models)", min_length=1,
-                       max_length=255)
+                       max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     version: int | None = Field(None, title="The model's version; default: the highest", ge=1)
     input: InputFile = Field(
         title="An uploaded .npy (a single-input model) or .npz keyed by input name, or a storage URI of one",
