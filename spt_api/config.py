@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=4096,
     )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
+    ws_queue_size: int = Field(
+        64,
+        title="Job changes held for a WebSocket client that has not yet read them; one more closes its socket "
+        "(4408), so a client too slow to read never grows the server's memory",
+        ge=1,
+    )
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
     default_lifetime: int = Field(
@@ -114,6 +120,12 @@ class Settings(BaseSettings):
         "the same on every API process; required with auth on",
     )
     session_lifetime: int = Field(8 * 3600, title="Lifetime of a browser login session (seconds)", ge=60)
+    session_recheck: int = Field(
+        300,
+        title="Seconds after which a browser session is confirmed with Keycloak again (a refresh: a logout "
+        "elsewhere, a disabled account or a removed role then ends it; 0: every request)",
+        ge=0,
+    )
     services: str = Field(
         "", title="Comma-separated services to serve and run (e.g. cutout,inference); empty: every installed one"
     )

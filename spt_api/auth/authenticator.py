@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import jwt
 
 from spt_api.auth.errors import InvalidToken, NotAuthorised
 from spt_api.auth.keys import ALLOWED_ALGORITHMS, RealmKeys, key_type
-from spt_api.auth.session import SessionCodec
+from spt_api.auth.oidc import LoginClient
+from spt_api.auth.session import Session, SessionCodec
 from spt_api.config import Settings
 from spt_api.uws.principal import Principal
 
@@ -48,6 +51,9 @@ class Authenticator:
         self.user_role = settings.auth_user_role
         self.admin_role = settings.auth_admin_role
         self.sessions = SessionCodec(settings.session_secret.get_secret_value(), settings.session_lifetime)
+        #: The API's client at Keycloak: the browser login's code exchange, refreshes and logouts.
+        self.login_client = LoginClient(settings)
+        self._rechecks: dict[str, asyncio.Future[Session | None]] = {}
         self._stop = asyncio.Event()
         self._start: asyncio.Task[None] | None = None
 
@@ -66,6 +72,50 @@ class Authenticator:
         """The principal of a bearer token; :class:`InvalidToken` (401), :class:`NotAuthorised` (403) or
         :class:`AuthUnavailable` (503: no key to check it with)."""
         return self.principal(await self.identity_from_token(token))
+
+    async def recheck(self, session: Session) -> Session | None:
+        """The session confirmed by Keycloak (a refresh, with the roles of now), or None when Keycloak says
+        it has ended (logout elsewhere, account disabled). Keycloak unreachable: the session stands as it
+        is until the next check. Requests of the same session at once share one refresh."""
+        key = session.refresh_token or ""
+        pending = self._rechecks.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Session | None] = asyncio.get_running_loop().create_future()
+        self._rechecks[key] = future
+        try:
+            result = await self._recheck(session)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._rechecks[key]
+
+    async def _recheck(self, session: Session) -> Session | None:
+        now = int(time.time())
+        if not session.refresh_token:
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            tokens = await loop.run_in_executor(None, self.login_client.refresh, session.refresh_token)
+        except Exception as exc:
+            if getattr(exc, "response_code", None) in (400, 401):
+                log.info("the Keycloak session of %s has ended: %s", session.sub, exc)
+                return None
+            log.warning("could not confirm the session of %s with Keycloak (kept): %s", session.sub, exc)
+            return replace(session, checked=now)
+        try:
+            identity = await self.identity_from_token(str(tokens.get("access_token", "")))
+        except InvalidToken as exc:
+            log.warning("the refreshed token of %s is not accepted: %s", session.sub, exc)
+            return None
+        if identity.sub != session.sub:
+            return None
+        return Session(identity.sub, identity.username, tuple(sorted(identity.roles)), session.expires,
+                       tokens.get("refresh_token") or session.refresh_token, now)
 
     def principal(self, identity: Identity) -> Principal:
         """The principal of an identity: it needs the user role (else 403); the admin role sees every job."""

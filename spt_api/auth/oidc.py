@@ -69,6 +69,11 @@ class LoginClient:
         )
         return tokens
 
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """New tokens for a refresh token (blocking): Keycloak's word that the session still stands."""
+        tokens: dict[str, Any] = self._openid().refresh_token(refresh_token)
+        return tokens
+
     def end_session(self, refresh_token: str) -> None:
         """End the user's Keycloak session (back-channel logout with the refresh token; blocking)."""
         self._openid().logout(refresh_token)

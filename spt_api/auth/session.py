@@ -36,6 +36,8 @@ class Session:
     expires: int
     #: Ends the Keycloak session at logout; never sent to the browser in clear.
     refresh_token: str | None = None
+    #: Unix time Keycloak last confirmed the session (the login, or a refresh).
+    checked: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class SessionCodec:
     def seal_session(self, session: Session) -> str:
         return self._sessions.seal(
             {"s": session.sub, "u": session.username, "r": list(session.roles), "e": session.expires,
-             "t": session.refresh_token}
+             "t": session.refresh_token, "c": session.checked}
         )
 
     def open_session(self, text: str) -> Session | None:
@@ -86,7 +88,7 @@ class SessionCodec:
             return None
         try:
             session = Session(str(data["s"]), data.get("u"), tuple(str(r) for r in data["r"]), int(data["e"]),
-                              data.get("t"))
+                              data.get("t"), int(data.get("c", 0)))
         except (KeyError, TypeError, ValueError):
             return None
         return session if session.expires > time.time() else None

@@ -18,16 +18,13 @@ from typing import Any
 from spt_api.auth import Authenticator, AuthError, MissingCredentials, NotAuthorised
 from spt_api.auth.oidc import LoginClient, pkce_pair
 from spt_api.auth.session import LOGIN_COOKIE, LOGIN_LIFETIME, SESSION_COOKIE, LoginState, Session
-from spt_api.handlers.auth import principal_of, session_of
-from spt_api.handlers.base import BaseHandler, host_name
+from spt_api.handlers.auth import cookie_flags, principal_of, session_of, set_session_cookie
+from spt_api.handlers.base import BaseHandler
 from spt_api.uws.errors import BadRequestError, ServiceUnavailableError
 
 __all__ = ["ACCOUNT_ROUTES"]
 
 log = logging.getLogger(__name__)
-
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
 
 def safe_next(value: str | None) -> str:
     """A page of this site to return to after the login: a local path only (no open redirect)."""
@@ -48,15 +45,10 @@ class AccountHandler(BaseHandler):
 
     @property
     def login_client(self) -> LoginClient:
-        client: LoginClient | None = self.application.settings.get("spt_login_client")
-        if client is None:
-            client = LoginClient(self.auth.settings)
-            self.application.settings["spt_login_client"] = client
-        return client
+        return self.auth.login_client
 
     def cookie_flags(self) -> dict[str, Any]:
-        local_http = self.request.protocol == "http" and host_name(self.request.host) in LOCAL_HOSTS
-        return {"httponly": True, "samesite": "Lax", "secure": not local_http, "path": "/"}
+        return cookie_flags(self)
 
     def callback_url(self) -> str:
         return self.absolute("/account/callback")
@@ -127,11 +119,9 @@ class CallbackHandler(AccountHandler):
             roles=tuple(sorted(identity.roles)),
             expires=int(time.time()) + auth.settings.session_lifetime,
             refresh_token=tokens.get("refresh_token"),
+            checked=int(time.time()),
         )
-        self.set_cookie(
-            SESSION_COOKIE, auth.sessions.seal_session(session), expires_days=None,
-            max_age=auth.settings.session_lifetime, **self.cookie_flags()
-        )
+        set_session_cookie(self, auth, session)
         log.info("login of %s (%s)", principal.username, principal.user_id)
         self.xsrf_token  # noqa: B018 - sets the _xsrf cookie the web app sends back
         self.redirect(login.next)

@@ -14,19 +14,31 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
+import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import tornado.web
+from tornado import httputil
 
 from spt_api.auth import Authenticator, Identity, InvalidToken, MissingCredentials
 from spt_api.auth.session import SESSION_COOKIE, Session
 from spt_api.uws.errors import PermissionDeniedError
 from spt_api.uws.principal import Principal
 
-__all__ = ["XSRF_FIELD", "authenticate", "check_xsrf", "session_of"]
+__all__ = [
+    "XSRF_FIELD",
+    "authenticate",
+    "check_xsrf",
+    "cookie_flags",
+    "principal_of",
+    "session_of",
+    "set_session_cookie",
+    "websocket_principal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,8 @@ async def authenticate(handler: Any) -> None:
     authenticator = authenticator_of(handler)
     if authenticator is None or not getattr(handler, "requires_auth", True):
         return
+    if handler.request.method == "OPTIONS":
+        return  # a CORS preflight carries no credentials; the request it announces will
     principal = await principal_of(handler, authenticator)
     if principal is None:
         if handler.request.method in ("GET", "HEAD") and wants_page(handler):
@@ -76,8 +90,31 @@ async def principal_of(handler: Any, authenticator: Authenticator) -> Principal 
     session = session_of(handler, authenticator)
     if session is None:
         return None
+    if time.time() - session.checked >= authenticator.settings.session_recheck:
+        session = await authenticator.recheck(session)
+        if session is None:
+            handler.clear_cookie(SESSION_COOKIE, path="/")
+            return None
+        set_session_cookie(handler, authenticator, session)
     principal = authenticator.principal(Identity(session.sub, session.username, session.roles))
     handler.auth_via = "cookie"
+    return principal
+
+
+async def websocket_principal(handler: Any) -> Principal | None:
+    """For a WebSocket upgrade (a GET a browser cannot add headers to): the principal of its bearer header or
+    of its session cookie, which must then come with the XSRF token as ``?_xsrf=`` (403 otherwise, as a
+    cross-site page could open the socket with the user's cookie); None when it brings neither, and the
+    client may then send a bearer token as its first message (``Authenticator.principal_from_bearer``).
+    Auth off: the anonymous principal."""
+    authenticator = authenticator_of(handler)
+    if authenticator is None:
+        from spt_api.uws.principal import ANONYMOUS
+
+        return ANONYMOUS
+    principal = await principal_of(handler, authenticator)
+    if principal is not None and getattr(handler, "auth_via", None) == "cookie":
+        check_xsrf(handler, handler.get_query_argument(XSRF_FIELD, None))
     return principal
 
 
@@ -90,6 +127,23 @@ def session_of(handler: tornado.web.RequestHandler, authenticator: Authenticator
     if session is None:
         handler.clear_cookie(SESSION_COOKIE, path="/")
     return session
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def cookie_flags(handler: tornado.web.RequestHandler) -> dict[str, Any]:
+    """``HttpOnly``, ``SameSite=Lax``, and ``Secure`` unless the API is reached over plain HTTP on this machine."""
+    local_http = handler.request.protocol == "http" and handler.request.host_name.lower() in LOCAL_HOSTS
+    return {"httponly": True, "samesite": "Lax", "secure": not local_http, "path": "/"}
+
+
+def set_session_cookie(handler: tornado.web.RequestHandler, authenticator: Authenticator, session: Session) -> None:
+    lifetime = max(int(session.expires - time.time()), 0)
+    handler.set_cookie(
+        SESSION_COOKIE, authenticator.sessions.seal_session(session), expires_days=None, max_age=lifetime,
+        **cookie_flags(handler),
+    )
 
 
 def wants_page(handler: tornado.web.RequestHandler) -> bool:
@@ -121,7 +175,7 @@ def _require_xsrf(handler: Any) -> None:
         or handler.request.headers.get("X-Csrftoken")
         or handler.get_query_argument(XSRF_FIELD, None)
     )
-    if token or not hasattr(handler, "read_params"):
+    if token or not hasattr(handler, "_body_chunks"):
         check_xsrf(handler, token)
         return
     # The token may be a form field: check it once the body (read after prepare) is parsed.
@@ -129,13 +183,41 @@ def _require_xsrf(handler: Any) -> None:
     method: Callable[..., Any] = getattr(handler, name)
 
     async def checked(*args: Any, **kwargs: Any) -> None:
-        await handler.read_params()
-        check_xsrf(handler, handler._xsrf_field)
+        body = b"".join(handler._body_chunks)
+        content_type = handler.request.headers.get("Content-Type", "")
+        if len(body) > 64 * 1024:
+            field = await asyncio.get_running_loop().run_in_executor(None, xsrf_field_of, body, content_type)
+        else:
+            field = xsrf_field_of(body, content_type)
+        check_xsrf(handler, field)
         result = method(*args, **kwargs)
         if inspect.isawaitable(result):
             await result
 
     setattr(handler, name, checked)
+
+
+def xsrf_field_of(body: bytes, content_type: str) -> str | None:
+    """The ``_xsrf`` field of a form, multipart or JSON body (parsed apart from the parameters, which the
+    handler parses its own way later), or None."""
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        if media == "application/json":
+            data = json.loads(body or b"{}")
+            value = data.get(XSRF_FIELD) if isinstance(data, dict) else None
+            return value if isinstance(value, str) else None
+        if media == "multipart/form-data":
+            arguments: dict[str, list[bytes]] = {}
+            httputil.parse_body_arguments(content_type, body, arguments, {}, None)
+            values = arguments.get(XSRF_FIELD)
+            return values[0].decode("ascii") if values else None
+        if media in ("application/x-www-form-urlencoded", ""):
+            for name, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+                if name == XSRF_FIELD:
+                    return value
+    except (ValueError, UnicodeDecodeError, httputil.HTTPInputError):
+        return None
+    return None
 
 
 #: The login name last seen of each subject, in this process: a change renames the account's jobs.

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import tornado.web
+from markupsafe import Markup
 from pydantic import BaseModel
 from tornado import httputil
 
@@ -20,6 +22,7 @@ from spt_api.config import Settings
 from spt_api.handlers.auth import XSRF_FIELD, authenticate
 from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
+from spt_api.pages import content_security_policy, render_page
 from spt_api.services import params_from_json
 from spt_api.uws import documents
 from spt_api.uws.documents import XML_ILLEGAL
@@ -50,9 +53,13 @@ JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml", "application/x-votable+xml")
 
 
-def prefers_json(accept: str) -> bool:
-    """True when the client ranks JSON above XML (ties go to XML: UWS §2.2.2 says prefer XML)."""
-    best_json = best_xml = -1.0
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _best_scores(accept: str) -> tuple[float, float, float]:
+    """The best score of JSON, XML and HTML in an Accept header: quality, earlier entries winning ties
+    (browsers and curl list their favourite first); -1 when not named. Wildcards name none of them."""
+    best_json = best_xml = best_html = -1.0
     for position, item in enumerate(accept.split(",")):
         parts = [p.strip() for p in item.split(";")]
         media = parts[0].lower()
@@ -63,13 +70,27 @@ def prefers_json(accept: str) -> bool:
                     quality = float(param[2:])
                 except ValueError:
                     quality = 0.0
-        # Earlier entries win ties, as browsers and curl list their favourite first.
         score = quality - position * 1e-6
         if media in JSON_TYPES:
             best_json = max(best_json, score)
         elif media in XML_TYPES:
             best_xml = max(best_xml, score)
+        elif media in HTML_TYPES:
+            best_html = max(best_html, score)
+    return best_json, best_xml, best_html
+
+
+def prefers_json(accept: str) -> bool:
+    """True when the client ranks JSON above XML (ties go to XML: UWS §2.2.2 says prefer XML)."""
+    best_json, best_xml, _ = _best_scores(accept)
     return best_json > best_xml and best_json > 0
+
+
+def prefers_html(accept: str) -> bool:
+    """True when the client names HTML and ranks it above JSON and XML: a browser. API clients (JSON,
+    XML) and curl's ``*/*`` keep getting the documents."""
+    best_json, best_xml, best_html = _best_scores(accept)
+    return best_html > 0 and best_html > best_json and best_html > best_xml
 
 
 T = TypeVar("T")
@@ -228,7 +249,6 @@ class BaseHandler(tornado.web.RequestHandler):
         #: File parts of the parameters named in ``read_params(binary=...)``, kept byte for byte.
         self.uploads: list[Upload] = []
         self._binary: frozenset[str] = frozenset()
-        self._xsrf_field: str | None = None
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
         # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
@@ -412,8 +432,8 @@ class BaseHandler(tornado.web.RequestHandler):
                     "multipart/form-data or application/json"
                 )
         if any(name == XSRF_FIELD for name, _ in pairs):
-            # Tornado's XSRF form field is the browser's proof of origin, not a job parameter.
-            self._xsrf_field = next(value for name, value in pairs if name == XSRF_FIELD)
+            # Tornado's XSRF form field is the browser's proof of origin (checked by spt_api.handlers.auth),
+            # not a job parameter.
             pairs = [(name, value) for name, value in pairs if name != XSRF_FIELD]
         for name, value in pairs:
             # Parameters are echoed in the XML documents; XML 1.0 cannot carry these characters.
@@ -448,6 +468,22 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def wants_json(self) -> bool:
         return prefers_json(self.request.headers.get("Accept", ""))
+
+    @property
+    def wants_html(self) -> bool:
+        return prefers_html(self.request.headers.get("Accept", ""))
+
+    def write_page(self, template: str, **context: Any) -> None:
+        """An HTML page for a browser (:mod:`spt_api.pages`): escaped, and no script but its own."""
+        nonce = secrets.token_urlsafe(16)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Content-Security-Policy", content_security_policy(nonce, self.request.host))
+        self.add_header("Vary", "Accept")
+        # With auth on, a page's forms (Run, Abort, Delete) and its WebSocket carry the XSRF token; this
+        # also sets the _xsrf cookie the page's script reads.
+        xsrf = Markup(self.xsrf_form_html()) if self.authenticator is not None else ""
+        home = self.absolute(self.settings_obj.base_path)
+        self.finish(render_page(template, nonce=nonce, xsrf_field=xsrf, home=home, **context))
 
     @property
     def authenticator(self) -> Authenticator | None:

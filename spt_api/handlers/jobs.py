@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
+from spt_api.job_render import JobLinks, render_job
+from spt_api.pages import job_list_view, job_view
 from spt_api.services import input_fields
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
@@ -20,15 +20,18 @@ CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCT
 
 
 class JobBaseHandler(BaseHandler):
+    @property
+    def links(self) -> JobLinks:
+        return JobLinks(self.absolute(""), self.settings_obj.base_path)
+
     def list_url(self, service: str) -> str:
-        return self.absolute(f"{self.settings_obj.base_path}/{service}/jobs")
+        return self.links.list_url(service)
 
     def job_url(self, job: Job | JobRef) -> str:
-        return f"{self.list_url(job.service)}/{job.job_id}"
+        return self.links.job_url(job)
 
     def result_url(self, job: Job) -> documents.ResultUrl:
-        base = self.job_url(job)
-        return lambda result: f"{base}/results/{quote(result.result_id)}"
+        return self.links.result_url(job)
 
     def file_parameters(self, service: str) -> frozenset[str]:
         """The lower-cased names of the service's ``InputFile`` parameters (uploads kept byte for byte)."""
@@ -58,16 +61,12 @@ class JobBaseHandler(BaseHandler):
         self.finish()
 
     def write_job(self, job: Job) -> None:
+        if self.wants_html:
+            events = f"{self.settings_obj.base_path}/{job.service}/jobs/{job.job_id}/events"
+            self.write_page("job.html", job=job_view(job, self.links), events=events)
+            return
         kind = "json" if self.wants_json else "xml"
-        base = self.absolute("")
-        body = self.jobs.cache.rendered(self.principal(), job, kind, base)
-        if body is None:
-            if kind == "json":
-                document = json_documents.job_document(job, self.result_url(job), self.job_url(job))
-                body = document.model_dump_json().encode()
-            else:
-                body = documents.job_to_xml(job, self.result_url(job))
-            self.jobs.cache.remember_render(job, kind, base, body)
+        body = render_job(self.jobs.cache, self.principal(), job, kind, self.links)
         if kind == "json":
             self.set_header("Content-Type", "application/json")
             self.finish(body)
@@ -85,7 +84,10 @@ class JobListHandler(JobBaseHandler):
         # OWNER (an admin's filter; anyone else sees their own jobs whatever it says): a login name or subject.
         owner = self.param("OWNER") or None
         jobs = await self.jobs.list(self.principal(), service, phases, after, last, owner)
-        if self.wants_json:
+        if self.wants_html:
+            view = job_list_view(service, self.jobs.service(service).title, jobs, self.links)
+            self.write_page("job_list.html", view=view, events=f"{self.settings_obj.base_path}/events")
+        elif self.wants_json:
             self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))

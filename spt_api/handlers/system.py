@@ -33,15 +33,24 @@ class IndexHandler(BaseHandler):
         }
         if self.settings_obj.metrics_enabled:
             links["metrics"] = self.absolute("/metrics")
+        services = [
+            {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
+            for spec in self.jobs.services.values()
+        ]
+        description = "IVOA UWS 1.1 job service: POST parameters to a service's jobs URL to create a job."
+        if self.wants_html:
+            for service, spec in zip(services, self.jobs.services.values(), strict=True):
+                service["description"] = spec.description
+            self.write_page(
+                "index.html", version=__version__, description=description, services=services, links=links
+            )
+            return
         self.write_json(
             {
                 "name": "spt-api",
                 "version": __version__,
-                "description": "IVOA UWS 1.1 job service: POST parameters to a service's jobs URL to create a job.",
-                "services": [
-                    {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
-                    for spec in self.jobs.services.values()
-                ],
+                "description": description,
+                "services": services,
                 "links": links,
             }
         )

@@ -91,6 +91,11 @@ def test_login_session_and_logout(browser: httpx.Client, auth_server: RunningSer
     # A form without JavaScript sends the token as a field (it is not a job parameter).
     deleted = browser.post(job, data={"ACTION": "DELETE", "_xsrf": xsrf}, headers=JSON)
     assert deleted.status_code == 303, deleted.text
+    # A multipart form (a file upload) carries it as a field too; without it, 403.
+    multipart = {"message": (None, "multipart"), "_xsrf": (None, xsrf)}
+    assert browser.post(jobs, files=multipart, headers=JSON).status_code == 303
+    del multipart["_xsrf"]
+    assert browser.post(jobs, files=multipart, headers=JSON).status_code == 403
     no_field = browser.delete(auth_server.jobs_url("echo") + "/nosuchjob", headers=JSON)
     assert no_field.status_code == 403
 
@@ -151,3 +156,29 @@ def test_an_account_without_the_user_role_gets_no_session(browser: httpx.Client,
     response = login(browser, auth_server, "carol", "/api/echo/jobs")
     assert response.status_code == 403
     assert SESSION_COOKIE not in browser.cookies
+
+
+def test_a_session_is_confirmed_with_keycloak_and_ends_with_it(
+    browser: httpx.Client, auth_server: RunningServer, keycloak: KeycloakStandIn
+) -> None:
+    from dataclasses import replace
+
+    login(browser, auth_server, "bob", "/api/echo/jobs")
+    codec = SessionCodec(SESSION_SECRET, 3600)
+    session = codec.open_session(browser.cookies[SESSION_COOKIE])
+    assert session is not None and session.checked > 0 and session.refresh_token
+    due = codec.seal_session(replace(session, checked=0))  # due for its check with Keycloak
+    me = auth_server.base_url + "/account/me"
+    with httpx.Client(cookies={SESSION_COOKIE: due}) as client:
+        response = client.get(me, headers=JSON)
+        assert response.status_code == 200 and response.json()["username"] == "bob"
+        renewed = codec.open_session(set_cookie(response, SESSION_COOKIE)[SESSION_COOKIE].value)
+        assert renewed is not None and renewed.checked > 0
+    # The Keycloak session ends elsewhere (another tab's logout, an admin): the next check ends this one.
+    ended = httpx.post(f"{keycloak.issuer}/protocol/openid-connect/logout", data={
+        "client_id": "spt-api", "client_secret": "spt-api-secret", "refresh_token": session.refresh_token})
+    assert ended.status_code == 204
+    with httpx.Client(cookies={SESSION_COOKIE: due}) as client:
+        response = client.get(me, headers=JSON)
+        assert response.status_code == 401
+        assert 'spt_session=""' in response.headers["set-cookie"]

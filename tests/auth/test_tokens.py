@@ -157,3 +157,22 @@ def test_a_rotated_key_is_fetched_once(
     for _ in range(3):
         assert answer(http, auth_server, token).status_code == 200
     assert keycloak.stats()["certs"] == before + 1
+
+
+def test_a_cors_preflight_needs_no_token(keycloak: KeycloakStandIn, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.auth.conftest import auth_settings
+    from tests.support.server import start_server
+
+    origin = "https://app.example.org"
+    server, stop = start_server(
+        auth_settings(tmp_path_factory.mktemp("cors"), keycloak.url, cors_origins=origin)
+    )
+    try:
+        with server.client() as http:
+            response = http.options(jobs_url(server), headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization"})
+            assert response.status_code == 204, response.text
+            assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    finally:
+        stop()
