@@ -7,10 +7,12 @@ Handlers stay thin: they parse HTTP and call this. Store calls are blocking
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
+from spt_api.job_inputs import PlannedUpload, Upload, plan_uploads, prepare_inputs, upload_fingerprint
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -37,10 +40,11 @@ from spt_api.uws.errors import (
     ServiceUnavailableError,
     UsageError,
 )
-from spt_api.uws.models import Job, JobRef, utcnow
+from spt_api.uws.models import Job, JobRef, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, FINAL_PHASES, ExecutionPhase
 from spt_api.uws.principal import Principal
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
+from spt_api.uws.workers import missing_capabilities
 
 __all__ = ["JobService"]
 
@@ -48,6 +52,8 @@ T = TypeVar("T")
 
 #: Who acts when the service reacts to an event (it updates its own cache) rather than to a request.
 _EVENTS = Principal.system_actor("events")
+#: Who reads the live worker registry for a submission's placement check.
+_WORKERS = Principal.system_actor("placement")
 #: Above these, a request's parameters are validated in a thread: 490,000 POS values take seconds.
 LARGE_PARAMETER_COUNT = 1000
 LARGE_PARAMETER_CHARS = 64 * 1024
@@ -143,19 +149,23 @@ class JobService:
         *,
         sync: bool = False,
         idempotency_key: str | None = None,
+        uploads: Sequence[Upload] = (),
     ) -> Job:
         """A new job, PENDING, or QUEUED and sent with ``PHASE=RUN``; ``sync``: made by a DALI sync request.
 
         With an ``idempotency_key`` (the request's ``Idempotency-Key`` header): the job the principal
-        created with that key already, if any (see :mod:`spt_api.idempotency`)."""
+        created with that key already, if any (see :mod:`spt_api.idempotency`). ``uploads``: file parts
+        of the service's ``InputFile`` parameters, stored byte for byte before the job is created."""
         spec = self.service(service)
         fingerprint = None
         if idempotency_key is not None:
             idempotency_key = check_idempotency_key(idempotency_key)
-            fingerprint = request_fingerprint(service, pairs)
+            fingerprint = request_fingerprint(service, [*pairs, *upload_fingerprint(uploads)])
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is not None:
                 return replayed(idempotency_key, fingerprint, *found)
+        job_id = new_job_id()
+        pairs, planned = plan_uploads(spec, job_id, pairs, uploads)
         params = await self._validated(spec, pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
@@ -166,7 +176,10 @@ class JobService:
         duration = self._duration(spec, first_value(pairs, "EXECUTIONDURATION"))
         destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
-        job_id = new_job_id()
+        # Uploads stored, references and headers checked (the service's check_inputs): a 400 now.
+        await self.call(
+            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers
+        )
         token = self.cache.token()
         try:
             job = await self.call(
@@ -186,16 +199,47 @@ class JobService:
                 request_hash=fingerprint,
             )
         except DuplicateIdempotencyKeyError:
+            await self._drop_uploads(planned, job_id)
             # A concurrent retry with the same key created the job first: this request is its replay.
             assert idempotency_key is not None and fingerprint is not None
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is None:  # deleted in between: rare enough to let the client try again
                 raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
             return replayed(idempotency_key, fingerprint, *found)
+        except Exception:
+            await self._drop_uploads(planned, job_id)
+            raise
         self.cache.put(job, token)
         if phase is not None:
+            job = await self._note_placement(spec, params, job)
             await self._dispatch(job)
         return job
+
+    async def _note_placement(self, spec: ServiceSpec, params: Any, job: Job) -> Job:
+        """A QUEUED job no live worker server can take says why it waits ("waiting for a server with gpu")."""
+        if spec.requirements is None:
+            return job
+        needed = spec.requirements(params)
+        if not needed:
+            return job
+        workers = await self.call(self.live_workers)
+        missing = missing_capabilities(needed, workers, job.queue)
+        if not missing:
+            return job
+        progress = Progress(0, 0, f"waiting for a server with {', '.join(sorted(missing))} (queue {job.queue})")
+        await self.change(job.job_id, self.store.set_progress, _WORKERS, job.job_id, progress)
+        return replace(job, progress=progress)
+
+    async def _drop_uploads(self, planned: Sequence[PlannedUpload], job_id: str) -> None:
+        """Remove uploads that no job took (best effort: cleanup sweeps nothing else)."""
+        for item in planned:
+            with contextlib.suppress(Exception):
+                await self.call(self.objects.delete_prefix, item.key)
+
+    def live_workers(self) -> list[Any]:
+        """The live worker servers (blocking; read as the system: they are nobody's jobs)."""
+        live = getattr(self.store, "live_workers", None)
+        return live(_WORKERS, self.settings.heartbeat_timeout) if live is not None else []
 
     def _duration(self, spec: ServiceSpec, value: str | None) -> int:
         if value is None:
@@ -238,12 +282,15 @@ class JobService:
         phases: Sequence[ExecutionPhase],
         after: datetime | None,
         last: int | None,
+        owner: str | None = None,
     ) -> list[JobRef]:
+        """The principal's jobs (an admin's: everyone's, or ``owner``'s: a subject or a login name)."""
         self.service(service)
         return await self.call(
             self.store.list_refs,
             principal,
             service=service,
+            owner=owner,
             phases=phases,
             after=after,
             last=last,
@@ -293,6 +340,9 @@ class JobService:
 
     async def run(self, principal: Principal, job: Job) -> Job:
         queued = await self.change(job.job_id, self.store.queue, principal, job.job_id, new_task_id(job.job_id))
+        spec = self.service(job.service)
+        if spec.requirements is not None:
+            queued = await self._note_placement(spec, await self._validated(spec, job.parameters), queued)
         await self._dispatch(queued)
         return queued
 
@@ -336,14 +386,33 @@ class JobService:
             job.job_id, self.store.set_destruction, principal, job.job_id, self._destruction(value)
         )
 
-    async def update_parameters(self, principal: Principal, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
+    async def update_parameters(
+        self, principal: Principal, job: Job, pairs: Sequence[tuple[str, str]], uploads: Sequence[Upload] = ()
+    ) -> Job:
+        """Set ``pairs`` (and the ``uploads`` of ``InputFile`` parameters) on a PENDING job."""
         if job.phase != ExecutionPhase.PENDING:
             raise PermissionDeniedError(
                 f"parameters can only be changed while the job is PENDING (it is {job.phase.value})"
             )
-        if not pairs:
+        if not pairs and not uploads:
             raise UsageError("no parameters given", parameter="parameters")
         spec = self.service(job.service)
+        # New uploads get names of their own: the job's current input stays until the change is made.
+        pairs, planned = plan_uploads(spec, job.job_id, pairs, uploads, unique=True)
+        try:
+            return await self._update_parameters(principal, spec, job, pairs, planned)
+        except BaseException:
+            await self._drop_uploads(planned, job.job_id)
+            raise
+
+    async def _update_parameters(
+        self,
+        principal: Principal,
+        spec: ServiceSpec,
+        job: Job,
+        pairs: Sequence[tuple[str, str]],
+        planned: Sequence[Any],
+    ) -> Job:
         # DALI §2.1: a POST to .../parameters sets these parameters; the others are kept. The merge is
         # a compare-and-swap on the stored list: a concurrent update makes it read and merge again,
         # where a plain write would lose one of the two changes.
@@ -351,7 +420,20 @@ class JobService:
         current = job
         for _ in range(PARAMETER_UPDATE_TRIES):
             merged = [(k, v) for k, v in current.parameters if k.lower() not in changed] + list(pairs)
-            await self._validated(spec, merged)
+            params = await self._validated(spec, merged)
+            # The inputs are checked as at creation (references, the service's check_inputs)...
+            await self.call(
+                prepare_inputs, spec, params, merged, planned, self.objects, self.settings, job.job_id,
+                self.live_workers,
+            )
+            planned = ()  # stored once; a retry of the compare-and-swap checks them as references
+            # ...and the job's queue was chosen at creation: a change that needs other servers is refused.
+            if spec.queue_of(params) != job.queue:
+                raise UsageError(
+                    f"this change would need a worker of queue {spec.queue_of(params)!r}, and the job was "
+                    f"placed on {job.queue!r} when it was created: create a new job instead",
+                    parameter=pairs[0][0],
+                )
             updated = await self.change(
                 job.job_id, self.store.replace_parameters, principal, job.job_id, current.parameters, merged
             )

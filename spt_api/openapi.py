@@ -87,6 +87,12 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
                     },
                     {"name": "AFTER", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                     {"name": "LAST", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "OWNER",
+                        "in": "query",
+                        "description": "An admin's filter: one owner's jobs (login name or subject)",
+                        "schema": {"type": "string"},
+                    },
                 ],
                 "responses": {"200": _xml_json("The job list", "JobList"), **_ERRORS},
             },

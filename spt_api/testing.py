@@ -40,8 +40,10 @@ def start_server_thread(
     settings: Settings,
     extra_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] | None = None,
     services: ServiceRegistry | None = None,
+    configure: Callable[[Backends], None] | None = None,
 ) -> ServerThread:
-    """``services``: serve these declarations instead of the installed ones (a test's own service)."""
+    """A server on a free port. ``services``: serve these declarations instead of the installed ones (a
+    test's own service); ``configure`` may change the backends before the app is built."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -50,6 +52,8 @@ def start_server_thread(
         asyncio.set_event_loop(loop)
         backends = build_backends(settings, services=services)
         loop.run_until_complete(backends.start())
+        if configure is not None:
+            configure(backends)
         app = make_app(backends)
         if extra_handlers:
             app.add_handlers(r".*", extra_handlers)

@@ -32,10 +32,16 @@ def _worker(args: argparse.Namespace) -> int:
     except UnknownServiceError as exc:
         log.error("%s", exc)
         return 2
-    celery_app = build_worker_app(settings, services)
     queues = args.queues or ",".join(services.queues())
+    extra = None
     if args.shard:
+        from workers.services.search.shards import registry_extra
+
         queues = _hold_shards(settings, args.shard, args.queues)
+        extra = registry_extra
+    celery_app = build_worker_app(
+        settings, services, [q.strip() for q in queues.split(",") if q.strip()], extra=extra
+    )
     argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]
     if args.name:
         argv += ["-n", args.name]

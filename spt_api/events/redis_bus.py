@@ -84,8 +84,15 @@ class RedisEventBus(EventBus):
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._exclusive.append(listener)
 
-    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
-        return self._local.subscribe(principal, job_id)
+    def subscribe(
+        self, principal: Principal, job_id: str, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        return self._local.subscribe(principal, job_id, limit=limit, on_overflow=on_overflow)
+
+    def subscribe_all(
+        self, principal: Principal, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        return self._local.subscribe_all(principal, limit=limit, on_overflow=on_overflow)
 
     async def _deliver_exclusive(self, job_id: str, event: JobEvent) -> None:
         """The first replica to set the event's key (SET NX) hands it to the exclusive listeners."""

@@ -5,6 +5,8 @@ Data are seeded Gaussian clusters; the truth is exact numpy search (float64).
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faiss
@@ -12,9 +14,12 @@ import httpx
 import numpy as np
 import pytest
 
+from spt_api.services import UsageError
 from spt_api.testing import ServerThread
 from tests.search.data import JSON, clusters, exact, neighbours, put_npy, run_job
+from workers.services.search import run as search_run
 from workers.services.search.faiss_index import recall_at
+from workers.services.search.params import SearchParams
 
 N, D = 3000, 16
 
@@ -103,7 +108,21 @@ def test_ivf_recall_is_that_of_plain_faiss(server: ServerThread, client: httpx.C
     assert abs(ours - theirs) <= 0.02, (ours, theirs)
 
 
-def test_bad_queries_are_400_naming_them(server: ServerThread, client: httpx.Client, flat: dict[str, Any]) -> None:
+class _Context:
+    """What the search's run needs of a job context, for calling it directly."""
+
+    def __init__(self, server: ServerThread, workdir: Path) -> None:
+        self.settings = server.settings
+        self.workdir = workdir
+        self.runtime = SimpleNamespace(objects=server.backends.jobs.objects)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        return None
+
+
+def test_bad_queries_are_400_naming_them(
+    server: ServerThread, client: httpx.Client, flat: dict[str, Any], tmp_path: Path
+) -> None:
     storage = server.backends.jobs.objects
     put_npy(storage, "inputs/bad/dim.npy", flat["queries"][:, :8])
     put_npy(storage, "inputs/bad/f64.npy", flat["queries"].astype(np.float64))
@@ -112,14 +131,22 @@ def test_bad_queries_are_400_naming_them(server: ServerThread, client: httpx.Cli
         "inputs/bad/dim.npy": "queries: expected shape [q, 16] (the index's dimension), got [40, 8]",
         "inputs/bad/f64.npy": "queries: expected dtype float32 (<f4), got <f8",
         "inputs/bad/text.npy": "queries: not a .npy file (no \\x93NUMPY magic)",
-        "inputs/bad/missing.npy": "queries: no stored file 'inputs/bad/missing.npy'",
+        # A reference to nothing: refused by the core's check of InputFile parameters.
+        "inputs/bad/missing.npy": "parameter 'queries': no stored input 'inputs/bad/missing.npy'",
     }
     for ref, message in cases.items():
         answer = client.post("/api/search/sync", data={"index": "flat4", "queries": ref}, headers=JSON)
         assert answer.status_code == 400, answer.text
         assert answer.json()["message"] == message
-        job = run_job(client, "search", index="flat4", queries=ref)
-        assert job["phase"] == "ERROR" and job["errorSummary"]["message"] == message
+        # Checked from the header in the API: no job is created.
+        refused = client.post("/api/search/jobs", data={"index": "flat4", "queries": ref}, headers=JSON)
+        assert refused.status_code == 400 and refused.json()["parameter"] == "queries", refused.text
+        assert refused.json()["message"] == message
+        if "missing" in ref:
+            continue
+        # The worker checks again (a stored object may change between the check and the run).
+        with pytest.raises(UsageError, match=r"^queries: "):
+            search_run.run(SearchParams(index="flat4", queries=ref), _Context(server, tmp_path))
     for params, parameter in (({"k": "0"}, "k"), ({"k": "1001"}, "k"), ({"index": "No/pe"}, "index")):
         answer = client.post("/api/search/jobs", data={"index": "flat4", "queries": "q.npy", **params}, headers=JSON)
         assert answer.status_code == 400 and answer.json()["parameter"] == parameter, answer.text
@@ -133,9 +160,9 @@ def test_index_build_refuses_bad_vectors_and_an_existing_name(
 ) -> None:
     storage = server.backends.jobs.objects
     put_npy(storage, "inputs/bad/ints.npy", np.zeros((10, 4), dtype=np.int32))
-    job = run_job(client, "index", name="ints", vectors="inputs/bad/ints.npy")
-    assert job["phase"] == "ERROR"
-    assert job["errorSummary"]["message"] == "vectors: expected float32 [n, d], got dtype int32 shape [10, 4]"
+    refused = client.post("/api/index/jobs", data={"name": "ints", "vectors": "inputs/bad/ints.npy"}, headers=JSON)
+    assert refused.status_code == 400 and refused.json()["parameter"] == "vectors"
+    assert refused.json()["message"] == "vectors: expected float32 [n, d], got dtype <i4 shape [10, 4]"
     again = run_job(client, "index", name="flat1", vectors="inputs/flat/vectors.npy")
     assert again["phase"] == "ERROR" and "an index named 'flat1' exists" in again["errorSummary"]["message"]
     wrong = run_job(client, "index", name="wrong", vectors="inputs/flat/vectors.npy", factory="IVFxyz")
@@ -168,3 +195,30 @@ def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[
     assert deleted.status_code == 200 and deleted.json()["deleted"] == "gone"
     assert client.get("/api/indexes/gone", headers=JSON).status_code == 404
     assert client.delete("/api/indexes/gone", headers=JSON).status_code == 404
+
+
+def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
+    """Vectors and queries as multipart file parts: stored byte for byte, checked from their headers."""
+    from tests.search.data import npy_bytes
+
+    vectors = flat["vectors"][:500]
+    built = client.post("/api/index/jobs", data={"name": "uploaded", "PHASE": "RUN"},
+                        files={"vectors": ("v.npy", npy_bytes(vectors), "application/octet-stream")}, headers=JSON)
+    assert built.status_code == 303, built.text
+    job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": "EXECUTING"}, headers=JSON).json()
+    while job["phase"] in ("QUEUED", "EXECUTING"):
+        job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": job["phase"]}, headers=JSON).json()
+    assert job["phase"] == "COMPLETED", job
+    queries = flat["queries"][:5]
+    answer = client.post("/api/search/sync", data={"index": "uploaded", "k": "3"},
+                         files={"queries": ("q.npy", npy_bytes(queries), "application/octet-stream")})
+    assert answer.status_code == 200, answer.text
+    import io
+
+    with np.load(io.BytesIO(answer.content)) as data:
+        truth, _ = exact(vectors, np.arange(500), queries, 3)
+        assert (data["ids"] != truth).mean() < 0.01
+    wrong = client.post("/api/search/sync", data={"index": "uploaded"}, headers=JSON,
+                        files={"queries": ("q.npy", npy_bytes(queries.astype(np.float16)), "application/octet-stream")})
+    assert wrong.status_code == 400 and wrong.json()["parameter"] == "queries"
+    assert wrong.json()["message"] == "queries: expected dtype float32 (<f4), got <f2"

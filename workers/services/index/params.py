@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from spt_api.services import ParamsModel, ServiceSpec
+from spt_api.services import InputFile, ParamsModel, ServiceSpec
 from workers.services.search.layout import INDEX_NAME
 
 __all__ = ["SERVICE", "IndexParams"]
@@ -14,13 +14,11 @@ __all__ = ["SERVICE", "IndexParams"]
 
 class IndexParams(ParamsModel):
     name: str = Field(title="Name of the new index (lower-case letters, digits, '-', '_')", pattern=INDEX_NAME.pattern)
-    vectors: str = Field(
-        title="The vectors: a .npy file of float32 [n, d] (s3://bucket/key or a key of the store)",
-        min_length=1,
-        max_length=1024,
+    vectors: InputFile = Field(
+        title="The vectors: an uploaded .npy file of float32 [n, d], or a storage URI (s3://bucket/key or a key)",
     )
-    ids: str | None = Field(
-        None, title="Their ids: a .npy file of int64 [n], each 0 or more (default 0..n-1)", max_length=1024
+    ids: InputFile | None = Field(
+        None, title="Their ids: an uploaded .npy file of int64 [n], each 0 or more (default 0..n-1)"
     )
     factory: str | None = Field(
         None,
@@ -50,4 +48,5 @@ SERVICE = ServiceSpec(
     extra="search",
     default_execution_duration=7200,
     cli="workers.services.index.cli:register_cli",
+    check_inputs="workers.services.search.check:check_index_inputs",
 )

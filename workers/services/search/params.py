@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from spt_api.services import ParamsModel, ServiceSpec
+from spt_api.services import InputFile, ParamsModel, ServiceSpec
 from workers.services.search.layout import INDEX_NAME, shard_queue
 from workers.services.search.settings import SearchSettings
 
@@ -13,10 +13,8 @@ __all__ = ["SERVICE", "SearchParams"]
 
 class SearchParams(ParamsModel):
     index: str = Field(title="Name of the index to search", pattern=INDEX_NAME.pattern)
-    queries: str = Field(
-        title="The query vectors: a .npy file of float32 [q, d] (s3://bucket/key or a key of the store)",
-        min_length=1,
-        max_length=1024,
+    queries: InputFile = Field(
+        title="The query vectors: an uploaded .npy file of float32 [q, d], or a storage URI (s3://bucket/key or a key)",
     )
     k: int = Field(10, title="Neighbours per query", ge=1, le=1000)
     nprobe: int | None = Field(
@@ -53,4 +51,5 @@ SERVICE = ServiceSpec(
     split="workers.services.search.run:split",
     merge="workers.services.search.run:merge",
     resources="workers.services.search.resources:resources",
+    check_inputs="workers.services.search.check:check_search_inputs",
 )

@@ -32,10 +32,25 @@ def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shard_workers(req: ResourceRequest, name: str) -> list[dict[str, Any]]:
-    """The live shard workers holding ``name`` (each writes a heartbeat object; see shards.py)."""
+    """The live shard workers holding ``name``: those of the worker registry whose ``extra`` names one of its
+    shards, and the processes that loaded one on demand (each writes a heartbeat object; see shards.py)."""
+    found: list[dict[str, Any]] = []
+    for worker in req.workers():
+        extra = getattr(worker, "extra", None) or {}
+        shards = [s for s in str(extra.get("shard", "")).split(",") if s.startswith(f"{name}:")]
+        if shards:
+            seen = getattr(worker, "last_seen", None)
+            found.append({
+                "worker_id": worker.worker_id,
+                "hostname": worker.hostname,
+                "shard": ",".join(shards),
+                "index_version": extra.get("index_version"),
+                "queues": list(worker.queues),
+                "last_seen": seen.isoformat() if seen else None,
+                "source": "registry",
+            })
     max_age = getattr(req.service_settings, "worker_max_age", 300)
     oldest = datetime.now(UTC) - timedelta(seconds=max_age)
-    found = []
     for key in req.storage.list_keys(layout.workers_prefix(name)):
         try:
             info = layout.read_json(req.storage, key)
@@ -43,7 +58,7 @@ def _shard_workers(req: ResourceRequest, name: str) -> list[dict[str, Any]]:
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             continue
         if seen >= oldest:
-            found.append(info)
+            found.append({**info, "source": "heartbeat"})
     return sorted(found, key=lambda w: (w.get("shard", ""), w.get("worker_id", "")))
 
 

@@ -21,6 +21,7 @@ from workers.services.search.faiss_index import apply_threads, search_index
 from workers.services.search.npy_header import parse_npy_header
 from workers.services.search.params import SearchParams
 from workers.services.search.refs import head, local_path
+from workers.services.search.shapes import check_queries
 from workers.services.search.shards import load_shard
 
 __all__ = ["merge", "merge_neighbours", "run", "split", "sync"]
@@ -32,19 +33,6 @@ RESULT_TYPE = "application/octet-stream"
 def _storage(ctx: Any | None, settings: Any) -> Any:
     runtime = getattr(ctx, "runtime", None)
     return runtime.objects if runtime is not None else create_object_store(settings)
-
-
-def check_queries(dtype: str, shape: tuple[int, ...], dimension: int) -> None:
-    """Queries must be float32 [q, d] with the index's d: a UsageError naming ``queries`` otherwise."""
-    if dtype not in ("<f4", "float32"):
-        raise UsageError(f"queries: expected dtype float32 (<f4), got {dtype}", parameter="queries")
-    if len(shape) != 2 or shape[1] != dimension:
-        raise UsageError(
-            f"queries: expected shape [q, {dimension}] (the index's dimension), got {list(shape)}",
-            parameter="queries",
-        )
-    if shape[0] == 0:
-        raise UsageError("queries: no query vectors (shape [0, d])", parameter="queries")
 
 
 def split(params: SearchParams, settings: Any) -> list[SearchParams]:

@@ -25,7 +25,7 @@ import faiss
 
 from workers.services.search import layout
 
-__all__ = ["LoadedShard", "held", "load_shard", "preload"]
+__all__ = ["LoadedShard", "held", "load_shard", "preload", "registry_extra"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,19 @@ def _beat(storage: Any, name: str) -> None:
         storage.put_bytes(layout.worker_key(name, worker_id()), json.dumps(info).encode(), "application/json")
     except Exception as exc:  # a courtesy: never fail a search for it
         log.warning("shard heartbeat not written: %s", exc)
+
+
+def registry_extra() -> dict[str, Any] | None:
+    """What a shard worker publishes in the live worker registry: ``{"shard": "faces:2", "index_version": 3}``
+    (the shards its main process loaded; a pool process that switched version says so in its heartbeat object)."""
+    mine = sorted(_HELD.values(), key=lambda s: (s.name, s.shard))
+    if not mine:
+        return None
+    return {
+        "shard": ",".join(f"{s.name}:{s.shard}" for s in mine),
+        "index_version": max(s.version for s in mine),
+        "memory_bytes": sum(s.size for s in mine),
+    }
 
 
 def preload(settings: Any, storage: Any, name: str, shard: int) -> LoadedShard:

@@ -1,0 +1,64 @@
+"""The API's light check of search and index inputs (``ServiceSpec.check_inputs``): .npy headers only.
+
+A wrong dimension or type is a 400 naming the parameter before any job exists; the workers check
+the whole file again (a file may change, and a reference may name another object later).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spt_api.services import InputReader, NotFoundError, UsageError
+from spt_api.storage import create_object_store
+from workers.services.search import layout
+from workers.services.search.npy_header import NpyHeader, parse_npy_header
+from workers.services.search.shapes import check_queries
+
+__all__ = ["check_index_inputs", "check_search_inputs"]
+
+#: Enough for any .npy header this service accepts.
+HEAD_BYTES = 4096
+
+
+def header(inputs: InputReader, ref: str, parameter: str) -> NpyHeader:
+    try:
+        head = inputs.head(ref, HEAD_BYTES)
+    except FileNotFoundError:
+        raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
+    try:
+        found = parse_npy_header(head)
+    except ValueError as exc:
+        raise UsageError(f"{parameter}: {exc}", parameter=parameter) from None
+    if found.fortran_order:
+        raise UsageError(f"{parameter}: a Fortran-ordered array; send it C-ordered", parameter=parameter)
+    return found
+
+
+def check_search_inputs(params: Any, inputs: InputReader) -> None:
+    """The queries are float32 [q, d] with the index's dimension; the index exists."""
+    storage = create_object_store(inputs.settings)
+    try:
+        manifest = layout.read_manifest(storage, params.index, params.version)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, parameter="index") from None
+    found = header(inputs, params.queries, "queries")
+    check_queries(found.dtype, found.shape, manifest["dimension"])
+
+
+def check_index_inputs(params: Any, inputs: InputReader) -> None:
+    """The vectors are float32 [n, d]; the ids, when given, int [n]."""
+    vectors = header(inputs, params.vectors, "vectors")
+    if vectors.dtype != "<f4" or len(vectors.shape) != 2:
+        raise UsageError(
+            f"vectors: expected float32 [n, d], got dtype {vectors.dtype} shape {list(vectors.shape)}",
+            parameter="vectors",
+        )
+    if vectors.shape[0] == 0 or vectors.shape[1] == 0:
+        raise UsageError("vectors: no vectors", parameter="vectors")
+    if params.ids:
+        ids = header(inputs, params.ids, "ids")
+        if ids.dtype not in ("<i8", "<i4", "<u4", "<u8") or ids.shape != (vectors.shape[0],):
+            raise UsageError(
+                f"ids: expected int64 [{vectors.shape[0]}], got dtype {ids.dtype} shape {list(ids.shape)}",
+                parameter="ids",
+            )
