@@ -61,6 +61,14 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
 
     shards = {i: ShardWorker(stack.env(**THREADS), f"faces:{i}").start() for i in (0, 1)}
     stack.workers.extend(shards.values())
+
+    def registered() -> list[str]:
+        with server.client() as client:
+            held = client.get("/api/indexes/faces", headers={"Accept": "application/json"}).json()["shard_workers"]
+        return sorted(w["shard"] for w in held if w["source"] == "registry" and w["index_version"] == 1)
+
+    # Each shard worker says in the live worker registry which shard it holds.
+    wait_for(lambda: registered() == ["faces:0", "faces:1"], 60, "the shard workers in the registry")
     url = server.create_job("search", run=True, index="faces", queries="inputs/shards/queries.npy", k=20)
     job_id = url.rsplit("/", 1)[1]
     store = create_job_store(machine_db, run_migrations=False, pool_size=1)
