@@ -29,6 +29,8 @@ def _compact(args: argparse.Namespace) -> int:
     from workers.services.search.compact import compact_all
 
     reports = compact_all(_store(), args.names or None)
+    if not reports:
+        print(json.dumps({"indexes": 0, "compacted": 0}))
     for report in reports:
         print(json.dumps(report))
     return 1 if any("error" in r for r in reports) else 0
