@@ -169,8 +169,8 @@ class JobService:
         job_id = new_job_id()
         token = self.cache.token()
         try:
-            job = await self.call(
-                self.store.create,
+            job, unsent = await self.call(
+                self._create_and_send,
                 principal,
                 job_id=job_id,
                 service=service,
@@ -193,9 +193,42 @@ class JobService:
                 raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
             return replayed(idempotency_key, fingerprint, *found)
         self.cache.put(job, token)
-        if phase is not None:
-            await self._dispatch(job)
+        if unsent is not None:
+            raise self._not_sent(job, unsent)
         return job
+
+    def _create_and_send(self, principal: Principal, **values: Any) -> tuple[Job, Exception | None]:
+        """Store the job, then (QUEUED) announce and send it: one trip to the thread pool for all three
+        (each trip costs the loop and a pool thread a wake-up). The exception of a failed send, if any."""
+        job = self.store.create(principal, **values)
+        return job, (self._announce_and_send(job) if job.phase == ExecutionPhase.QUEUED else None)
+
+    def _queue_and_send(self, principal: Principal, job_id: str) -> tuple[Job, Exception | None]:
+        """PENDING → QUEUED stored, then announced and sent, in one trip to the thread pool."""
+        job = self.store.queue(principal, job_id, new_task_id(job_id))
+        return job, self._announce_and_send(job)
+
+    def _announce_and_send(self, job: Job) -> Exception | None:
+        """In a pool thread, once the job is stored QUEUED: its event, then its message; what a failed send
+        raised (the job stays QUEUED and the reconciler sends it again), else None."""
+        self.events.publish_now(job.job_id, phase_event(job).model_copy(update={"origin": self.origin}))
+        try:
+            self.dispatcher.send(job)
+        except Exception as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def _not_sent(job: Job, exc: Exception) -> JobNotSentError:
+        # The job stays QUEUED and the reconciler will send it again; the client learns now.
+        error = JobNotSentError(
+            f"job {job.job_id} is QUEUED but the job queue is unreachable ({exc}); "
+            "it will be sent when the queue is back",
+            service=job.service,
+            job_id=job.job_id,
+        )
+        error.__cause__ = exc
+        return error
 
     def _duration(self, spec: ServiceSpec, value: str | None) -> int:
         if value is None:
@@ -292,22 +325,10 @@ class JobService:
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, principal: Principal, job: Job) -> Job:
-        queued = await self.change(job.job_id, self.store.queue, principal, job.job_id, new_task_id(job.job_id))
-        await self._dispatch(queued)
+        queued, unsent = await self.change(job.job_id, self._queue_and_send, principal, job.job_id)
+        if unsent is not None:
+            raise self._not_sent(queued, unsent)
         return queued
-
-    async def _dispatch(self, job: Job) -> None:
-        self._announce(job.job_id, phase_event(job))
-        try:
-            await self.call(self.dispatcher.send, job)
-        except Exception as exc:
-            # The job stays QUEUED and the reconciler will send it again; the client learns now.
-            raise JobNotSentError(
-                f"job {job.job_id} is QUEUED but the job queue is unreachable ({exc}); "
-                "it will be sent when the queue is back",
-                service=job.service,
-                job_id=job.job_id,
-            ) from exc
 
     async def abort(self, principal: Principal, job: Job) -> Job:
         aborted = await self.change(job.job_id, self.store.abort, principal, job.job_id)

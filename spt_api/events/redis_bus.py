@@ -78,6 +78,9 @@ class RedisEventBus(EventBus):
     def publish(self, job_id: str, event: JobEvent) -> None:
         self._publish_thread.submit(self._publisher.publish, job_id, event)
 
+    def publish_now(self, job_id: str, event: JobEvent) -> None:
+        self._publisher.publish(job_id, event)
+
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._local.add_listener(listener)
 

@@ -162,6 +162,8 @@ class Lifecycle:
         self.active = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        #: The works of :meth:`unless_stopping` in flight, cancelled by :meth:`drain`.
+        self._works: set[asyncio.Future[Any]] = set()
 
     @contextlib.contextmanager
     def long_request(self) -> Iterator[None]:
@@ -177,24 +179,32 @@ class Lifecycle:
     async def drain(self, timeout: float) -> None:
         """Tell long requests to answer now, and give them ``timeout`` seconds to do so."""
         self.stopping.set()
+        for work in list(self._works):
+            work.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def unless_stopping(self, work: Awaitable[T]) -> tuple[bool, T | None]:
-        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled)."""
-        task = asyncio.ensure_future(work)
-        stopping = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if task.cancelled():
+        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled).
+
+        One task per call, which :meth:`drain` cancels: no second task watching ``stopping`` per WAIT."""
+        if self.stopping.is_set():
+            if asyncio.iscoroutine(work):
+                work.close()
             return False, None
-        return True, task.result()
+        task = asyncio.ensure_future(work)
+        self._works.add(task)
+        try:
+            return True, await task
+        except asyncio.CancelledError:
+            # Cancelled by drain (the server stops): answer now; cancelled from outside: pass it on.
+            if self.stopping.is_set() and task.cancelled():
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
+                    return False, None
+            raise
+        finally:
+            self._works.discard(task)
 
 
 def _answered(*args: Any, **kwargs: Any) -> None:
