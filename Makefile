@@ -32,7 +32,12 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(TEST_STAMP) lint
+# The auth tests' OIDC provider (oidc-provider, jose), from the committed lock file (node_modules is not committed).
+KC_DIR := tests/auth/kc
+$(KC_DIR)/node_modules/.package-lock.json: $(KC_DIR)/package-lock.json
+	cd $(KC_DIR) && npm ci --no-audit --no-fund
+
+test: $(TEST_STAMP) lint $(KC_DIR)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)

@@ -14,12 +14,17 @@ import tornado.web
 from tornado import iostream
 from tornado.httpserver import HTTPServer
 
+from spt_api.auth import Authenticator
 from spt_api.config import Settings
+from spt_api.handlers.account import ACCOUNT_ROUTES
 from spt_api.handlers.base import Lifecycle, NotFoundHandler
 from spt_api.handlers.jobs import JOB_ROUTES
+from spt_api.handlers.live import LIVE_ROUTES
+from spt_api.handlers.resources import ResourceHandler, resource_routes
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
 from spt_api.job_service import JobService
+from spt_api.live import LiveHub
 from spt_api.metrics import Metrics, watch_loop_lag
 from spt_api.sync_gate import SyncGate
 from spt_api.uws.models import utcnow
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Longest the server waits, when it stops, for the WAIT requests in flight to answer (seconds).
 SHUTDOWN_GRACE = 10.0
+#: Seconds between pings on an idle WebSocket: a proxy keeps it open, and a vanished client is noticed.
+WEBSOCKET_PING_INTERVAL = 30.0
 
 
 @dataclass
@@ -40,15 +47,22 @@ class Backends:
     sync: SyncGate
     #: Long requests (WAIT) answer early when the server stops (see :meth:`stop`).
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    #: Checks bearer tokens and login sessions; None while authentication is off.
+    authenticator: Authenticator | None = None
 
     def __post_init__(self) -> None:
+        #: The open WebSockets of live updates, and each change's message built once for all of them.
+        self.live = LiveHub(self.jobs, on_too_slow=self.metrics.websockets_too_slow.inc)
         self.metrics.waits_in_flight.set_function(lambda: self.lifecycle.active)
+        self.metrics.websockets_open.set_function(lambda: self.live.open_count)
         self._stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
         self._loop_lag: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         started = utcnow()
+        if self.authenticator is not None:
+            await self.authenticator.start()  # fetches the realm's keys in the background, retrying
         await self.jobs.events.start()
         self.jobs.dispatcher.start()
         await self._recover(started)
@@ -70,8 +84,9 @@ class Backends:
             log.warning("start-up recovery failed: %s", exc)
 
     async def stop(self) -> None:
-        # First the WAITs in flight answer (the job as it is now), while the job store is still open.
-        await self.lifecycle.drain(SHUTDOWN_GRACE)
+        # First the WAITs in flight answer (the job as it is now), while the job store is still open,
+        # and the WebSockets close with 1001 (going away): their clients reconnect to another replica.
+        await asyncio.gather(self.lifecycle.drain(SHUTDOWN_GRACE), self.live.close_all(SHUTDOWN_GRACE))
         self._stop.set()
         if self._loop_lag is not None:
             self._loop_lag.cancel()
@@ -81,6 +96,8 @@ class Backends:
         with contextlib.suppress(Exception):
             self.jobs.dispatcher.stop()
         await self.jobs.events.stop()
+        if self.authenticator is not None:
+            await self.authenticator.stop()
         self.jobs.close()
 
 
@@ -126,16 +143,24 @@ def make_app(backends: Backends) -> tornado.web.Application:
     settings = backends.settings
     common = {"jobs": backends.jobs, "settings": settings, "lifecycle": backends.lifecycle}
     base = settings.base_path.rstrip("/")
+    # The services' own resources first: /api/indexes/jobs is an index named "jobs", not a job list.
     routes: list[Any] = [
+        (base + pattern, ResourceHandler, {**common, "resource": resource, "spec": spec})
+        for pattern, resource, spec in resource_routes(backends.jobs.services)
+    ]
+    routes += [
         (base + pattern, handler, {**common, "sync_gate": backends.sync}) for pattern, handler in SYNC_ROUTES
     ]
     routes += [(base + pattern, handler, common) for pattern, handler in [*SYSTEM_ROUTES, *JOB_ROUTES]]
+    live = {**common, "hub": backends.live}
+    routes += [(base + pattern, handler, live) for pattern, handler in LIVE_ROUTES]
     routes += [
         (r"/health(?:/(?P<probe>live|ready))?", HealthHandler, common),
         # The first URLs a newcomer opens: the root and the API base answer with where to go next.
         (r"/", IndexHandler, common),
         (base + r"/?", IndexHandler, common),
     ]
+    routes += [(pattern, handler, common) for pattern, handler in ACCOUNT_ROUTES]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
     return tornado.web.Application(
@@ -146,7 +171,11 @@ def make_app(backends: Backends) -> tornado.web.Application:
             backends.metrics, frozenset({route[1].__name__ for route in routes} | {NotFoundHandler.__name__})
         ),
         # The handlers enforce settings.max_body_size themselves (413 with an error document).
+        # XSRF: checked by the handlers, for cookie-authenticated requests only (spt_api.handlers.auth).
         xsrf_cookies=False,
+        xsrf_cookie_kwargs={"samesite": "Lax", "path": "/"},
+        spt_authenticator=backends.authenticator,
+        websocket_ping_interval=WEBSOCKET_PING_INTERVAL,
         slow_callback_seconds=settings.slow_callback_seconds,
         spt_settings=settings,
     )

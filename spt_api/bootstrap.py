@@ -13,6 +13,7 @@ import signal
 from typing import Any
 
 from spt_api.app import Backends, make_app, make_server
+from spt_api.auth import Authenticator
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
 from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
@@ -44,13 +45,8 @@ class UnsupportedSettingError(RuntimeError):
 
 def check_supported(settings: Settings) -> None:
     """Raise :class:`UnsupportedSettingError` for settings this version cannot honour."""
-    if settings.auth_enabled:
-        # Fail closed: an operator who asked for authentication must not get an open service instead.
-        raise UnsupportedSettingError(
-            "SPT_API_AUTH_ENABLED=true, but this version has no Keycloak authentication yet: "
-            "refusing to serve jobs unauthenticated (set it to false to run without auth)"
-        )
-    problem = settings.events_problem
+    # Fail closed: an operator who asked for authentication must not get an open service instead.
+    problem = settings.auth_problem or settings.events_problem
     if problem:
         raise UnsupportedSettingError(problem)
     try:
@@ -100,7 +96,8 @@ def build_backends(
         lambda: store.count_by_phase(METRICS), dispatcher.queue_depths, lambda: store.worker_heartbeats(METRICS)
     )
     events.add_exclusive_listener(metrics.observe_event)
-    return Backends(settings, jobs, metrics, SyncGate(settings.sync_max))
+    authenticator = Authenticator(settings) if settings.auth_enabled else None
+    return Backends(settings, jobs, metrics, SyncGate(settings.sync_max), authenticator=authenticator)
 
 
 async def serve_forever(settings: Settings, sockets: list[Any]) -> None:

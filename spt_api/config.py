@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=4096,
     )
     wait_max: int = Field(60, title="Longest a WAIT request blocks (seconds); WAIT=-1 means this", ge=1)
+    ws_queue_size: int = Field(
+        64,
+        title="Job changes held for a WebSocket client that has not yet read them; one more closes its socket "
+        "(4408), so a client too slow to read never grows the server's memory",
+        ge=1,
+    )
     default_execution_duration: int = Field(600, title="executionDuration of a new job (seconds)", ge=0)
     max_execution_duration: int = Field(3600, title="Largest executionDuration a client may set (seconds)", ge=1)
     default_lifetime: int = Field(
@@ -82,13 +88,44 @@ class Settings(BaseSettings):
     list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
     heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
     heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")
+    worker_capabilities: str = Field(
+        "",
+        title="Comma-separated capabilities a worker advertises (cpu, onnx, gpu, cuda...); empty: detected",
+    )
     reconcile_interval: int = Field(30, title="Seconds between reconciler passes in the API process (0: off)")
     max_attempts: int = Field(3, title="Times a job is started before it ends in ERROR", ge=1)
-    auth_enabled: bool = Field(False, title="Require Keycloak authentication")
-    keycloak_url: str = Field("", title="Keycloak base URL")
+    auth_enabled: bool = Field(
+        False, title="Require Keycloak authentication (bearer tokens, browser login); off: every job owned by no one"
+    )
+    keycloak_url: str = Field("", title="Keycloak base URL (https://auth.example.org; /realms/<realm> is appended)")
     keycloak_realm: str = Field("spt", title="Keycloak realm")
-    keycloak_client_id: str = Field("spt-api", title="Keycloak client id")
+    keycloak_client_id: str = Field(
+        "spt-api", title="Keycloak client id of the API (a confidential client: the browser login)"
+    )
     keycloak_client_secret: SecretStr = Field(SecretStr(""), title="Keycloak client secret")
+    keycloak_audience: str = Field(
+        "", title="Audience an access token must name (its aud claim); empty: the client id"
+    )
+    keycloak_jwks_min_refresh: float = Field(
+        10.0,
+        title="Least seconds between two fetches of the realm's keys forced by tokens signed with an unknown key",
+        ge=0,
+    )
+    auth_user_role: str = Field("spt-user", title="Realm role a user needs to use the API")
+    auth_admin_role: str = Field("spt-admin", title="Realm role that sees and may change every user's jobs")
+    auth_leeway: int = Field(30, title="Clock skew allowed when checking a token's exp and nbf (seconds)", ge=0, le=300)
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        title="Secret (32+ characters) that encrypts the browser session cookie and signs the XSRF token; "
+        "the same on every API process; required with auth on",
+    )
+    session_lifetime: int = Field(8 * 3600, title="Lifetime of a browser login session (seconds)", ge=60)
+    session_recheck: int = Field(
+        300,
+        title="Seconds after which a browser session is confirmed with Keycloak again (a refresh: a logout "
+        "elsewhere, a disabled account or a removed role then ends it; 0: every request)",
+        ge=0,
+    )
     services: str = Field(
         "", title="Comma-separated services to serve and run (e.g. cutout,inference); empty: every installed one"
     )
@@ -179,6 +216,24 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_names(self) -> frozenset[str]:
         return frozenset(origin.rstrip("/").lower() for origin in _comma_list(self.cors_origins))
+
+    @property
+    def effective_keycloak_audience(self) -> str:
+        return self.keycloak_audience or self.keycloak_client_id
+
+    @property
+    def auth_problem(self) -> str | None:
+        """Why authentication cannot work under these settings (auth on), or None."""
+        if not self.auth_enabled:
+            return None
+        if not self.keycloak_url:
+            return "SPT_API_AUTH_ENABLED=true needs SPT_API_KEYCLOAK_URL (the Keycloak base URL)"
+        if len(self.session_secret.get_secret_value()) < 32:
+            return (
+                "SPT_API_AUTH_ENABLED=true needs SPT_API_SESSION_SECRET, at least 32 characters "
+                "(it encrypts the browser session cookie; the same on every API process)"
+            )
+        return None
 
     @property
     def is_embedded_queue(self) -> bool:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from spt_api.config import Settings
 from spt_api.openapi import openapi_document
 from spt_api.services import ServiceRegistry
@@ -35,10 +37,7 @@ def configuration_markdown() -> str:
     ]
     for name, info in Settings.model_fields.items():
         default = info.get_default(call_default_factory=True)
-        if name in ("s3_secret_access_key", "keycloak_client_secret"):
-            shown = "(secret)"
-        else:
-            shown = "" if default in ("", None) else str(default)
+        shown = "(secret)" if isinstance(default, SecretStr) else "" if default in ("", None) else str(default)
         extra = " (also `PORT`)" if name == "port" else " (also `WORKERS`)" if name == "workers" else ""
         lines.append(f"| `SPT_API_{name.upper()}`{extra} | `{shown}` | {info.title or ''} |")
     for service, spec in services().items():

@@ -7,10 +7,12 @@ Handlers stay thin: they parse HTTP and call this. Store calls are blocking
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
+from spt_api.job_inputs import Upload, inputs_prefix, plan_uploads, prepare_inputs, upload_fingerprint
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -37,10 +40,11 @@ from spt_api.uws.errors import (
     ServiceUnavailableError,
     UsageError,
 )
-from spt_api.uws.models import Job, JobRef, utcnow
+from spt_api.uws.models import Job, JobRef, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, FINAL_PHASES, ExecutionPhase
 from spt_api.uws.principal import Principal
 from spt_api.uws.requests import first_value, parse_datetime, parse_duration, parse_phase_action
+from spt_api.uws.workers import missing_capabilities
 
 __all__ = ["JobService"]
 
@@ -48,6 +52,8 @@ T = TypeVar("T")
 
 #: Who acts when the service reacts to an event (it updates its own cache) rather than to a request.
 _EVENTS = Principal.system_actor("events")
+#: Who reads the live worker registry for a submission's placement check.
+_WORKERS = Principal.system_actor("placement")
 #: Above these, a request's parameters are validated in a thread: 490,000 POS values take seconds.
 LARGE_PARAMETER_COUNT = 1000
 LARGE_PARAMETER_CHARS = 64 * 1024
@@ -143,19 +149,23 @@ class JobService:
         *,
         sync: bool = False,
         idempotency_key: str | None = None,
+        uploads: Sequence[Upload] = (),
     ) -> Job:
         """A new job, PENDING, or QUEUED and sent with ``PHASE=RUN``; ``sync``: made by a DALI sync request.
 
         With an ``idempotency_key`` (the request's ``Idempotency-Key`` header): the job the principal
-        created with that key already, if any (see :mod:`spt_api.idempotency`)."""
+        created with that key already, if any (see :mod:`spt_api.idempotency`). ``uploads``: file parts
+        of the service's ``InputFile`` parameters, stored byte for byte before the job is created."""
         spec = self.service(service)
         fingerprint = None
         if idempotency_key is not None:
             idempotency_key = check_idempotency_key(idempotency_key)
-            fingerprint = request_fingerprint(service, pairs)
+            fingerprint = request_fingerprint(service, [*pairs, *upload_fingerprint(uploads)])
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is not None:
                 return replayed(idempotency_key, fingerprint, *found)
+        job_id = new_job_id()
+        pairs, planned = plan_uploads(spec, job_id, pairs, uploads)
         params = await self._validated(spec, pairs)  # 400 now rather than an ERROR job later
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
@@ -166,12 +176,17 @@ class JobService:
         duration = self._duration(spec, first_value(pairs, "EXECUTIONDURATION"))
         destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
-        job_id = new_job_id()
+        # Uploads stored, references and headers checked (the service's check_inputs): a 400 now, before
+        # the job is stored (in the same trip to the pool as the INSERT and the send).
+        inputs = (spec, params, pairs, planned, self.objects, self.settings, job_id, self._live_workers)
         token = self.cache.token()
         try:
             job, unsent = await self.call(
                 self._create_and_send,
                 principal,
+                inputs,
+                spec,
+                params,
                 job_id=job_id,
                 service=service,
                 parameters=stored,
@@ -186,26 +201,45 @@ class JobService:
                 request_hash=fingerprint,
             )
         except DuplicateIdempotencyKeyError:
+            await self._drop_uploads(planned, job_id)
             # A concurrent retry with the same key created the job first: this request is its replay.
             assert idempotency_key is not None and fingerprint is not None
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is None:  # deleted in between: rare enough to let the client try again
                 raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
             return replayed(idempotency_key, fingerprint, *found)
+        except Exception:
+            await self._drop_uploads(planned, job_id)
+            raise
         self.cache.put(job, token)
         if unsent is not None:
             raise self._not_sent(job, unsent)
         return job
 
-    def _create_and_send(self, principal: Principal, **values: Any) -> tuple[Job, Exception | None]:
-        """Store the job, then (QUEUED) announce and send it: one trip to the thread pool for all three
-        (each trip costs the loop and a pool thread a wake-up). The exception of a failed send, if any."""
+    def _create_and_send(
+        self,
+        principal: Principal,
+        inputs: tuple[Any, ...],
+        spec: ServiceSpec,
+        params: Any,
+        **values: Any,
+    ) -> tuple[Job, Exception | None]:
+        """Store the inputs and the job, then (QUEUED) note its placement, announce and send it: one trip to
+        the thread pool for all (each trip costs the loop and a pool thread a wake-up). Returns the job and
+        the exception of a failed send, if any."""
+        prepare_inputs(*inputs)
         job = self.store.create(principal, **values)
-        return job, (self._announce_and_send(job) if job.phase == ExecutionPhase.QUEUED else None)
+        if job.phase != ExecutionPhase.QUEUED:
+            return job, None
+        job = self._placed(spec, params, job)
+        return job, self._announce_and_send(job)
 
     def _queue_and_send(self, principal: Principal, job_id: str) -> tuple[Job, Exception | None]:
-        """PENDING → QUEUED stored, then announced and sent, in one trip to the thread pool."""
+        """PENDING → QUEUED stored, placement noted, then announced and sent, in one trip to the thread pool."""
         job = self.store.queue(principal, job_id, new_task_id(job_id))
+        spec = self.service(job.service)
+        if spec.requirements is not None:
+            job = self._placed(spec, spec.params_model.from_uws(job.parameters), job)
         return job, self._announce_and_send(job)
 
     def _announce_and_send(self, job: Job) -> Exception | None:
@@ -229,6 +263,32 @@ class JobService:
         )
         error.__cause__ = exc
         return error
+
+    def _placed(self, spec: ServiceSpec, params: Any, job: Job) -> Job:
+        """A QUEUED job no live worker server can take says why it waits ("waiting for a server with gpu")
+        (blocking: in the pool thread that sends the job)."""
+        if spec.requirements is None:
+            return job
+        needed = spec.requirements(params)
+        if not needed:
+            return job
+        missing = missing_capabilities(needed, self._live_workers(), job.queue)
+        if not missing:
+            return job
+        progress = Progress(0, 0, f"waiting for a server with {', '.join(sorted(missing))} (queue {job.queue})")
+        self.store.set_progress(_WORKERS, job.job_id, progress)
+        return replace(job, progress=progress)
+
+    async def _drop_uploads(self, planned: Sequence[Any], job_id: str) -> None:
+        """Remove the uploads of a job that was not created (best effort: cleanup sweeps nothing else)."""
+        if planned:
+            with contextlib.suppress(Exception):
+                await self.call(self.objects.delete_prefix, inputs_prefix(job_id))
+
+    def _live_workers(self) -> list[Any]:
+        """The live worker servers (blocking; read as the system: they are nobody's jobs)."""
+        live = getattr(self.store, "live_workers", None)
+        return live(_WORKERS, self.settings.heartbeat_timeout) if live is not None else []
 
     def _duration(self, spec: ServiceSpec, value: str | None) -> int:
         if value is None:
@@ -271,12 +331,15 @@ class JobService:
         phases: Sequence[ExecutionPhase],
         after: datetime | None,
         last: int | None,
+        owner: str | None = None,
     ) -> list[JobRef]:
+        """The principal's jobs (an admin's: everyone's, or ``owner``'s: a subject or a login name)."""
         self.service(service)
         return await self.call(
             self.store.list_refs,
             principal,
             service=service,
+            owner=owner,
             phases=phases,
             after=after,
             last=last,

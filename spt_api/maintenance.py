@@ -21,6 +21,7 @@ from spt_api.events.messages import deleted_event, phase_event
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
 from spt_api.scratch import sweep_orphans
+from spt_api.services.inputs import INPUTS_PREFIX
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, utcnow
@@ -213,4 +214,6 @@ def destroy(principal: Principal, store: JobStore, objects: ObjectStore, job: Jo
         objects.delete_prefix(f"{child.service}/{child.job_id}")
         store.delete(principal, child.job_id)
     objects.delete_prefix(f"{job.service}/{job.job_id}")
+    if any(value.startswith(f"{INPUTS_PREFIX}/{job.job_id}/") for _, value in job.parameters):
+        objects.delete_prefix(f"{INPUTS_PREFIX}/{job.job_id}")  # its uploads (spt_api.job_inputs)
     return store.delete(principal, job.job_id)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -89,6 +89,14 @@ class Metrics:
         )
         self.waits_in_flight = Gauge(
             "spt_http_waits_in_flight", "Blocking job requests (WAIT) being held now", registry=self.registry
+        )
+        self.websockets_open = Gauge(
+            "spt_websockets_open", "Live-update WebSockets open on this process", registry=self.registry
+        )
+        self.websockets_too_slow = Counter(
+            "spt_websockets_too_slow_total",
+            "Live-update WebSockets closed (4408) because their client did not read fast enough",
+            registry=self.registry,
         )
         self.loop_lag = Histogram(
             "spt_event_loop_lag_seconds",

@@ -87,6 +87,12 @@ def _service_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
                     },
                     {"name": "AFTER", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                     {"name": "LAST", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "OWNER",
+                        "in": "query",
+                        "description": "An admin's filter: one owner's jobs (login name or subject)",
+                        "schema": {"type": "string"},
+                    },
                 ],
                 "responses": {"200": _xml_json("The job list", "JobList"), **_ERRORS},
             },
@@ -251,6 +257,32 @@ def _sync_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
+def _resource_paths(base: str, spec: ServiceSpec) -> dict[str, Any]:
+    """A service's extra resources (``ServiceSpec.resources``): JSON in, JSON out."""
+    paths: dict[str, Any] = {}
+    for resource in spec.load_resources():
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}}
+            for name in resource.path_names
+        ]
+        operations: dict[str, Any] = {}
+        for method in resource.methods:
+            operation: dict[str, Any] = {
+                "tags": [spec.name],
+                "summary": resource.summary or f"{method.upper()} {resource.relative_path()}",
+                "responses": {
+                    "200": {"description": "The resource, as JSON", "content": {"application/json": {}}},
+                    **_ERRORS,
+                    "503": _error("A backend (storage, job database) is unavailable"),
+                },
+            }
+            if parameters:
+                operation["parameters"] = parameters
+            operations[method] = operation
+        paths[base + resource.relative_path()] = operations
+    return paths
+
+
 def _components(services: Mapping[str, ServiceSpec]) -> dict[str, Any]:
     # The documents' schemas come from the models the handlers render: one source for both.
     schemas: dict[str, Any] = component_schemas()
@@ -295,6 +327,7 @@ def openapi_document(services: Mapping[str, ServiceSpec], base: str = "/api") ->
     for spec in services.values():
         paths.update(_service_paths(base, spec))
         paths.update(_sync_paths(base, spec))
+        paths.update(_resource_paths(base, spec))
     return {
         "openapi": "3.1.0",
         "info": {

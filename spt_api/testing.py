@@ -19,6 +19,7 @@ import tornado.web
 from spt_api.app import Backends, make_app, make_server
 from spt_api.bootstrap import build_backends
 from spt_api.config import Settings
+from spt_api.services import ServiceRegistry
 
 __all__ = ["ServerThread", "start_server_thread"]
 
@@ -36,16 +37,23 @@ class ServerThread:
 
 
 def start_server_thread(
-    settings: Settings, extra_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] | None = None
+    settings: Settings,
+    extra_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] | None = None,
+    services: ServiceRegistry | None = None,
+    configure: Callable[[Backends], None] | None = None,
 ) -> ServerThread:
+    """A server on a free port. ``services``: serve these declarations instead of the installed ones (a
+    test's own service); ``configure`` may change the backends before the app is built."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
     def run() -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        backends = build_backends(settings)
+        backends = build_backends(settings, services=services)
         loop.run_until_complete(backends.start())
+        if configure is not None:
+            configure(backends)
         app = make_app(backends)
         if extra_handlers:
             app.add_handlers(r".*", extra_handlers)

@@ -7,6 +7,8 @@ an API process that imports nothing from here holds no Celery app of ours.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from spt_api.config import Settings
@@ -43,13 +45,40 @@ class _WorkerState:
         return self._runtime
 
 
-def build_worker_app(settings: Settings, services: ServiceRegistry) -> Celery:
-    """The Celery app a worker runs: ``spt.run_job`` registered, its pool processes prepared at start."""
+def _register_presence(settings: Settings, queues: list[str]) -> None:
+    """The worker's main process registers in the live worker registry once it is ready, beats while it
+    runs and leaves at shutdown (its pool processes run the jobs; it is the server that holds them)."""
+    from celery.signals import worker_ready, worker_shutdown
+
+    from spt_api.db import create_job_store
+    from workers.presence import WorkerPresence, capabilities_of
+
+    holder: list[WorkerPresence] = []
+
+    def ready(sender: Any = None, **_: Any) -> None:
+        store = create_job_store(settings.effective_database_url, run_migrations=False, pool_size=1)
+        worker_id = f"{getattr(sender, 'hostname', None) or socket.gethostname()}:{os.getpid()}"
+        presence = WorkerPresence(store, worker_id, queues, capabilities_of(settings), settings.heartbeat_interval)
+        holder.append(presence.start())
+
+    def shutdown(**_: Any) -> None:
+        for presence in holder:
+            presence.stop()
+
+    worker_ready.connect(ready, weak=False)
+    worker_shutdown.connect(shutdown, weak=False)
+
+
+def build_worker_app(settings: Settings, services: ServiceRegistry, queues: list[str] | None = None) -> Celery:
+    """The Celery app a worker runs: ``spt.run_job`` registered, its pool processes prepared at start;
+    with ``queues`` (those it consumes), it registers in the live worker registry."""
     from celery.exceptions import SoftTimeLimitExceeded
     from celery.signals import task_revoked, worker_process_init
 
     app = make_celery(settings)
     state = _WorkerState(app, settings, services)
+    if queues is not None:
+        _register_presence(settings, queues)
 
     def prepare_pool_process(**_: Any) -> None:
         """Import the task code, build the runtime and open a database connection when a pool process

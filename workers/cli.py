@@ -32,8 +32,8 @@ def _worker(args: argparse.Namespace) -> int:
     except UnknownServiceError as exc:
         log.error("%s", exc)
         return 2
-    celery_app = build_worker_app(settings, services)
     queues = args.queues or ",".join(services.queues())
+    celery_app = build_worker_app(settings, services, [q.strip() for q in queues.split(",") if q.strip()])
     argv = ["worker", "-Q", queues, "-c", str(args.concurrency), "-P", "prefork", "--loglevel", settings.log_level]
     if args.name:
         argv += ["-n", args.name]

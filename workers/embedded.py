@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -103,7 +104,10 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     publisher = _PipePublisher(conn)
     services = ServiceRegistry.from_entry_points(settings.enabled_services)
     runtime = build_runtime(settings, services, events=publisher, dispatch=publisher.dispatch)
-    publisher.send(("ready", None, None))
+    from workers.presence import capabilities_of
+
+    # Detected here, not in the API process: detection imports onnxruntime.
+    publisher.send(("ready", None, sorted(capabilities_of(settings))))
     while True:
         try:
             job_id = conn.recv()
@@ -144,6 +148,7 @@ class EmbeddedDispatcher(Dispatcher):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._settings_data = settings.model_dump()
+        self._presence: Any = None
 
     # -- public --------------------------------------------------------------------------------------
 
@@ -153,7 +158,19 @@ class EmbeddedDispatcher(Dispatcher):
         self._thread = threading.Thread(target=self._supervise, name="embedded-supervisor", daemon=True)
         self._thread.start()
 
+    def _register(self, capabilities: list[str]) -> None:
+        """The pool joins the live worker registry (every queue: it runs every job), once its first
+        process has said what it can run."""
+        from workers.presence import WorkerPresence
+
+        queues = ServiceRegistry.from_entry_points(self.settings.enabled_services).queues()
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:embedded"
+        self._presence = WorkerPresence(self.store, worker_id, queues, capabilities, self.settings.heartbeat_interval)
+        self._presence.start()
+
     def stop(self) -> None:
+        if self._presence is not None:
+            self._presence.stop()
         self._stopping.set()
         self._wake()
         if self._thread is not None:
@@ -249,6 +266,8 @@ class EmbeddedDispatcher(Dispatcher):
                         self.send(child)
                 elif kind == "ready":
                     slot.ready = True
+                    if self._presence is None and payload is not None:
+                        self._register(payload)
                 elif kind == "done":
                     with self._lock:
                         slot.job = None

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 import sqlalchemy.exc
 from boto3.exceptions import S3UploadFailedError
@@ -23,6 +24,7 @@ from structlog.contextvars import bound_contextvars
 from spt_api.events.messages import phase_event, progress_event
 from spt_api.services import ChildOutcome, FatalJobError, TransientJobError, UsageError, params_from_json
 from spt_api.storage import result_key, safe_name
+from spt_api.storage.inputs import StoredInputs
 from spt_api.uws.errors import overrun_message
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, Progress, utcnow
 from spt_api.uws.phases import ExecutionPhase
@@ -55,6 +57,8 @@ class RunContext:
         self._aborted = False
         self._last_abort_check = 0.0
         self._last_progress = 0.0
+        self._inputs: StoredInputs | None = None
+        self._downloads: dict[str, Path] = {}
 
     @property
     def workdir(self) -> Path:
@@ -105,6 +109,31 @@ class RunContext:
             ) from exc
         self.results[rid] = JobResult(rid, key, mime_type, size)
         return rid
+
+    @property
+    def inputs(self) -> StoredInputs:
+        if self._inputs is None:
+            self._inputs = StoredInputs(self.runtime.objects, self.settings, self.service_settings)
+        return self._inputs
+
+    def input_path(self, ref: str) -> Path:
+        # A local store's file is read in place; a remote one is downloaded once per job.
+        try:
+            local = self.inputs.local_path(ref)
+            if local is not None:
+                return local
+            target = self.workdir / "inputs" / f"{len(self._downloads)}-{safe_name(ref.rsplit('/', 1)[-1])}"
+            if ref not in self._downloads:
+                self._downloads[ref] = self.inputs.download(ref, target)
+            return self._downloads[ref]
+        except FileNotFoundError:
+            raise UsageError(f"the input {ref!r} is no longer stored") from None
+
+    def open_input(self, ref: str) -> IO[bytes]:
+        try:
+            return self.inputs.open(ref)
+        except FileNotFoundError:
+            raise UsageError(f"the input {ref!r} is no longer stored") from None
 
     def is_aborted(self) -> bool:
         if self._aborted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["jobs", "metadata"]
+__all__ = ["jobs", "metadata", "workers"]
 
 metadata = sa.MetaData()
 
@@ -50,10 +50,14 @@ jobs = sa.Table(
     # Idempotent submission: the client's Idempotency-Key (unique per owner) and a hash of its request.
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
+    # The owner's login name shown as ownerId (the owner column, the token's subject, decides access).
+    sa.Column("owner_name", sa.String(255), nullable=True),
     # The job list is always per service and owner, newest first, often by phase.
     sa.Index("ix_jobs_owner_list", "service", "owner", "creation_time"),
     sa.Index("ix_jobs_owner_phase", "service", "owner", "phase", "creation_time"),
     sa.Index("ix_jobs_destruction", "destruction_time"),
+    # A renamed account's jobs are found by owner alone (JobStore.rename_owner).
+    sa.Index("ix_jobs_owner", "owner"),
     sa.Index("ix_jobs_parent", "parent_id"),
     sa.Index("ix_jobs_service_list", "service", "creation_time"),
     sa.Index("ix_jobs_service_phase", "service", "phase", "creation_time"),
@@ -74,4 +78,18 @@ jobs = sa.Table(
         postgresql_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
         sqlite_where=sa.text("phase IN ('QUEUED', 'EXECUTING')"),
     ),
+)
+
+#: The live worker registry: one row per worker process, beaten every heartbeat interval.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker_id", sa.String(255), primary_key=True),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("queues", _json, nullable=False),
+    sa.Column("capabilities", _json, nullable=False),
+    sa.Column("extra", _json, nullable=False),
+    sa.Column("started", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_workers_last_seen", "last_seen"),
 )

@@ -18,12 +18,13 @@ from sqlalchemy.engine import Engine, RowMapping
 from spt_api.db.hot_path import PgHotPath
 from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
 from spt_api.db.migrate import migrate, sqlalchemy_url
-from spt_api.db.schema import jobs
+from spt_api.db.schema import jobs, workers
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_sources, target_of
 from spt_api.uws.principal import Principal
 from spt_api.uws.task_ids import new_task_id
+from spt_api.uws.workers import WorkerInfo
 
 __all__ = ["DuplicateIdempotencyKeyError", "JobStore", "JobUpdateError", "create_job_store", "new_job_id"]
 
@@ -64,6 +65,7 @@ def _row_to_job(row: RowMapping | dict[str, Any]) -> Job:
         job_id=row["job_id"],
         service=row["service"],
         owner=row["owner"],
+        owner_name=row["owner_name"],
         phase=ExecutionPhase(row["phase"]),
         creation_time=creation,
         execution_duration=row["execution_duration"],
@@ -157,12 +159,94 @@ def _scoped(statement: Any, principal: Principal) -> Any:
     return statement.where(*clauses) if clauses else statement
 
 
+#: Registry rows silent this long are deleted when a worker registers (a pid's row outlives its process).
+FORGET_WORKERS_AFTER = timedelta(days=1)
+
+
+def _system_only(principal: Principal, what: str) -> None:
+    if not principal.sees_all:
+        raise PermissionDeniedError(f"{what} is for the system only")
+
+
+class WorkerRegistry:
+    """The live worker registry (table ``workers``): a mixin of :class:`JobStore`, in the same database."""
+
+    engine: Engine
+
+    def _upsert(self, values: dict[str, Any]) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(workers).values(**values)
+        changed = {k: statement.excluded[k] for k in values if k != "worker_id"}
+        return statement.on_conflict_do_update(index_elements=[workers.c.worker_id], set_=changed)
+
+    @retry_once_on_disconnect
+    def register_worker(self, principal: Principal, info: WorkerInfo) -> None:
+        """Record (or refresh) the worker ``info``, seen now; forget workers silent for a day."""
+        _system_only(principal, "registering a worker")
+        now = utcnow()
+        values = {
+            "worker_id": info.worker_id,
+            "hostname": info.hostname,
+            "queues": list(info.queues),
+            "capabilities": sorted(info.capabilities),
+            "extra": dict(info.extra),
+            "started": info.started or now,
+            "last_seen": now,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(workers.delete().where(workers.c.last_seen < now - FORGET_WORKERS_AFTER))
+            conn.execute(self._upsert(values))
+
+    @retry_once_on_disconnect
+    def beat_worker(
+        self, principal: Principal, worker_id: str, extra: dict[str, Any] | None = None
+    ) -> bool:
+        """The worker is alive (and now publishes ``extra``, when given); False when it is not registered."""
+        _system_only(principal, "a worker's heartbeat")
+        values: dict[str, Any] = {"last_seen": utcnow()}
+        if extra is not None:
+            values["extra"] = dict(extra)
+        with self.engine.connect() as conn:
+            result = conn.execute(workers.update().where(workers.c.worker_id == worker_id).values(**values))
+        return bool(result.rowcount)
+
+    @retry_once_on_disconnect
+    def remove_worker(self, principal: Principal, worker_id: str) -> None:
+        _system_only(principal, "removing a worker")
+        with self.engine.connect() as conn:
+            conn.execute(workers.delete().where(workers.c.worker_id == worker_id))
+
+    @retry_once_on_disconnect
+    def live_workers(self, principal: Principal, max_age: float) -> builtins.list[WorkerInfo]:
+        """The workers seen in the last ``max_age`` seconds, most recently seen first."""
+        _system_only(principal, "the worker registry")
+        since = utcnow() - timedelta(seconds=max_age)
+        query = sa.select(workers).where(workers.c.last_seen >= since).order_by(workers.c.last_seen.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            WorkerInfo(
+                worker_id=row["worker_id"],
+                hostname=row["hostname"],
+                queues=tuple(row["queues"]),
+                capabilities=frozenset(row["capabilities"]),
+                extra=dict(row["extra"] or {}),
+                started=_aware(row["started"]),
+                last_seen=_aware(row["last_seen"]),
+            )
+            for row in rows
+        ]
+
+
 #: The isolation level of the one multi-statement write, by dialect (the engine's default is autocommit).
 _TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 
 
-class JobStore:
-    """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core)."""
+class JobStore(WorkerRegistry):
+    """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core), and the live worker registry."""
 
     def __init__(self, engine: Engine) -> None:
         # Every method but one is a single statement, atomic on its own: autocommit (the engine's
@@ -226,12 +310,15 @@ class JobStore:
         limit: int = 1000,
     ) -> builtins.list[JobRef]:
         """Like :meth:`list`, reading only what a job list shows (a long list costs a tenth)."""
-        columns = [jobs.c.job_id, jobs.c.service, jobs.c.phase, jobs.c.run_id, jobs.c.owner, jobs.c.creation_time]
+        columns = [
+            jobs.c.job_id, jobs.c.service, jobs.c.phase, jobs.c.run_id, jobs.c.owner, jobs.c.creation_time,
+            jobs.c.owner_name,
+        ]
         query = self._list_query(sa.select(*columns), principal, service, owner, phases, after, last, limit)
         with self.engine.connect() as conn:
             return [
-                JobRef(job_id, svc, ExecutionPhase(phase), run_id, job_owner, _aware(created) or created)
-                for job_id, svc, phase, run_id, job_owner, created in conn.execute(query)
+                JobRef(job_id, svc, ExecutionPhase(phase), run_id, job_owner, _aware(created) or created, name)
+                for job_id, svc, phase, run_id, job_owner, created, name in conn.execute(query)
             ]
 
     @staticmethod
@@ -250,7 +337,8 @@ class JobStore:
         if service is not None:
             query = query.where(jobs.c.service == service)
         if owner is not None:
-            query = query.where(jobs.c.owner == owner)
+            # An admin's OWNER filter: the owner's subject, or the name their jobs show.
+            query = query.where(sa.or_(jobs.c.owner == owner, jobs.c.owner_name == owner))
         if phases:
             query = query.where(jobs.c.phase.in_([p.value for p in phases]))
         else:
@@ -259,6 +347,23 @@ class JobStore:
             query = query.where(jobs.c.creation_time > after)
         count = min(last, limit) if last is not None else limit
         return query.order_by(jobs.c.creation_time.desc(), jobs.c.job_id.desc()).limit(count)
+
+    @retry_once_on_disconnect
+    def rename_owner(self, principal: Principal) -> int:
+        """Show ``principal``'s current login name on all its jobs (a renamed account keeps its jobs, which
+        are its subject's); returns how many jobs changed. Only the user's own jobs are touched."""
+        if principal.user_id is None or principal.username is None:
+            return 0
+        statement = (
+            jobs.update()
+            .where(
+                jobs.c.owner == principal.user_id,
+                sa.or_(jobs.c.owner_name.is_(None), jobs.c.owner_name != principal.username),
+            )
+            .values(owner_name=principal.username)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).rowcount or 0)
 
     @retry_once_on_disconnect
     def ping(self) -> None:
@@ -421,6 +526,7 @@ class JobStore:
             "job_id": job_id,
             "service": service,
             "owner": principal.owner,
+            "owner_name": principal.owner_name,
             "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
             "queue": queue or service,
             "sync": sync,
@@ -615,6 +721,7 @@ class JobStore:
                     "service": parent.service,
                     "queue": parent.queue,
                     "owner": parent.owner,
+                    "owner_name": parent.owner_name,
                     "phase": ExecutionPhase.QUEUED.value,
                     "run_id": parent.run_id,
                     "creation_time": now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from abc import ABC, abstractmethod
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
@@ -28,28 +28,50 @@ class EventPublisher(Protocol):
 
 
 class Subscription:
-    """Events of one job that ``principal`` may see, delivered to one waiter in order."""
+    """Events of one job (or, ``job_id`` None, of every job) that ``principal`` may see, delivered in order.
 
-    def __init__(self, bus: InProcessEventBus, principal: Principal, job_id: str) -> None:
+    ``limit``: the most events held for a reader that has not taken them (0: no limit). One more is
+    not queued: ``on_overflow`` is called instead, once, and the subscription takes no more events;
+    a reader too slow to keep up (a WebSocket client that does not read) never grows the server's memory.
+    """
+
+    def __init__(
+        self,
+        bus: InProcessEventBus,
+        principal: Principal,
+        job_id: str | None,
+        *,
+        limit: int = 0,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._bus = bus
         self.principal = principal
         self.job_id = job_id
-        self._events: deque[JobEvent] = deque()
+        self.queue: asyncio.Queue[JobEvent] = asyncio.Queue(limit)
+        self.overflowed = False
+        self._on_overflow = on_overflow
         #: Set when an event arrives for a :meth:`next` that is waiting (a bare future and a timer: no
-        #: Task, queue or ``wait_for`` per wait, which cost a WAIT a tenth of a millisecond).
+        #: Task or ``wait_for`` per wait, which cost a WAIT a tenth of a millisecond).
         self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: JobEvent) -> None:
         # Events carry their job's owner: another user's event never reaches this waiter.
-        if self.principal.may_see(event.owner):
-            self._events.append(event)
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        if self.overflowed or not self.principal.may_see(event.owner):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self._on_overflow is not None:
+                self._on_overflow()
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self, timeout: float) -> JobEvent | None:
         """The next event, or None after ``timeout`` seconds."""
-        if not self._events:
+        if self.queue.empty():
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
             timer = loop.call_later(max(0.0, timeout), _wake, waiter)
@@ -58,7 +80,10 @@ class Subscription:
             finally:
                 timer.cancel()
                 self._waiter = None
-        return self._events.popleft() if self._events else None
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
@@ -80,8 +105,17 @@ class EventBus(ABC):
         self.publish(job_id, event)
 
     @abstractmethod
-    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
+    def subscribe(
+        self, principal: Principal, job_id: str, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
         """Start receiving the job's events that ``principal`` may see (call from the event loop)."""
+
+    @abstractmethod
+    def subscribe_all(
+        self, principal: Principal, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        """Start receiving the events of every job that ``principal`` may see, each event's ``job_id``
+        the job whose channel it came on (see :class:`Subscription` for ``limit``)."""
 
     @abstractmethod
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
@@ -110,6 +144,8 @@ class InProcessEventBus(EventBus):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str, JobEvent], None]] = []
+        #: Subscriptions to every job's events (the WebSocket of all of a user's jobs).
+        self._every_job: set[Subscription] = set()
 
     def add_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._listeners.append(listener)
@@ -121,16 +157,31 @@ class InProcessEventBus(EventBus):
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
 
-    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
+    def subscribe(
+        self, principal: Principal, job_id: str, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        sub = Subscription(self, principal, job_id)
+        sub = Subscription(self, principal, job_id, limit=limit, on_overflow=on_overflow)
         with self._lock:
             self._subscribers[job_id].add(sub)
         return sub
 
+    def subscribe_all(
+        self, principal: Principal, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        sub = Subscription(self, principal, None, limit=limit, on_overflow=on_overflow)
+        with self._lock:
+            self._every_job.add(sub)
+        return sub
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
+            if sub.job_id is None:
+                self._every_job.discard(sub)
+                return
             subs = self._subscribers.get(sub.job_id)
             if subs is not None:
                 subs.discard(sub)
@@ -139,7 +190,7 @@ class InProcessEventBus(EventBus):
 
     def subscriber_count(self) -> int:
         with self._lock:
-            return sum(len(s) for s in self._subscribers.values())
+            return sum(len(s) for s in self._subscribers.values()) + len(self._every_job)
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         loop = self._loop
@@ -159,5 +210,12 @@ class InProcessEventBus(EventBus):
             listener(job_id, event)
         with self._lock:
             subs = list(self._subscribers.get(job_id, ()))
+            every = list(self._every_job)
         for sub in subs:
             sub.offer(event)
+        if every:
+            # A part's progress comes on its parent's channel: to a reader of every job, it is the parent's.
+            if event.job_id != job_id:
+                event = event.model_copy(update={"job_id": job_id})
+            for sub in every:
+                sub.offer(event)

@@ -90,8 +90,15 @@ class RedisEventBus(EventBus):
     def add_exclusive_listener(self, listener: Callable[[str, JobEvent], None]) -> None:
         self._exclusive.append(listener)
 
-    def subscribe(self, principal: Principal, job_id: str) -> Subscription:
-        return self._local.subscribe(principal, job_id)
+    def subscribe(
+        self, principal: Principal, job_id: str, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        return self._local.subscribe(principal, job_id, limit=limit, on_overflow=on_overflow)
+
+    def subscribe_all(
+        self, principal: Principal, *, limit: int = 0, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
+        return self._local.subscribe_all(principal, limit=limit, on_overflow=on_overflow)
 
     def _queue_exclusive(self, job_id: str, event: JobEvent) -> None:
         """Claim the event for this replica with the others pending: one pipelined round trip per

@@ -6,17 +6,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import tornado.web
+from markupsafe import Markup
 from pydantic import BaseModel
 from tornado import httputil
 
+from spt_api.auth import Authenticator, MissingCredentials
 from spt_api.config import Settings
+from spt_api.handlers.auth import XSRF_FIELD, authenticate
+from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
+from spt_api.pages import content_security_policy, render_page
 from spt_api.services import params_from_json
 from spt_api.uws import documents
 from spt_api.uws.documents import XML_ILLEGAL
@@ -47,9 +53,13 @@ JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml", "application/x-votable+xml")
 
 
-def prefers_json(accept: str) -> bool:
-    """True when the client ranks JSON above XML (ties go to XML: UWS §2.2.2 says prefer XML)."""
-    best_json = best_xml = -1.0
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _best_scores(accept: str) -> tuple[float, float, float]:
+    """The best score of JSON, XML and HTML in an Accept header: quality, earlier entries winning ties
+    (browsers and curl list their favourite first); -1 when not named. Wildcards name none of them."""
+    best_json = best_xml = best_html = -1.0
     for position, item in enumerate(accept.split(",")):
         parts = [p.strip() for p in item.split(";")]
         media = parts[0].lower()
@@ -60,13 +70,27 @@ def prefers_json(accept: str) -> bool:
                     quality = float(param[2:])
                 except ValueError:
                     quality = 0.0
-        # Earlier entries win ties, as browsers and curl list their favourite first.
         score = quality - position * 1e-6
         if media in JSON_TYPES:
             best_json = max(best_json, score)
         elif media in XML_TYPES:
             best_xml = max(best_xml, score)
+        elif media in HTML_TYPES:
+            best_html = max(best_html, score)
+    return best_json, best_xml, best_html
+
+
+def prefers_json(accept: str) -> bool:
+    """True when the client ranks JSON above XML (ties go to XML: UWS §2.2.2 says prefer XML)."""
+    best_json, best_xml, _ = _best_scores(accept)
     return best_json > best_xml and best_json > 0
+
+
+def prefers_html(accept: str) -> bool:
+    """True when the client names HTML and ranks it above JSON and XML: a browser. API clients (JSON,
+    XML) and curl's ``*/*`` keep getting the documents."""
+    best_json, best_xml, best_html = _best_scores(accept)
+    return best_html > 0 and best_html > best_json and best_html > best_xml
 
 
 T = TypeVar("T")
@@ -217,6 +241,13 @@ class BaseHandler(tornado.web.RequestHandler):
 
     jobs: JobService
     settings_obj: Settings
+    #: Whether the handler serves only an authenticated principal while authentication is on (the job API,
+    #: the pages); False for what anyone may read (the index, health, metrics, the login itself).
+    requires_auth = True
+    #: Who is asking, resolved once by :meth:`prepare` (bearer token, else session cookie); None: nobody yet.
+    current_principal: Principal | None = None
+    #: How the principal was found: ``"bearer"``, ``"cookie"`` or None (auth off, or a public handler).
+    auth_via: str | None = None
 
     def initialize(self, jobs: JobService, settings: Settings, lifecycle: Lifecycle | None = None) -> None:
         self.jobs = jobs
@@ -225,6 +256,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self._pairs: list[tuple[str, str]] | None = None
+        #: File parts of the parameters named in ``read_params(binary=...)``, kept byte for byte.
+        self.uploads: list[Upload] = []
+        self._binary: frozenset[str] = frozenset()
 
     def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> Coroutine[Any, Any, None]:
         # Tornado's request coroutine (prepare, the method, finish), its synchronous steps timed.
@@ -256,7 +290,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if settings is not None and settings.cors_origin_names:
             self.set_header("Vary", "Origin")
 
-    def prepare(self) -> Awaitable[None] | None:
+    async def prepare(self) -> None:
+        self._check_request()
+        await authenticate(self)
+
+    def _check_request(self) -> None:
         limit = self.settings_obj.max_header_size
         if len(self.request.uri or "") > limit:
             raise URITooLongError(f"the request URL is longer than {limit} bytes: send parameters in a POST body")
@@ -275,7 +313,6 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise PayloadTooLargeError(
                     f"request body of {size} bytes exceeds the limit of {self.settings_obj.max_body_size}"
                 )
-        return None
 
     def _check_host(self) -> None:
         allowed = self.settings_obj.allowed_host_names
@@ -343,14 +380,20 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # -- parameters ----------------------------------------------------------------------------------
 
-    async def read_params(self) -> list[tuple[str, str]]:
-        """:meth:`params`, parsed in a thread when the body is large: a 10 MB form must not hold the loop."""
+    async def read_params(self, binary: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+        """:meth:`params`, parsed in a thread when the body is large: a 10 MB form must not hold the loop.
+
+        ``binary``: lower-cased names of file parameters (a service's ``InputFile`` fields) whose
+        multipart file parts are kept as bytes in :attr:`uploads` instead of decoded as text."""
+        if self._pairs is None:
+            self._binary = binary
         if self._pairs is None and sum(len(chunk) for chunk in self._body_chunks) > LARGE_BODY_BYTES:
             return await asyncio.get_running_loop().run_in_executor(None, self.params)
         return self.params()
 
     def params(self) -> list[tuple[str, str]]:
-        """Query and body parameters in order: form, multipart (files as text) or a JSON object."""
+        """Query and body parameters in order: form, multipart (files as text, but those named in
+        ``read_params(binary=...)``, kept in :attr:`uploads`) or a JSON object."""
         if self._pairs is not None:
             return self._pairs
         pairs = _parse_form(self.request.query, "query string")
@@ -386,13 +429,22 @@ class BaseHandler(tornado.web.RequestHandler):
                     raise UsageError("could not parse the multipart/form-data body")
                 for name, values in arguments.items():
                     pairs.extend((name, self._decode(name, v)) for v in values)
-                for name, uploads in files.items():
-                    pairs.extend((name, self._decode(name, f.body)) for f in uploads)
+                for name, parts in files.items():
+                    if name.lower() in self._binary:
+                        self.uploads.extend(
+                            Upload(name, f.filename, f.body, f.content_type or None) for f in parts
+                        )
+                    else:
+                        pairs.extend((name, self._decode(name, f.body)) for f in parts)
             else:
                 raise UsageError(
                     f"unsupported Content-Type {media!r}: send application/x-www-form-urlencoded, "
                     "multipart/form-data or application/json"
                 )
+        if any(name == XSRF_FIELD for name, _ in pairs):
+            # Tornado's XSRF form field is the browser's proof of origin (checked by spt_api.handlers.auth),
+            # not a job parameter.
+            pairs = [(name, value) for name, value in pairs if name != XSRF_FIELD]
         for name, value in pairs:
             # Parameters are echoed in the XML documents; XML 1.0 cannot carry these characters.
             bad = XML_ILLEGAL.search(name) or XML_ILLEGAL.search(value)
@@ -427,10 +479,36 @@ class BaseHandler(tornado.web.RequestHandler):
     def wants_json(self) -> bool:
         return prefers_json(self.request.headers.get("Accept", ""))
 
+    @property
+    def wants_html(self) -> bool:
+        return prefers_html(self.request.headers.get("Accept", ""))
+
+    def write_page(self, template: str, **context: Any) -> None:
+        """An HTML page for a browser (:mod:`spt_api.pages`): escaped, and no script but its own."""
+        nonce = secrets.token_urlsafe(16)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Content-Security-Policy", content_security_policy(nonce, self.request.host))
+        self.add_header("Vary", "Accept")
+        # With auth on, a page's forms (Run, Abort, Delete) and its WebSocket carry the XSRF token; this
+        # also sets the _xsrf cookie the page's script reads.
+        xsrf = Markup(self.xsrf_form_html()) if self.authenticator is not None else ""
+        home = self.absolute(self.settings_obj.base_path)
+        self.finish(render_page(template, nonce=nonce, xsrf_field=xsrf, home=home, **context))
+
+    @property
+    def authenticator(self) -> Authenticator | None:
+        """Checks tokens and sessions; None while authentication is off."""
+        authenticator: Authenticator | None = self.application.settings.get("spt_authenticator")
+        return authenticator
+
     def principal(self) -> Principal:
-        """Who is asking: the anonymous user while auth is off (its jobs' ownerId is xsi:nil, UWS §2.1.8)."""
-        user = self.current_user
-        return user if isinstance(user, Principal) else ANONYMOUS
+        """Who is asking, as :meth:`prepare` found: the anonymous user while auth is off (its jobs' ownerId
+        is xsi:nil, UWS §2.1.8); with auth on, never anyone unauthenticated."""
+        if self.current_principal is not None:
+            return self.current_principal
+        if self.authenticator is None:
+            return ANONYMOUS
+        raise MissingCredentials("authentication required: send a bearer token, or log in at /account/login")
 
     def absolute(self, path: str) -> str:
         return f"{self.request.protocol}://{self.request.host}{path}"
@@ -477,6 +555,9 @@ class BaseHandler(tornado.web.RequestHandler):
             # The job exists (QUEUED, sent later): name it, so the client follows it instead of resubmitting.
             job_href = self.absolute(f"{self.settings_obj.base_path}/{exc.service}/jobs/{exc.job_id}")
             self.set_header("Location", job_href)
+        challenge = getattr(exc, "www_authenticate", None)
+        if challenge:
+            self.set_header("WWW-Authenticate", challenge)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             self.set_header("Retry-After", str(retry_after))
@@ -519,6 +600,8 @@ class NotFoundHandler(BaseHandler):
     The 404 is raised by the method, not in ``prepare``: by then the (size-checked) body has been
     read, so the connection stays usable for the client's next request.
     """
+
+    requires_auth = False  # a 404 tells nothing about anyone's jobs
 
     def _not_found(self) -> None:
         raise NotFoundError(f"no resource at {self.request.path}")

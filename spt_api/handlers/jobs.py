@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from spt_api.handlers.base import BaseHandler, content_disposition, text_charset
+from spt_api.job_render import JobLinks, render_job
+from spt_api.pages import job_list_view, job_view
+from spt_api.services import input_fields
 from spt_api.uws import documents, json_documents
 from spt_api.uws.documents import format_datetime
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError, ServiceUnavailableError, UsageError
@@ -19,15 +20,22 @@ CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCT
 
 
 class JobBaseHandler(BaseHandler):
+    @property
+    def links(self) -> JobLinks:
+        return JobLinks(self.absolute(""), self.settings_obj.base_path)
+
     def list_url(self, service: str) -> str:
-        return self.absolute(f"{self.settings_obj.base_path}/{service}/jobs")
+        return self.links.list_url(service)
 
     def job_url(self, job: Job | JobRef) -> str:
-        return f"{self.list_url(job.service)}/{job.job_id}"
+        return self.links.job_url(job)
 
     def result_url(self, job: Job) -> documents.ResultUrl:
-        base = self.job_url(job)
-        return lambda result: f"{base}/results/{quote(result.result_id)}"
+        return self.links.result_url(job)
+
+    def file_parameters(self, service: str) -> frozenset[str]:
+        """The lower-cased names of the service's ``InputFile`` parameters (uploads kept byte for byte)."""
+        return frozenset(input_fields(self.jobs.service(service).params_model))
 
     async def load(self, service: str, job_id: str) -> Job:
         return await self.jobs.get(self.principal(), service, job_id)
@@ -54,16 +62,12 @@ class JobBaseHandler(BaseHandler):
         self.finish()
 
     def write_job(self, job: Job) -> None:
+        if self.wants_html:
+            events = f"{self.settings_obj.base_path}/{job.service}/jobs/{job.job_id}/events"
+            self.write_page("job.html", job=job_view(job, self.links), events=events)
+            return
         kind = "json" if self.wants_json else "xml"
-        base = self.absolute("")
-        body = self.jobs.cache.rendered(self.principal(), job, kind, base)
-        if body is None:
-            if kind == "json":
-                document = json_documents.job_document(job, self.result_url(job), self.job_url(job))
-                body = document.model_dump_json().encode()
-            else:
-                body = documents.job_to_xml(job, self.result_url(job))
-            self.jobs.cache.remember_render(job, kind, base, body)
+        body = render_job(self.jobs.cache, self.principal(), job, kind, self.links)
         if kind == "json":
             self.set_header("Content-Type", "application/json")
             self.finish(body)
@@ -78,15 +82,21 @@ class JobListHandler(JobBaseHandler):
         after = parse_datetime(after_value, "AFTER") if after_value is not None else None
         last_value = self.param("LAST")
         last = parse_last(last_value) if last_value is not None else None
-        jobs = await self.jobs.list(self.principal(), service, phases, after, last)
-        if self.wants_json:
+        # OWNER (an admin's filter; anyone else sees their own jobs whatever it says): a login name or subject.
+        owner = self.param("OWNER") or None
+        jobs = await self.jobs.list(self.principal(), service, phases, after, last, owner)
+        if self.wants_html:
+            view = job_list_view(service, self.jobs.service(service).title, jobs, self.links)
+            self.write_page("job_list.html", view=view, events=f"{self.settings_obj.base_path}/events")
+        elif self.wants_json:
             self.write_json(json_documents.job_list_document(jobs, self.job_url))
         else:
             self.write_xml(documents.jobs_to_xml(jobs, self.job_url))
 
     async def post(self, service: str) -> None:
         key = self.request.headers.get("Idempotency-Key")  # a retry gets the same job (spt_api.idempotency)
-        job = await self.jobs.create(self.principal(), service, await self.read_params(), idempotency_key=key)
+        pairs = await self.read_params(binary=self.file_parameters(service))
+        job = await self.jobs.create(self.principal(), service, pairs, idempotency_key=key, uploads=self.uploads)
         self.see_other(self.job_url(job))
 
 
@@ -175,7 +185,7 @@ class QuoteHandler(JobBaseHandler):
 
 class OwnerHandler(JobBaseHandler):
     async def get(self, service: str, job_id: str) -> None:
-        self.write_text((await self.load(service, job_id)).owner or "")
+        self.write_text((await self.load(service, job_id)).owner_id or "")
 
 
 class ParametersHandler(JobBaseHandler):

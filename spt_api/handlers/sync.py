@@ -34,9 +34,10 @@ class ServiceSyncHandler(JobBaseHandler):
     async def answer(self, service: str) -> None:
         self.jobs.service(service)  # 404 for an unknown service before anything else
         # PHASE is ours to set here: a sync job always runs at once.
-        pairs = [(k, v) for k, v in await self.read_params() if k.lower() != "phase"] + [("PHASE", "RUN")]
+        read = await self.read_params(binary=self.file_parameters(service))
+        pairs = [(k, v) for k, v in read if k.lower() != "phase"] + [("PHASE", "RUN")]
         async with self.sync_gate.slot():
-            job = await self.jobs.create(self.principal(), service, pairs, sync=True)
+            job = await self.jobs.create(self.principal(), service, pairs, sync=True, uploads=self.uploads)
             job = await self.jobs.wait_final(self.principal(), service, job.job_id, self.settings_obj.sync_timeout)
         if job.phase == ExecutionPhase.COMPLETED:
             if len(job.results) == 1:

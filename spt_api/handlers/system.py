@@ -22,6 +22,7 @@ HEALTH_CHECK_TIMEOUT = 3.0
 
 class IndexHandler(BaseHandler):
     """Where to go from here: the first URL a newcomer opens (``/`` or the API base) answers with links."""
+    requires_auth = False  # public
 
     def get(self) -> None:
         base = self.absolute(self.settings_obj.base_path)
@@ -32,21 +33,31 @@ class IndexHandler(BaseHandler):
         }
         if self.settings_obj.metrics_enabled:
             links["metrics"] = self.absolute("/metrics")
+        services = [
+            {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
+            for spec in self.jobs.services.values()
+        ]
+        description = "IVOA UWS 1.1 job service: POST parameters to a service's jobs URL to create a job."
+        if self.wants_html:
+            for service, spec in zip(services, self.jobs.services.values(), strict=True):
+                service["description"] = spec.description
+            self.write_page(
+                "index.html", version=__version__, description=description, services=services, links=links
+            )
+            return
         self.write_json(
             {
                 "name": "spt-api",
                 "version": __version__,
-                "description": "IVOA UWS 1.1 job service: POST parameters to a service's jobs URL to create a job.",
-                "services": [
-                    {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
-                    for spec in self.jobs.services.values()
-                ],
+                "description": description,
+                "services": services,
                 "links": links,
             }
         )
 
 
 class ServicesHandler(BaseHandler):
+    requires_auth = False  # public
     def get(self) -> None:
         base = self.absolute(self.settings_obj.base_path)
         self.write_json(
@@ -67,6 +78,7 @@ class ServicesHandler(BaseHandler):
 
 
 class OpenAPIHandler(BaseHandler):
+    requires_auth = False  # public
     def get(self) -> None:
         self.write_json(openapi_document(self.jobs.services, self.settings_obj.base_path))
 
@@ -81,6 +93,7 @@ class HealthHandler(BaseHandler):
     ``degraded``; the answer stays 200, because the other services still work and taking the replica
     out of its load balancer would stop them too, without bringing the missing maps back.
     """
+    requires_auth = False  # public
 
     checks_host = False  # probes call the pod's address
 
@@ -138,6 +151,7 @@ class ServiceProblemsError(Exception):
 
 
 class MetricsHandler(BaseHandler):
+    requires_auth = False  # public
     checks_host = False  # Prometheus scrapes the pod's address
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]

@@ -8,17 +8,24 @@ Both the API and the workers import this package; it imports only the domain
 from spt_api.services.context import ChildOutcome, JobContext, MergeContext
 from spt_api.services.declaration import ServiceSpec, SyncResult, load_function
 from spt_api.services.errors import FatalJobError, TransientJobError, UsageError
+from spt_api.services.inputs import InputFile, InputReader, input_fields
 from spt_api.services.params import ParamsModel, params_from_json, usage_error_from_validation
 from spt_api.services.registry import ENTRY_POINT_GROUP, ServiceRegistry, UnknownServiceError
+from spt_api.services.resources import NotFoundError, Resource, ResourceRequest
 from spt_api.services.settings import ServiceSettings, service_settings_config
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ChildOutcome",
     "FatalJobError",
+    "InputFile",
+    "InputReader",
     "JobContext",
     "MergeContext",
+    "NotFoundError",
     "ParamsModel",
+    "Resource",
+    "ResourceRequest",
     "ServiceRegistry",
     "ServiceSettings",
     "ServiceSpec",
@@ -26,6 +33,7 @@ __all__ = [
     "TransientJobError",
     "UnknownServiceError",
     "UsageError",
+    "input_fields",
     "load_function",
     "params_from_json",
     "service_settings_config",

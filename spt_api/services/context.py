@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from spt_api.uws.models import JobResult
 
@@ -37,6 +37,13 @@ class JobContext(Protocol):
 
     def is_aborted(self) -> bool:
         """True once the job has been aborted; long loops check it between steps."""
+
+    def input_path(self, ref: str) -> Path:
+        """A local file holding the input ``ref`` (an ``InputFile`` parameter's value): the stored file
+        itself on a local store, else a copy downloaded into the job's scratch directory."""
+
+    def open_input(self, ref: str) -> IO[bytes]:
+        """A seekable binary file object reading the input ``ref``; close it after use."""
 
 
 class MergeContext(JobContext, Protocol):

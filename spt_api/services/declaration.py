@@ -15,6 +15,7 @@ from typing import Any
 
 from spt_api.services.context import ChildOutcome, JobContext, MergeContext
 from spt_api.services.params import ParamsModel
+from spt_api.services.resources import Resource
 from spt_api.services.settings import ServiceSettings
 
 __all__ = ["HealthFunction", "RunFunction", "ServiceSpec", "SyncResult", "load_function"]
@@ -76,6 +77,17 @@ class ServiceSpec:
     #: Optional ``"module:function"`` with ``register_cli(subparsers)``: the service's own ``spt-api`` commands
     #: (``spt-api maps`` of cutout), added to the CLI of every installation that has the service.
     cli: str | None = None
+    #: Optional ``"module:function"`` with ``check_inputs(params, inputs: InputReader) -> None``: the light
+    #: check of the job's input files at submission (headers only: dtype, shape), raising
+    #: ``UsageError(..., parameter=name)`` for a 400. Runs in the API process, in a thread: light imports only.
+    #: It may record what it learnt on the params' private attributes for ``queue_for`` and ``requirements``.
+    check_inputs: str | None = None
+    #: Optional ``requirements(params) -> frozenset[str]``: the worker capabilities a job needs (``gpu``,
+    #: ``onnx``). A QUEUED job that no live worker server can take says so in its document. Light code only.
+    requirements: Callable[[Any], frozenset[str]] | None = None
+    #: Optional ``"module:function"`` returning ``list[Resource]``: the service's extra HTTP resources (plain
+    #: JSON endpoints such as ``/api/indexes/{name}``), served by one core handler. Light code only.
+    resources: str | None = None
     #: The last core settings object asked about and this service's settings under it.
     _settings_cache: list[Any] = field(default_factory=list, compare=False, repr=False)
 
@@ -114,8 +126,17 @@ class ServiceSpec:
     def load_health(self) -> HealthFunction | None:
         return load_function(self.health) if self.health else None
 
+    def load_check_inputs(self) -> Callable[[Any, Any], None] | None:
+        return load_function(self.check_inputs) if self.check_inputs else None
+
     def load_cli(self) -> Callable[[Any], None] | None:
         return load_function(self.cli) if self.cli else None
+
+    def load_resources(self) -> list[Resource]:
+        if not self.resources:
+            return []
+        found: list[Resource] = load_function(self.resources)()
+        return found
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()

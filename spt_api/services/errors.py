@@ -7,9 +7,9 @@ with traceback); :class:`TransientJobError` may go away on retry.
 
 from __future__ import annotations
 
-from spt_api.uws.errors import UsageError
+from spt_api.uws.errors import NotFoundError, UsageError
 
-__all__ = ["FatalJobError", "TransientJobError", "UsageError"]
+__all__ = ["FatalJobError", "NotFoundError", "TransientJobError", "UsageError"]
 
 
 class FatalJobError(Exception):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 from spt_api.storage.health import StorageHealth
 
@@ -42,6 +44,25 @@ class ObjectStore(ABC):
     @abstractmethod
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The object's bytes, in chunks (raises FileNotFoundError)."""
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes (raises FileNotFoundError)."""
+        return sum(len(chunk) for chunk in self.read_chunks(key))
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """A seekable binary file object reading the object (raises FileNotFoundError); close it after use.
+
+        This default copies the object into a temporary file; the stores read in place (a local file,
+        ranged GETs on S3)."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+        for chunk in self.read_chunks(key):
+            spool.write(chunk)
+        spool.seek(0)
+        return spool
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's own file when the store is a local directory, else None."""
+        return None
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:

@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from spt_api.storage.base import ObjectStore
 
@@ -55,6 +56,16 @@ class LocalObjectStore(ObjectStore):
         with self._path(key).open("rb") as handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def open_read(self, key: str) -> IO[bytes]:
+        return self._path(key).open("rb")
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
 
     def delete_prefix(self, prefix: str) -> int:
         path = self._path(prefix)

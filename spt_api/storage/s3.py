@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -13,7 +13,10 @@ from botocore.config import Config
 
 from spt_api.storage.base import ObjectStore
 
-__all__ = ["S3ObjectStore"]
+__all__ = ["S3ObjectStore", "S3RangeReader"]
+
+#: Bytes fetched per ranged GET when an object is read as a file: a header check costs one request.
+READ_BUFFER = 1 << 20
 
 # Fail fast: a request that needs S3 while it is down should get a 503 in seconds, not hang.
 _CLIENT_CONFIG = Config(
@@ -78,6 +81,22 @@ class S3ObjectStore(ObjectStore):
             raise FileNotFoundError(key) from exc
         yield from body.iter_chunks(chunk_size)
 
+    def _head(self, key: str) -> dict[str, Any]:
+        try:
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from exc
+            raise
+        return head
+
+    def size(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
+
+    def open_read(self, key: str) -> IO[bytes]:
+        reader = S3RangeReader(self.client, self.bucket, self._key(key), self.size(key))
+        return io.BufferedReader(reader, buffer_size=READ_BUFFER)
+
     def delete_prefix(self, prefix: str) -> int:
         count = 0
         paginator = self.client.get_paginator("list_objects_v2")
@@ -97,3 +116,39 @@ class S3ObjectStore(ObjectStore):
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
+
+
+class S3RangeReader(io.RawIOBase):
+    """An S3 object as a seekable raw file: each read is one ranged GET (wrap it in a BufferedReader)."""
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.length = size
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.position >= self.length or not len(view):
+            return 0
+        end = min(self.position + len(view), self.length) - 1
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={self.position}-{end}")["Body"]
+        data = body.read()
+        view[: len(data)] = data
+        self.position += len(data)
+        return len(data)

@@ -122,7 +122,7 @@ def job_to_xml(job: Job, result_url: ResultUrl) -> bytes:
     _text(root, "jobId", job.job_id)
     if job.run_id is not None:
         _text(root, "runId", job.run_id)
-    _nillable(root, "ownerId", job.owner)
+    _nillable(root, "ownerId", job.owner_id)
     _text(root, "phase", job.phase.value)
     _nillable(root, "quote", _dt(job.quote))
     _text(root, "creationTime", format_datetime(job.creation_time))
@@ -164,7 +164,7 @@ def jobs_to_xml(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) -> byt
         _text(ref, "phase", job.phase.value)
         if job.run_id is not None:
             _text(ref, "runId", job.run_id)
-        _nillable(ref, "ownerId", job.owner)
+        _nillable(ref, "ownerId", job.owner_id)
         _text(ref, "creationTime", format_datetime(job.creation_time))
     return _serialize(root)
 

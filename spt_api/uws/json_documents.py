@@ -150,7 +150,7 @@ def job_document(job: Job, result_url: ResultUrl, job_url: str) -> JobDocument:
         jobId=job.job_id,
         href=job_url,
         runId=job.run_id,
-        ownerId=job.owner,
+        ownerId=job.owner_id,
         phase=job.phase.value,
         service=job.service,
         quote=_optional_time(job.quote),
@@ -185,7 +185,7 @@ def job_list_document(jobs: Iterable[JobRef], job_url: Callable[[JobRef], str]) 
                 href=job_url(job),
                 phase=job.phase.value,
                 runId=job.run_id,
-                ownerId=job.owner,
+                ownerId=job.owner_id,
                 creationTime=format_datetime(job.creation_time),
             )
             for job in jobs

@@ -58,6 +58,13 @@ class JobRef:
     run_id: str | None
     owner: str | None
     creation_time: datetime
+    #: The owner's login name when the job was listed (shown as ownerId); None: show ``owner``.
+    owner_name: str | None = None
+
+    @property
+    def owner_id(self) -> str | None:
+        """What UWS calls the ownerId: the owner's login name, else their subject (None: no owner)."""
+        return self.owner_name or self.owner
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,13 @@ class Job:
     queue: str = ""
     #: Created by a DALI sync request (its answer is its one result).
     sync: bool = False
+    #: The owner's login name (``preferred_username``), shown as ownerId; ``owner`` (the subject) decides access.
+    owner_name: str | None = None
+
+    @property
+    def owner_id(self) -> str | None:
+        """What UWS calls the ownerId: the owner's login name, else their subject (None: no owner)."""
+        return self.owner_name or self.owner
 
     def parameters_dict(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

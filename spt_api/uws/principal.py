@@ -22,10 +22,15 @@ class Principal:
     admin: bool = False
     #: The part of the system acting (``"reconciler"``, ``"worker"``): sees every job. None for users.
     system: str | None = None
+    #: The user's login name (the token's ``preferred_username``), shown as a job's ownerId; it may change
+    #: (a renamed account) or be reused by another account, so it never decides which jobs are whose.
+    username: str | None = None
 
     @classmethod
-    def user(cls, user_id: str, roles: frozenset[str] = frozenset(), *, admin: bool = False) -> Principal:
-        return cls(user_id=user_id, roles=roles, admin=admin)
+    def user(
+        cls, user_id: str, roles: frozenset[str] = frozenset(), *, admin: bool = False, username: str | None = None
+    ) -> Principal:
+        return cls(user_id=user_id, roles=roles, admin=admin, username=username)
 
     @classmethod
     def system_actor(cls, name: str) -> Principal:
@@ -40,6 +45,11 @@ class Principal:
     def owner(self) -> str | None:
         """The owner a job created by this principal gets."""
         return self.user_id
+
+    @property
+    def owner_name(self) -> str | None:
+        """The name a job created by this principal shows as its ownerId (the subject when it has none)."""
+        return self.username or self.user_id
 
     def may_see(self, owner: str | None) -> bool:
         """Whether a job owned by ``owner`` is visible to this principal."""

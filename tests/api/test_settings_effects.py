@@ -1,4 +1,4 @@
-"""Settings that change what the server does: auth refused until it exists, /metrics switchable."""
+"""Settings that change what the server does: auth refused when not configurable, /metrics switchable."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from spt_api.config import Settings
 from spt_api.testing import start_server_thread
 
 
-def test_auth_enabled_refuses_to_serve_unauthenticated(tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedSettingError, match="SPT_API_AUTH_ENABLED"):
+def test_auth_enabled_without_keycloak_or_session_secret_refuses_to_serve(tmp_path: Path) -> None:
+    # Fail closed: auth asked for but not configurable must not become an open service.
+    with pytest.raises(UnsupportedSettingError, match="needs SPT_API_KEYCLOAK_URL"):
         build_backends(Settings(data_dir=tmp_path, auth_enabled=True))
+    with pytest.raises(UnsupportedSettingError, match="needs SPT_API_SESSION_SECRET, at least 32 characters"):
+        build_backends(Settings(data_dir=tmp_path, auth_enabled=True, keycloak_url="http://127.0.0.1:1",
+                                session_secret="short"))
 
 
 def test_metrics_can_be_switched_off(tmp_path: Path) -> None:

@@ -293,4 +293,6 @@ def test_prod_takes_secrets_from_the_existing_secret(rendered: dict[str, Objs]) 
     api = container(get(rendered["prod"], "Deployment", "api"))
     ref = env_of(api)["SPT_API_DATABASE_URL"]
     assert ref == {"secretKeyRef": {"name": "spt-api-credentials", "key": "SPT_API_DATABASE_URL"}}
+    for key in ("SPT_API_SESSION_SECRET", "SPT_API_KEYCLOAK_CLIENT_SECRET"):  # auth is on in production
+        assert env_of(api)[key] == {"secretKeyRef": {"name": "spt-api-credentials", "key": key}}
     assert not any(o["metadata"]["name"] == "spt-api-server-secret" for o in rendered["prod"])

@@ -136,6 +136,15 @@ def test_required_settings_fail_the_render(tmp_path: Any) -> None:
         chart.render(values, name="spt-api-server", namespace="spt-api")
 
 
+def test_auth_needs_its_secrets() -> None:
+    values = environment_values("prod")
+    values["config"]["existingSecretKeys"].remove("SPT_API_SESSION_SECRET")
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(
+        helm.HelmError, match="SPT_API_SESSION_SECRET is required with SPT_API_AUTH_ENABLED=true"
+    ):
+        chart.render(values, name="spt-api-server", namespace="spt-api")
+
+
 def test_ingress_host_is_required() -> None:
     values = environment_values("prod")
     values["ingress"]["host"] = ""

@@ -59,7 +59,9 @@ class RunningServer:
             return wait_until_final(client, job_url, timeout)
 
 
-def start_server(settings: Settings) -> tuple[RunningServer, Callable[[], None]]:
+def start_server(
+    settings: Settings, configure: Callable[[Backends], None] | None = None
+) -> tuple[RunningServer, Callable[[], None]]:
     """Start a server with ``settings``; return it and the function that stops it."""
-    thread = start_server_thread(settings)
+    thread = start_server_thread(settings, configure=configure)
     return RunningServer(thread.base_url, settings, thread.backends, thread.loop), thread.stop

@@ -113,6 +113,13 @@ bundled dependencies, then config.env (config.env wins).
 {{- fail (printf "%s is required: set it in config.env, config.secretEnv or config.existingSecretKeys, or enable the bundled dependency" .) }}
 {{- end }}
 {{- end }}
+{{- if eq (toString (get $plain "SPT_API_AUTH_ENABLED")) "true" }}
+{{- range (list "SPT_API_KEYCLOAK_URL" "SPT_API_KEYCLOAK_CLIENT_SECRET" "SPT_API_SESSION_SECRET") }}
+{{- if not (or (get $plain .) (get $secret .) (has . $external)) }}
+{{- fail (printf "%s is required with SPT_API_AUTH_ENABLED=true: set it in config.env, config.secretEnv or config.existingSecretKeys" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.config.existingSecretKeys (not .Values.config.existingSecret) }}
 {{- fail "config.existingSecretKeys is set but config.existingSecret is empty" }}
 {{- end }}

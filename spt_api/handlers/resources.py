@@ -1,0 +1,65 @@
+"""The one handler of every service's extra HTTP resources (``ServiceSpec.resources``).
+
+Each route is one :class:`~spt_api.services.Resource`; its callable runs in the job service's
+thread pool with a :class:`~spt_api.services.ResourceRequest`, and its value is answered as JSON.
+Errors are the usual error documents: ``UsageError`` 400, ``NotFoundError`` 404, a method the
+resource lacks 405, a backend down 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spt_api.handlers.base import BaseHandler
+from spt_api.services import Resource, ResourceRequest, ServiceSpec
+from spt_api.services.resources import ResourceFunction
+from spt_api.uws.errors import MethodNotAllowedError
+
+__all__ = ["ResourceHandler", "resource_routes"]
+
+
+class ResourceHandler(BaseHandler):
+    def initialize(self, resource: Resource, spec: ServiceSpec, **common: Any) -> None:  # type: ignore[override]
+        super().initialize(**common)
+        self.resource = resource
+        self.spec = spec
+
+    async def get(self, **path_args: str) -> None:
+        await self._answer(self.resource.get, path_args)
+
+    async def post(self, **path_args: str) -> None:
+        await self._answer(self.resource.post, path_args)
+
+    async def delete(self, **path_args: str) -> None:
+        await self._answer(self.resource.delete, path_args)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # RFC 9110 §15.5.6: a 405 says what is allowed (send_error cleared the headers)
+            self.set_header("Allow", ", ".join(name.upper() for name in self.resource.methods))
+        super().write_error(status_code, **kwargs)
+
+    async def _answer(self, func: ResourceFunction | None, path_args: dict[str, str]) -> None:
+        if func is None:
+            allowed = ", ".join(name.upper() for name in self.resource.methods)
+            raise MethodNotAllowedError(
+                f"method {self.request.method} is not allowed on {self.request.path} (allowed: {allowed})"
+            )
+        request = ResourceRequest(
+            principal=self.principal(),
+            path_args=dict(path_args),
+            params=await self.read_params(),
+            settings=self.settings_obj,
+            service_settings=self.spec.settings_for(self.settings_obj),
+            storage=self.jobs.objects,
+        )
+        value = await self.jobs.call(func, request)
+        self.write_json(value)
+
+
+def resource_routes(services: dict[str, ServiceSpec] | Any) -> list[tuple[str, Resource, ServiceSpec]]:
+    """(pattern below the API base, resource, its service) of every service's resources."""
+    routes = []
+    for spec in services.values():
+        for resource in spec.load_resources():
+            routes.append((resource.route_pattern(), resource, spec))
+    return routes

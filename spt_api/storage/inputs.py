@@ -1,0 +1,127 @@
+"""Input files by reference: where an ``InputFile`` parameter's value points, and reading it.
+
+A reference is ``s3://bucket/key`` (any bucket the configured S3 credentials reach) or a key in
+the configured object store (``inputs/<job id>/data.npy`` for an upload). Both the API (the light
+``check_inputs`` of a service, through :class:`StoredInputs` as its ``InputReader``) and the workers
+(``ctx.input_path``/``ctx.open_input``) resolve references here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from spt_api.storage.base import ObjectStore
+from spt_api.uws.errors import UsageError
+
+__all__ = ["StoredInputs", "check_ref_syntax"]
+
+
+def check_ref_syntax(ref: str, parameter: str) -> None:
+    """Refuse a reference that is neither ``s3://bucket/key`` nor a plain relative key."""
+    parsed = urlparse(ref)
+    if parsed.scheme == "s3":
+        if not parsed.netloc or not parsed.path.strip("/"):
+            raise UsageError(
+                f"parameter {parameter!r}: {ref!r} is not of the form s3://bucket/key", parameter=parameter
+            )
+        return
+    if parsed.scheme or "://" in ref:
+        raise UsageError(
+            f"parameter {parameter!r}: unsupported reference {ref[:200]!r}; upload the file, "
+            "or name an object as s3://bucket/key or by its key in the store",
+            parameter=parameter,
+        )
+    parts = ref.replace("\\", "/").split("/")
+    if ref.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise UsageError(f"parameter {parameter!r}: {ref[:200]!r} is not a valid storage key", parameter=parameter)
+
+
+class StoredInputs:
+    """Reads input files by reference: the :class:`~spt_api.services.InputReader` of the API's check."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        settings: Any,
+        service_settings: Any = None,
+        workers: Callable[[], list[Any]] | None = None,
+    ) -> None:
+        self.objects = objects
+        self.settings = settings
+        self.service_settings = service_settings
+        self._workers = workers
+        self._buckets: dict[str, ObjectStore] = {}
+        self._lock = threading.Lock()
+
+    def workers(self) -> list[Any]:
+        return self._workers() if self._workers is not None else []
+
+    def _bucket(self, bucket: str) -> ObjectStore:
+        with self._lock:
+            store = self._buckets.get(bucket)
+            if store is None:
+                from spt_api.storage.s3 import S3ObjectStore
+
+                settings = self.settings
+                store = S3ObjectStore(
+                    bucket,
+                    "",
+                    endpoint_url=settings.s3_endpoint_url or None,
+                    region=settings.s3_region,
+                    access_key_id=settings.s3_access_key_id or None,
+                    secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
+                )
+                self._buckets[bucket] = store
+        return store
+
+    def locate(self, ref: str, parameter: str = "input") -> tuple[ObjectStore, str]:
+        """The store holding ``ref`` and its key there."""
+        check_ref_syntax(ref, parameter)
+        parsed = urlparse(ref)
+        if parsed.scheme == "s3":
+            return self._bucket(parsed.netloc), parsed.path.lstrip("/")
+        return self.objects, ref
+
+    def check(self, ref: str, parameter: str) -> None:
+        """400 naming ``parameter`` unless ``ref`` names an object that exists and can be read."""
+        store, key = self.locate(ref, parameter)
+        try:
+            found = store.exists(key)
+        except ValueError:
+            found = False
+        except Exception as exc:  # S3 refused (403) or unreachable bucket: the reference is unusable
+            raise UsageError(
+                f"parameter {parameter!r}: the input {ref[:200]!r} cannot be read ({type(exc).__name__}: {exc})",
+                parameter=parameter,
+            ) from exc
+        if not found:
+            raise UsageError(f"parameter {parameter!r}: no stored input {ref[:200]!r}", parameter=parameter)
+
+    def head(self, ref: str, n: int) -> bytes:
+        with self.open(ref) as handle:
+            return handle.read(n)
+
+    def size(self, ref: str) -> int:
+        store, key = self.locate(ref)
+        return store.size(key)
+
+    def open(self, ref: str) -> IO[bytes]:
+        store, key = self.locate(ref)
+        return store.open_read(key)
+
+    def local_path(self, ref: str) -> Path | None:
+        store, key = self.locate(ref)
+        return store.local_path(key)
+
+    def download(self, ref: str, destination: Path) -> Path:
+        """Copy the input into ``destination`` (a file path) and return it."""
+        store, key = self.locate(ref)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with destination.open("wb") as handle:
+            for chunk in store.read_chunks(key, 8 << 20):
+                handle.write(chunk)
+        return destination
