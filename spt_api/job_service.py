@@ -234,9 +234,14 @@ class JobService:
         job = self._placed(spec, params, job)
         return job, self._announce_and_send(job)
 
-    def _queue_and_send(self, principal: Principal, job_id: str) -> tuple[Job, Exception | None]:
+    def _queue_and_send(
+        self, principal: Principal, job_id: str, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Job, Exception | None]:
         """PENDING → QUEUED stored, placement noted, then announced and sent, in one trip to the thread pool."""
         job = self.store.queue(principal, job_id, new_task_id(job_id))
+        # The cached PENDING job goes before the event is out: the loop runs this callback before it can
+        # deliver the event (in process, or back from Redis), so no listener reads the old phase.
+        loop.call_soon_threadsafe(self.cache.invalidate, job_id)
         spec = self.service(job.service)
         if spec.requirements is not None:
             job = self._placed(spec, spec.params_model.from_uws(job.parameters), job)
@@ -388,7 +393,8 @@ class JobService:
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, principal: Principal, job: Job) -> Job:
-        queued, unsent = await self.change(job.job_id, self._queue_and_send, principal, job.job_id)
+        loop = asyncio.get_running_loop()
+        queued, unsent = await self.change(job.job_id, self._queue_and_send, principal, job.job_id, loop)
         if unsent is not None:
             raise self._not_sent(queued, unsent)
         return queued
