@@ -6,8 +6,16 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# The web app (webapp/, React + Vite): built into webapp/dist, which the API serves at /app/cutout.
+NPM ?= npm
+WEBAPP_MODULES := webapp/node_modules/.package-lock.json
+WEBAPP_BUILD := webapp/dist/index.html
+WEBAPP_SOURCES := $(wildcard webapp/src/*.ts webapp/src/*.tsx webapp/src/*.css webapp/src/*/*.ts webapp/src/*/*.tsx) \
+	webapp/index.html webapp/vite.config.ts webapp/package-lock.json
+# The browser of the browser tests (tests/webapp): Debian's Chromium, driven by Playwright.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv webapp webapp-if-node webapp-test chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +31,34 @@ $(TEST_STAMP): setup.cfg pyproject.toml | $(BIN)/python
 
 venv: $(TEST_STAMP)
 
-run: $(RUN_STAMP)
+# npm ci writes node_modules/.package-lock.json: the stamp of an install from the lock file.
+# package.json pins Vite to 8.3: 8.4 adds a Windows-only optional dependency (napi-windows-process-start-time)
+# that this registry lacks, so its lock leaves it out and `npm ci` refuses the lock ("Missing: ...");
+# `npm install`, which takes the same lock unchanged, stays as the fallback.
+$(WEBAPP_MODULES): webapp/package-lock.json
+	cd webapp && { $(NPM) ci --no-audit --no-fund || $(NPM) install --no-audit --no-fund; }
+
+$(WEBAPP_BUILD): $(WEBAPP_MODULES) $(WEBAPP_SOURCES)
+	cd webapp && $(NPM) run build
+
+webapp: $(WEBAPP_BUILD)
+
+# `make run` builds the web app when Node is here, and serves the API without it otherwise.
+webapp-if-node:
+	@if command -v $(NPM) >/dev/null 2>&1; then $(MAKE) --no-print-directory webapp; \
+	elif [ ! -f $(WEBAPP_BUILD) ]; then echo "npm not found: /app/cutout is not served (install Node.js 20+ for the web app)"; fi
+
+# The components' tests (vitest), after an install from the lock file when node_modules is missing.
+webapp-test: $(WEBAPP_MODULES)
+	cd webapp && $(NPM) test
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+
+chromium: $(CHROMIUM)
+
+run: $(RUN_STAMP) webapp-if-node
 	$(BIN)/spt-api maps demo --if-missing
 	$(BIN)/spt-api serve
 
@@ -37,7 +72,7 @@ KC_DIR := tests/auth/kc
 $(KC_DIR)/node_modules/.package-lock.json: $(KC_DIR)/package-lock.json
 	cd $(KC_DIR) && npm ci --no-audit --no-fund
 
-test: $(TEST_STAMP) lint $(KC_DIR)/node_modules/.package-lock.json
+test: $(TEST_STAMP) lint $(KC_DIR)/node_modules/.package-lock.json webapp-test $(CHROMIUM) webapp
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)
@@ -45,4 +80,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/roundtrip.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache webapp/node_modules webapp/dist

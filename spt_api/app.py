@@ -23,6 +23,7 @@ from spt_api.handlers.live import LIVE_ROUTES
 from spt_api.handlers.resources import ResourceHandler, resource_routes
 from spt_api.handlers.sync import SYNC_ROUTES
 from spt_api.handlers.system import SYSTEM_ROUTES, HealthHandler, IndexHandler, MetricsHandler
+from spt_api.handlers.webapp import webapp_routes
 from spt_api.job_service import JobService
 from spt_api.live import LiveHub
 from spt_api.metrics import Metrics, watch_loop_lag
@@ -163,6 +164,8 @@ def make_app(backends: Backends) -> tornado.web.Application:
     routes += [(pattern, handler, common) for pattern, handler in ACCOUNT_ROUTES]
     if settings.metrics_enabled:
         routes.append((r"/metrics", MetricsHandler, {**common, "metrics": backends.metrics}))
+    # The built web app (webapp/dist): /app/cutout and the single-page app's own routes under it.
+    routes += webapp_routes(settings)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     base_path: str = Field("/api", title="URL prefix of the API")
     data_dir: Path = Field(Path("./var"), title="Directory for the embedded database and result files")
+    webapp_dir: Path = Field(
+        Path("webapp/dist"),
+        title="Directory of the built web app (`npm run build` in webapp/), served at /app/cutout; "
+        "when it holds no index.html, /app/cutout answers 404 saying so",
+    )
     database_url: str = Field(
         "", title="SQLAlchemy URL of the job store (sqlite:///… or postgresql://…); empty: SQLite in data_dir"
     )

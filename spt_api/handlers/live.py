@@ -18,7 +18,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from spt_api.auth import AuthUnavailable
 from spt_api.config import Settings
-from spt_api.handlers.auth import XSRF_FIELD, check_xsrf, principal_of
+from spt_api.handlers.auth import websocket_principal
 from spt_api.handlers.base import BaseHandler, Lifecycle
 from spt_api.job_render import JobLinks
 from spt_api.job_service import JobService
@@ -74,17 +74,13 @@ class LiveSocket(BaseHandler, WebSocketHandler):
 
     async def prepare(self) -> None:
         await super().prepare()  # the request's checks (host, sizes)
-        authenticator = self.authenticator
-        if authenticator is None:
+        if self.authenticator is None:
             return
-        # The bearer header or the session cookie, read now: a bad session cookie is cleared, and no
-        # header can be set once the socket is open.
+        # The bearer header, or the session cookie with the ?_xsrf= token (the session cookie comes with
+        # any socket a page of any site opens; only this origin's pages can read the _xsrf cookie), read
+        # now: a bad session cookie is cleared, and no header can be set once the socket is open.
         try:
-            self.current_principal = await principal_of(self, authenticator)
-            if self.current_principal is not None and self.auth_via == "cookie":
-                # The session cookie comes with any socket a page of any site opens: the XSRF token
-                # (the _xsrf cookie's value, which only this origin's pages can read) tells them apart.
-                check_xsrf(self, self.get_query_argument(XSRF_FIELD, None))
+            self.current_principal = await websocket_principal(self)
         except RequestError as exc:
             self.current_principal = None
             self._auth_error = exc

@@ -124,13 +124,17 @@ class CutoutParams(ParamsModel):
     band: list[int] = Field(
         [],
         title=f"Bands in GHz (repeatable; {', '.join(map(str, BANDS))}) or a SODA wavelength interval; default: all",
+        # The usual choices, for forms generated from the schema (the web app shows them as checkboxes).
+        json_schema_extra={"x-options": list(BANDS)},
     )
     map: list[str] = Field(
         [], alias="ID", title="Map release or field names (repeatable); default: every map covering the position"
     )
     format: Literal["fits", "png", "both"] = Field("fits", title="Output format of each cutout")
     scaling: Literal["linear", "asinh", "zscale"] = Field("zscale", title="PNG intensity scaling")
-    colormap: str = Field("gray", title=f"PNG colormap, one of: {', '.join(COLORMAPS)}")
+    colormap: str = Field(
+        "gray", title=f"PNG colormap, one of: {', '.join(COLORMAPS)}", json_schema_extra={"x-options": list(COLORMAPS)}
+    )
     axes: bool = Field(False, title="Draw coordinate-labelled axes and a colour bar on PNGs")
     bundle: Literal["none", "tar.gz", "zip"] = Field(
         "none", title="Return one archive with a manifest instead of one result per file"
