@@ -189,6 +189,7 @@ class JobService:
                 (inputs, stages),
                 spec,
                 params,
+                asyncio.get_running_loop(),
                 job_id=job_id,
                 service=service,
                 parameters=stored,
@@ -225,6 +226,7 @@ class JobService:
         inputs: tuple[Any, ...],
         spec: ServiceSpec,
         params: Any,
+        loop: asyncio.AbstractEventLoop,
         **values: Any,
     ) -> tuple[Job, Exception | None]:
         """Store the inputs and the job, then (QUEUED) note its placement, announce and send it: one trip to
@@ -237,30 +239,36 @@ class JobService:
         if job.phase != ExecutionPhase.QUEUED:
             return job, None
         job = self._placed(spec, params, job)
-        return job, self._announce_and_send(job)
+        return job, self._announce_and_send(job, loop)
 
     def _queue_and_send(
         self, principal: Principal, job_id: str, loop: asyncio.AbstractEventLoop
     ) -> tuple[Job, Exception | None]:
         """PENDING → QUEUED stored, placement noted, then announced and sent, in one trip to the thread pool."""
         job = self.store.queue(principal, job_id, new_task_id(job_id))
-        # The cached PENDING job goes before the event is out: the loop runs this callback before it can
-        # deliver the event (in process, or back from Redis), so no listener reads the old phase.
-        loop.call_soon_threadsafe(self.cache.invalidate, job_id)
         spec = self.service(job.service)
         if spec.requirements is not None:
             job = self._placed(spec, spec.params_model.from_uws(job.parameters), job)
-        return job, self._announce_and_send(job)
+        return job, self._announce_and_send(job, loop)
 
-    def _announce_and_send(self, job: Job) -> Exception | None:
+    def _announce_and_send(self, job: Job, loop: asyncio.AbstractEventLoop) -> Exception | None:
         """In a pool thread, once the job is stored QUEUED: its event, then its message; what a failed send
         raised (the job stays QUEUED and the reconciler sends it again), else None."""
+        # The stored QUEUED job replaces any cached copy before the event is out: the loop runs this
+        # callback before it can deliver the event (in process, or back from Redis) or any later one (a
+        # worker's, after the send), so a listener reading the job sees QUEUED, not PENDING nor a later read.
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, and its cache
+            loop.call_soon_threadsafe(self._cache_stored, job)
         self.events.publish_now(job.job_id, phase_event(job).model_copy(update={"origin": self.origin}))
         try:
             self.dispatcher.send(job)
         except Exception as exc:
             return exc
         return None
+
+    def _cache_stored(self, job: Job) -> None:
+        self.cache.invalidate(job.job_id)
+        self.cache.put(job, self.cache.token())
 
     @staticmethod
     def _not_sent(job: Job, exc: Exception) -> JobNotSentError:
