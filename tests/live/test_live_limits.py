@@ -27,7 +27,7 @@ from tests.conftest import embedded_settings
 from tests.live.ws_client import RawSocket, connect, next_message, read_until, ws_url
 from tests.support._proc import wait_until
 from tests.support.principals import SYSTEM
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving, start_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,9 +46,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     settings = embedded_settings(
         tmp_path_factory.mktemp("live"), ws_queue_size=QUEUE_SIZE, cors_origins="https://app.example.org"
     )
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
 
 
 def on_server(server: RunningServer, coro: Any) -> Any:
@@ -195,9 +194,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         backends.authenticator = StubAuthenticator()  # type: ignore[assignment]
 
     settings = embedded_settings(tmp_path_factory.mktemp("live-auth"), embedded_pool_size=1)
-    running, stop = start_server(settings, configure=configure)
-    yield running
-    stop()
+    with serving(settings, configure=configure) as running:
+        yield running
 
 
 def create_as(server: RunningServer, principal: Principal, run: bool = False) -> Job:

@@ -47,12 +47,8 @@ def local_server(filecopy_installed: None, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3(bucket=BUCKET)
-    server.start()
-    try:
+    with SeaweedS3(bucket=BUCKET) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")
