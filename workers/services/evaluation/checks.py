@@ -196,20 +196,14 @@ def check_coco_predictions(data: Any, parameter: str = "predictions") -> None:
 def check_coco_pair(truth: Any, predictions: Any, parameter: str = "predictions") -> None:
     """The detections name only images and categories of the ground truth."""
     detections = predictions_list(predictions)
-    images = {image["id"] for image in truth["images"]}
-    stray_images = {ann["image_id"] for ann in detections} - images
-    if stray_images:
-        raise UsageError(
-            f"{parameter}: detections name image ids absent from the ground truth: {_shown(sorted(stray_images))}",
-            parameter=parameter,
-        )
-    categories = {category["id"] for category in truth["categories"]}
-    stray = {ann["category_id"] for ann in detections} - categories
-    if stray:
-        raise UsageError(
-            f"{parameter}: detections name category ids absent from the ground truth: {_shown(sorted(stray))}",
-            parameter=parameter,
-        )
+    for key, field, what in (("images", "image_id", "image"), ("categories", "category_id", "category")):
+        known = {item["id"] for item in truth[key]}
+        stray = {ann[field] for ann in detections} - known
+        if stray:
+            raise UsageError(
+                f"{parameter}: detections name {what} ids absent from the ground truth: {_shown(sorted(stray))}",
+                parameter=parameter,
+            )
 
 
 class _Reader(Protocol):
