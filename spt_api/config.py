@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "origin_name"]
 
 
 class Settings(BaseSettings):
@@ -220,7 +220,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def cors_origin_names(self) -> frozenset[str]:
-        return frozenset(origin.rstrip("/").lower() for origin in _comma_list(self.cors_origins))
+        return frozenset(origin_name(origin) for origin in _comma_list(self.cors_origins))
+
+    def trusts_origin(self, origin: str | None) -> TypeGuard[str]:
+        """Whether a browser's ``Origin`` is one of ``cors_origins`` (so a string): the CORS headers, the
+        preflight, the cross-site POST check and the WebSocket handshake all ask this."""
+        return bool(origin) and origin_name(origin or "") in self.cors_origin_names
 
     @property
     def effective_keycloak_audience(self) -> str:
@@ -243,6 +248,11 @@ class Settings(BaseSettings):
     @property
     def is_embedded_queue(self) -> bool:
         return self.broker_url.startswith("memory://")
+
+
+def origin_name(origin: str) -> str:
+    """An origin as compared: ``HTTPS://App.example.org/`` is ``https://app.example.org``."""
+    return origin.strip().rstrip("/").lower()
 
 
 def _comma_list(text: str) -> list[str]:

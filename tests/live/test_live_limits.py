@@ -94,8 +94,9 @@ async def test_a_trusted_origin_may_open_a_socket_and_others_not(live_server: Ru
     from tornado.httpclient import HTTPClientError
 
     url = ws_url(live_server.base_url, live_server.settings.base_path + "/events")
-    conn = await connect(url, Origin="https://app.example.org")  # in SPT_API_CORS_ORIGINS
-    conn.close()
+    for trusted in ("https://app.example.org", "HTTPS://App.Example.org/"):  # in SPT_API_CORS_ORIGINS
+        conn = await connect(url, Origin=trusted)
+        conn.close()
     for origin in ("https://app.example.org.evil.com", "http://app.example.org", "null"):
         with pytest.raises(HTTPClientError) as refused:
             await connect(url, Origin=origin)
