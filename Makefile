@@ -32,8 +32,9 @@ $(TEST_STAMP): setup.cfg pyproject.toml | $(BIN)/python
 venv: $(TEST_STAMP)
 
 # npm ci writes node_modules/.package-lock.json: the stamp of an install from the lock file.
-# npm 11 refuses `npm ci` on this lock file ("Missing: napi-windows-process-start-time", an optional
-# dependency of Vite for Windows that the lock leaves out on Linux); `npm install` takes the same lock unchanged.
+# package.json pins Vite to 8.3: 8.4 adds a Windows-only optional dependency (napi-windows-process-start-time)
+# that this registry lacks, so its lock leaves it out and `npm ci` refuses the lock ("Missing: ...");
+# `npm install`, which takes the same lock unchanged, stays as the fallback.
 $(WEBAPP_MODULES): webapp/package-lock.json
 	cd webapp && { $(NPM) ci --no-audit --no-fund || $(NPM) install --no-audit --no-fund; }
 

@@ -9,6 +9,7 @@ before the job exists (so the parameter's value is that key), and removed with t
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +45,15 @@ def inputs_prefix(job_id: str) -> str:
 
 
 def plan_uploads(
-    spec: ServiceSpec, job_id: str, pairs: Sequence[tuple[str, str]], uploads: Sequence[Upload]
+    spec: ServiceSpec,
+    job_id: str,
+    pairs: Sequence[tuple[str, str]],
+    uploads: Sequence[Upload],
+    *,
+    unique: bool = False,
 ) -> tuple[list[tuple[str, str]], list[PlannedUpload]]:
-    """``pairs`` with each upload's parameter set to its future key, and where each upload goes."""
+    """``pairs`` with each upload's parameter set to its future key, and where each upload goes;
+    ``unique``: a random tag in each name (an update must not overwrite the job's current input)."""
     fields = input_fields(spec.params_model)
     result = list(pairs)
     planned: list[PlannedUpload] = []
@@ -55,7 +62,9 @@ def plan_uploads(
         if upload.name.lower() not in fields:  # the handler keeps only these; a guard for other callers
             raise UsageError(f"parameter {upload.name!r} takes no file upload", parameter=upload.name)
         name = safe_name(upload.filename or upload.name)
-        if name in used:
+        if unique:
+            name = f"{secrets.token_hex(4)}-{name}"
+        elif name in used:
             name = f"{len(used)}-{name}"
         used.add(name)
         key = f"{inputs_prefix(job_id)}/{name}"
@@ -101,6 +110,6 @@ def prepare_inputs(
         if check is not None:
             check(params, reader)
     except BaseException:
-        if planned:
-            objects.delete_prefix(inputs_prefix(job_id))
+        for item in planned:
+            objects.delete_prefix(item.key)
         raise

@@ -26,7 +26,7 @@ from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
-from spt_api.job_inputs import Upload, inputs_prefix, plan_uploads, prepare_inputs, upload_fingerprint
+from spt_api.job_inputs import PlannedUpload, Upload, plan_uploads, prepare_inputs, upload_fingerprint
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -178,7 +178,7 @@ class JobService:
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
         # Uploads stored, references and headers checked (the service's check_inputs): a 400 now.
         await self.call(
-            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self._live_workers
+            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers
         )
         token = self.cache.token()
         try:
@@ -222,7 +222,7 @@ class JobService:
         needed = spec.requirements(params)
         if not needed:
             return job
-        workers = await self.call(self._live_workers)
+        workers = await self.call(self.live_workers)
         missing = missing_capabilities(needed, workers, job.queue)
         if not missing:
             return job
@@ -230,13 +230,13 @@ class JobService:
         await self.change(job.job_id, self.store.set_progress, _WORKERS, job.job_id, progress)
         return replace(job, progress=progress)
 
-    async def _drop_uploads(self, planned: Sequence[Any], job_id: str) -> None:
-        """Remove the uploads of a job that was not created (best effort: cleanup sweeps nothing else)."""
-        if planned:
+    async def _drop_uploads(self, planned: Sequence[PlannedUpload], job_id: str) -> None:
+        """Remove uploads that no job took (best effort: cleanup sweeps nothing else)."""
+        for item in planned:
             with contextlib.suppress(Exception):
-                await self.call(self.objects.delete_prefix, inputs_prefix(job_id))
+                await self.call(self.objects.delete_prefix, item.key)
 
-    def _live_workers(self) -> list[Any]:
+    def live_workers(self) -> list[Any]:
         """The live worker servers (blocking; read as the system: they are nobody's jobs)."""
         live = getattr(self.store, "live_workers", None)
         return live(_WORKERS, self.settings.heartbeat_timeout) if live is not None else []
@@ -386,14 +386,33 @@ class JobService:
             job.job_id, self.store.set_destruction, principal, job.job_id, self._destruction(value)
         )
 
-    async def update_parameters(self, principal: Principal, job: Job, pairs: Sequence[tuple[str, str]]) -> Job:
+    async def update_parameters(
+        self, principal: Principal, job: Job, pairs: Sequence[tuple[str, str]], uploads: Sequence[Upload] = ()
+    ) -> Job:
+        """Set ``pairs`` (and the ``uploads`` of ``InputFile`` parameters) on a PENDING job."""
         if job.phase != ExecutionPhase.PENDING:
             raise PermissionDeniedError(
                 f"parameters can only be changed while the job is PENDING (it is {job.phase.value})"
             )
-        if not pairs:
+        if not pairs and not uploads:
             raise UsageError("no parameters given", parameter="parameters")
         spec = self.service(job.service)
+        # New uploads get names of their own: the job's current input stays until the change is made.
+        pairs, planned = plan_uploads(spec, job.job_id, pairs, uploads, unique=True)
+        try:
+            return await self._update_parameters(principal, spec, job, pairs, planned)
+        except BaseException:
+            await self._drop_uploads(planned, job.job_id)
+            raise
+
+    async def _update_parameters(
+        self,
+        principal: Principal,
+        spec: ServiceSpec,
+        job: Job,
+        pairs: Sequence[tuple[str, str]],
+        planned: Sequence[Any],
+    ) -> Job:
         # DALI §2.1: a POST to .../parameters sets these parameters; the others are kept. The merge is
         # a compare-and-swap on the stored list: a concurrent update makes it read and merge again,
         # where a plain write would lose one of the two changes.
@@ -401,7 +420,20 @@ class JobService:
         current = job
         for _ in range(PARAMETER_UPDATE_TRIES):
             merged = [(k, v) for k, v in current.parameters if k.lower() not in changed] + list(pairs)
-            await self._validated(spec, merged)
+            params = await self._validated(spec, merged)
+            # The inputs are checked as at creation (references, the service's check_inputs)...
+            await self.call(
+                prepare_inputs, spec, params, merged, planned, self.objects, self.settings, job.job_id,
+                self.live_workers,
+            )
+            planned = ()  # stored once; a retry of the compare-and-swap checks them as references
+            # ...and the job's queue was chosen at creation: a change that needs other servers is refused.
+            if spec.queue_of(params) != job.queue:
+                raise UsageError(
+                    f"this change would need a worker of queue {spec.queue_of(params)!r}, and the job was "
+                    f"placed on {job.queue!r} when it was created: create a new job instead",
+                    parameter=pairs[0][0],
+                )
             updated = await self.change(
                 job.job_id, self.store.replace_parameters, principal, job.job_id, current.parameters, merged
             )

@@ -7,12 +7,17 @@ import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
 const target = process.env.API_PROXY_TARGET ?? "http://127.0.0.1:8080";
+const host = process.env.HOST ?? "127.0.0.1";
+// On a laptop (127.0.0.1) Vite's Host check stays (DNS rebinding); in the cluster (HOST=0.0.0.0, the chart's
+// devMode and Okteto) the Ingress's host name reaches it, and the Ingress decides who gets there.
+const local = ["127.0.0.1", "localhost", "::1"].includes(host);
 
 export default defineConfig({
   base: "/app/cutout/",
   plugins: [react()],
   server: {
-    host: process.env.HOST ?? "127.0.0.1",
+    host,
+    allowedHosts: local ? undefined : true,
     port: Number(process.env.PORT ?? 3000),
     strictPort: true,
     proxy: {

@@ -51,7 +51,8 @@ def _register_presence(settings: Settings, queues: list[str]) -> None:
     from celery.signals import worker_ready, worker_shutdown
 
     from spt_api.db import create_job_store
-    from workers.presence import WorkerPresence, capabilities_of
+    from workers.capabilities import capabilities_of
+    from workers.presence import WorkerPresence
 
     holder: list[WorkerPresence] = []
 

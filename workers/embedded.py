@@ -104,7 +104,7 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
     publisher = _PipePublisher(conn)
     services = ServiceRegistry.from_entry_points(settings.enabled_services)
     runtime = build_runtime(settings, services, events=publisher, dispatch=publisher.dispatch)
-    from workers.presence import capabilities_of
+    from workers.capabilities import capabilities_of
 
     # Detected here, not in the API process: detection imports onnxruntime.
     publisher.send(("ready", None, sorted(capabilities_of(settings))))

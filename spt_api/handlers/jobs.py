@@ -197,7 +197,7 @@ class ParametersHandler(JobBaseHandler):
 
     async def post(self, service: str, job_id: str) -> None:
         job = await self.load(service, job_id)
-        pairs = await self.read_params()
+        pairs = await self.read_params(binary=self.file_parameters(service))
         # Job control parameters are not service parameters: stored here they would bypass their
         # checks (RUNID's 64 characters, DESTRUCTION's limit) and never take effect. Each has its own
         # resource; refusing them is simpler and clearer than applying them as job creation does.
@@ -208,7 +208,7 @@ class ParametersHandler(JobBaseHandler):
                     f"set it at job creation or at its own resource (e.g. {self.job_url(job)}/phase)",
                     parameter=name,
                 )
-        job = await self.jobs.update_parameters(self.principal(), job, pairs)
+        job = await self.jobs.update_parameters(self.principal(), job, pairs, uploads=self.uploads)
         self.see_other(self.job_url(job))
 
 

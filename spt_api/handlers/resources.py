@@ -51,6 +51,7 @@ class ResourceHandler(BaseHandler):
             settings=self.settings_obj,
             service_settings=self.spec.settings_for(self.settings_obj),
             storage=self.jobs.objects,
+            workers=self.jobs.live_workers,
         )
         value = await self.jobs.call(func, request)
         self.write_json(value)

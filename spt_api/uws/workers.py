@@ -46,9 +46,12 @@ def missing_capabilities(
 ) -> set[str]:
     """What no live worker (of ``queue``, when given) offers of ``requirements``: empty when one can run it all."""
     needed = set(requirements)
+    workers = list(workers)
     candidates = [w for w in workers if queue is None or w.serves(queue)]
     if any(w.can_run(needed) for w in candidates):
         return set()
+    # No server of that queue at all: say what the nearest live server lacks ("gpu"), if any is live.
+    candidates = candidates or workers
     if not candidates:
         return needed
     # The nearest server: the one that lacks the fewest.

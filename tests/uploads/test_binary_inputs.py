@@ -198,3 +198,24 @@ def test_uploads_and_references_on_s3(s3_server: ServerThread, s3: SeaweedS3) ->
         assert client.delete(f"/api/filecopy/jobs/{job['jobId']}").status_code == 303
     listed = client_s3.list_objects_v2(Bucket=BUCKET, Prefix=f"results/inputs/{job['jobId']}/")
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_parameter_update_takes_an_upload(local_server: ServerThread) -> None:
+    other = npy_bytes(np.arange(300, dtype=np.int16))
+    with httpx.Client(base_url=local_server.base_url, timeout=60) as client:
+        created = client.post("/api/filecopy/jobs", files={"blob": ("first.npy", NPY)}, data={"npy": "true"})
+        assert created.status_code == 303
+        url = created.headers["Location"]
+        before = stored_inputs(local_server)
+        bad = client.post(f"{url}/parameters", files={"blob": ("bad.npy", b"\xff" * 10)}, headers=JSON)
+        assert bad.status_code == 400 and bad.json()["parameter"] == "blob"
+        assert stored_inputs(local_server) == before  # the refused upload is not kept
+        updated = client.post(f"{url}/parameters", files={"blob": ("second.npy", other)})
+        assert updated.status_code == 303, updated.text
+        assert client.post(f"{url}/phase", data={"PHASE": "RUN"}).status_code == 303
+        job = wait_until_final(client, url, 60)
+        assert job["phase"] == "COMPLETED", job
+        assert parameter(job, "blob").endswith("-second.npy")
+        assert client.get(f"{url}/results/copy", follow_redirects=True).content == other
+        assert client.delete(url).status_code == 303
+    assert not (Path(local_server.settings.data_dir) / "results" / "inputs" / job["jobId"]).exists()

@@ -83,8 +83,17 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configured = os.environ.get("SPT_API_TEST_ARTIFACTS")
     folder = Path(configured) / "webapp" if configured else tmp_path_factory.mktemp("artifacts")
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nweb app test artifacts (screenshots, downloads): {folder}")
+    ARTIFACT_FOLDERS.append(folder)
     return folder
+
+
+#: The artifacts folders of this run, named in the terminal summary.
+ARTIFACT_FOLDERS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for folder in ARTIFACT_FOLDERS:
+        terminalreporter.write_line(f"web app test artifacts (screenshots, downloads): {folder}")
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +127,18 @@ def auth_webapp_server(
         fan_out_chunk=500,
         embedded_pool_size=2,
     )
+    running, stop = start_server(settings)
+    yield running
+    stop()
+
+
+@pytest.fixture(scope="session")
+def production_webapp_server(
+    request: pytest.FixtureRequest, demo_maps: Path, webapp_dist: Path, production_infra: Any, celery_worker: Any
+) -> Iterator[RunningServer]:
+    """The production backends (PostgreSQL, Redis, Celery workers, SeaweedFS S3): results are signed S3
+    URLs on another origin, which previews (<img>) and the manifest (fetch, CORS) follow."""
+    settings = production_infra.settings(service_settings=cutout_maps(demo_maps), webapp_dir=webapp_dist)
     running, stop = start_server(settings)
     yield running
     stop()

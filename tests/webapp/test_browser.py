@@ -230,3 +230,26 @@ def test_abort_then_delete(page: Any, webapp_server: RunningServer, artifacts: P
     expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_have_count(0)
     assert httpx.get(job_url, headers={"Accept": "application/json"}).status_code == 404
     check_page(page)
+
+
+def test_previews_and_statuses_through_signed_s3_urls(
+    browser: Any, production_webapp_server: RunningServer, artifacts: Path
+) -> None:
+    """On the production backends a result is a 303 to a signed URL of the S3 server, another origin."""
+    server = production_webapp_server
+    context = browser.new_context(viewport=VIEWPORT, base_url=server.base_url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.console = ConsoleLog(page, server)
+    open_app(page)
+    submit(page, THREE_POSITIONS, Format="png")
+    wait_completed(page)
+    expect(page.get_by_role("button", name=re.compile("^Open preview"))).to_have_count(3)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    rows = page.get_by_test_id("manifest").locator("tbody tr")
+    expect(rows).to_have_count(3)  # manifest.json fetched across the redirect (the S3 server allows CORS)
+    shot(page, artifacts, "08-production-job")
+    check_page(page)
+    context.close()

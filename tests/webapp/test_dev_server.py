@@ -35,7 +35,7 @@ def dev_server(webapp_server: RunningServer, tmp_path: Path) -> Iterator[str]:
     if npm is None or not (WEBAPP / "node_modules").is_dir():
         pytest.skip("npm or webapp/node_modules missing (make test runs npm ci)")
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "API_PROXY_TARGET": webapp_server.base_url}
+    env = {**os.environ, "PORT": str(port), "HOST": "0.0.0.0", "API_PROXY_TARGET": webapp_server.base_url}
     log = tmp_path / "vite.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -57,8 +57,9 @@ def dev_server(webapp_server: RunningServer, tmp_path: Path) -> Iterator[str]:
 
 
 def test_npm_start_serves_the_app_with_hot_reload_and_proxies_the_api(dev_server: str) -> None:
-    page = httpx.get(dev_server + "/app/cutout/jobs/abc", timeout=10)
-    assert page.status_code == 200
+    # HOST=0.0.0.0 as in the cluster: the Ingress's host name is served (Vite refuses unknown hosts by default).
+    page = httpx.get(dev_server + "/app/cutout/jobs/abc", headers={"Host": "spt-dev1.example.org"}, timeout=10)
+    assert page.status_code == 200, page.text
     assert "/app/cutout/@vite/client" in page.text  # the hot-reload client
     assert "/app/cutout/src/main.tsx" in page.text
     services = httpx.get(dev_server + "/api/services", headers={"Accept": "application/json"}, timeout=10)

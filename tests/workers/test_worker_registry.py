@@ -13,7 +13,8 @@ from spt_api.uws.principal import ANONYMOUS, Principal
 from spt_api.uws.workers import WorkerInfo, missing_capabilities
 from tests.conftest import embedded_settings
 from tests.support._proc import wait_until
-from workers.presence import WorkerPresence, capabilities_of, detect_capabilities
+from workers.capabilities import capabilities_of, detect_capabilities
+from workers.presence import WorkerPresence
 
 SYSTEM = Principal.system_actor("test")
 
@@ -53,7 +54,8 @@ def test_capabilities_are_configured_or_detected() -> None:
 def test_missing_capabilities_names_what_no_server_has() -> None:
     cpu = WorkerInfo("a", "h", ("inference-cpu",), frozenset({"cpu", "onnx"}))
     assert missing_capabilities({"onnx", "cpu"}, [cpu], "inference-cpu") == set()
-    assert missing_capabilities({"onnx", "gpu"}, [cpu], "inference-gpu") == {"onnx", "gpu"}
+    assert missing_capabilities({"onnx", "gpu"}, [cpu], "inference-gpu") == {"gpu"}
+    assert missing_capabilities({"onnx", "gpu"}, [], "inference-gpu") == {"onnx", "gpu"}
     assert missing_capabilities({"onnx", "gpu"}, [cpu]) == {"gpu"}
 
 

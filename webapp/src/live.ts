@@ -7,7 +7,7 @@
 // later, 4408 too slow, a dropped connection) reconnect with a growing delay, and a socket that never
 // opened makes the caller fall back to polling.
 
-import { API_BASE, FINAL_PHASES, getJob, jobUrl, xsrfToken, type Job } from "./api";
+import { API_BASE, FINAL_PHASES, getJob, jobUrl, loginUrl, xsrfToken, type Job } from "./api";
 
 export interface JobMessage {
   type: "job";
@@ -152,6 +152,11 @@ export function pollJob(service: string, jobId: string, handlers: Pick<LiveHandl
   return () => controller.abort();
 }
 
+/** A socket closed with 4401 (the session ended meanwhile): to the login, and back to this page. */
+export function reloginOn(code: number): void {
+  if (code === 4401) window.location.assign(loginUrl(window.location.pathname + window.location.search));
+}
+
 /** Follow one job live: its WebSocket, else polling; returns the function that stops. */
 export function followJob(
   service: string,
@@ -169,6 +174,7 @@ export function followJob(
     },
     onClosed: (code) => {
       if (code === 4404) handlers.onDeleted(service, jobId);
+      reloginOn(code);
     },
   });
   return () => {

@@ -4,7 +4,7 @@
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, FINAL_PHASES, getJob, listJobs, type Job, type JobRef, type Phase, type Progress } from "./api";
-import { EVENTS_PATH, followSocket, POLL_WAIT, type LiveMode } from "./live";
+import { EVENTS_PATH, followSocket, POLL_WAIT, reloginOn, type LiveMode } from "./live";
 
 export interface JobRow {
   jobId: string;
@@ -134,6 +134,7 @@ export function useMyJobs(service: string) {
           onJob: update,
           onDeleted: remove,
           onUnavailable: () => void poll(),
+          onClosed: reloginOn,
         });
       });
     return () => {
