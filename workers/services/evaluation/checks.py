@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import IO, Any, Protocol
 
 from spt_api.services import UsageError
-from spt_api.services.inputs import INPUTS_PREFIX
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -25,7 +24,6 @@ __all__ = [
     "check_coco_pair",
     "check_coco_predictions",
     "check_coco_truth",
-    "check_reference",
     "check_stored_inputs",
     "check_table_head",
     "parse_json",
@@ -38,17 +36,6 @@ REQUIRED_COLUMNS = ("id", "label")
 PARQUET_MAGIC = b"PAR1"
 #: How many problems one message lists before "...".
 _SHOWN = 5
-
-
-def check_reference(ref: str, parameter: str) -> None:
-    """A job reads ``s3://`` objects or keys under ``inputs/`` only: never another job's results by their key."""
-    if ref.startswith(("s3://", f"{INPUTS_PREFIX}/")):
-        return
-    raise UsageError(
-        f"{parameter}: {ref[:200]!r} is not an input: upload the file, or name s3://bucket/key or a key "
-        f"under {INPUTS_PREFIX}/",
-        parameter=parameter,
-    )
 
 
 def _shown(items: Iterable[Any]) -> str:
