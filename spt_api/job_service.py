@@ -26,7 +26,15 @@ from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
-from spt_api.job_inputs import PlannedUpload, Upload, plan_uploads, prepare_inputs, upload_fingerprint
+from spt_api.job_inputs import (
+    PlannedUpload,
+    Upload,
+    copy_sources,
+    plan_uploads,
+    prepare_inputs,
+    refused_copy,
+    upload_fingerprint,
+)
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -167,6 +175,7 @@ class JobService:
         job_id = new_job_id()
         pairs, planned = plan_uploads(spec, job_id, pairs, uploads)
         params = await self._validated(spec, pairs)  # 400 now rather than an ERROR job later
+        await self._check_copies(principal, planned)
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
             raise UsageError(f"RUNID is limited to {MAX_RUN_ID} characters", parameter="RUNID")
@@ -296,6 +305,13 @@ class JobService:
         progress = Progress(0, 0, f"waiting for a server with {', '.join(sorted(missing))} (queue {job.queue})")
         self.store.set_progress(_WORKERS, job.job_id, progress)
         return replace(job, progress=progress)
+
+    async def _check_copies(self, principal: Principal, planned: Sequence[PlannedUpload]) -> None:
+        """Another job's upload, named by its key, is copied into the new job's inputs only when the
+        principal may see that job (read with the principal: another user's job reads as missing)."""
+        for job_id, item in copy_sources(planned):
+            if await self.call(self.store.get, principal, job_id) is None:
+                raise refused_copy(item, self.settings)
 
     async def _drop_uploads(self, planned: Sequence[PlannedUpload], job_id: str) -> None:
         """Remove uploads that no job took (best effort: cleanup sweeps nothing else)."""
@@ -452,6 +468,7 @@ class JobService:
         spec = self.service(job.service)
         # New uploads get names of their own: the job's current input stays until the change is made.
         pairs, planned = plan_uploads(spec, job.job_id, pairs, uploads, unique=True)
+        await self._check_copies(principal, planned)
         try:
             return await self._update_parameters(principal, spec, job, pairs, planned)
         except BaseException:

@@ -626,10 +626,15 @@ class JobStore(WorkerRegistry):
             return beat.rowcount == 1
 
     @retry_once_on_disconnect
-    def set_progress(self, principal: Principal, job_id: str, progress: Progress) -> None:
+    def set_progress(
+        self, principal: Principal, job_id: str, progress: Progress, *, forward_only: bool = False
+    ) -> bool:
+        """The job's progress; True when written. ``forward_only``: only over a smaller ``done`` (a fan-out
+        parent's count of ended children: two children ending at once may write their counts out of order)."""
+        forward = (sa.or_(jobs.c.progress_done.is_(None), jobs.c.progress_done < progress.done),)
         query = (
             jobs.update()
-            .where(jobs.c.job_id == job_id, *_scope(principal))
+            .where(jobs.c.job_id == job_id, *_scope(principal), *(forward if forward_only else ()))
             .values(
                 progress_done=progress.done,
                 progress_total=progress.total,
@@ -637,7 +642,7 @@ class JobStore(WorkerRegistry):
             )
         )
         with self.engine.begin() as conn:
-            conn.execute(query)
+            return bool(conn.execute(query).rowcount)
 
     @retry_once_on_disconnect
     def complete(

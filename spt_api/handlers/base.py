@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tornado import httputil
 
 from spt_api.auth import Authenticator, MissingCredentials
-from spt_api.config import Settings
+from spt_api.config import Settings, origin_name
 from spt_api.handlers.auth import XSRF_FIELD, authenticate
 from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
@@ -284,7 +284,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         settings: Settings | None = self.application.settings.get("spt_settings")
         origin = self.request.headers.get("Origin")
-        if settings is not None and origin and origin.rstrip("/").lower() in settings.cors_origin_names:
+        if settings is not None and settings.trusts_origin(origin):
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Expose-Headers", "Location, Retry-After")
         if settings is not None and settings.cors_origin_names:
@@ -335,10 +335,9 @@ class BaseHandler(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if origin is None:
             return  # not a browser (curl, pyvo): nothing to protect against
-        normalized = origin.strip().rstrip("/").lower()
-        if normalized in self.settings_obj.cors_origin_names:
+        if self.settings_obj.trusts_origin(origin):
             return
-        scheme, _, netloc = normalized.partition("://")
+        scheme, _, netloc = origin_name(origin).partition("://")
         if scheme in ("http", "https") and netloc == self.request.host.lower():
             return  # the server's own pages
         raise PermissionDeniedError(
@@ -347,9 +346,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def options(self, *args: str, **kwargs: str) -> None:
         """A CORS preflight from an allowed origin; any other OPTIONS request is not allowed (405)."""
-        origin = self.request.headers.get("Origin", "").rstrip("/").lower()
         if (
-            origin not in self.settings_obj.cors_origin_names
+            not self.settings_obj.trusts_origin(self.request.headers.get("Origin"))
             or "Access-Control-Request-Method" not in self.request.headers
         ):
             raise tornado.web.HTTPError(405)
