@@ -6,7 +6,8 @@
   Celery ``apply_async().get()`` of a no-op task on the same broker with 2 worker processes.
 
 Usage: python bench/roundtrip.py [--backend embedded|celery|both] [--jobs 200] [--concurrency 8]
-Goals (celery): p50 <= 1.5x raw, throughput >= 70% of raw.
+Goals (celery): p50 <= 1.25x the protocol floor, CPU per job <= 1.25x the CPU floor, throughput >= 0.8 of
+the ceiling; DALI sync p50 <= 1.25x its own floor. Embedded: p50 <= 1.25x and throughput >= 0.8 of the pool.
 """
 
 from __future__ import annotations
@@ -65,6 +66,23 @@ class JobClient:
             self.conn.request("GET", f"{job_path}?WAIT=30", headers={"Accept": "application/json"})
             phase = json.loads(self.conn.getresponse().read())["phase"]
         assert phase == "COMPLETED", phase
+        return time.perf_counter() - start
+
+
+class SyncClient:
+    """A keep-alive client of DALI sync: ``GET /api/echo/sync?message=x`` answers the result itself."""
+
+    def __init__(self, sync_url: str) -> None:
+        parts = urlsplit(sync_url)
+        self.path = f"{parts.path}?message=x"
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+
+    def run_one(self) -> float:
+        start = time.perf_counter()
+        self.conn.request("GET", self.path)
+        response = self.conn.getresponse()
+        body = response.read()
+        assert response.status == 200 and body == b"x", (response.status, body)
         return time.perf_counter() - start
 
 
@@ -287,6 +305,13 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
                 {"PostgreSQL": "postgres", "Redis": "redis-server"},
             )
             comparison = Comparison(http_one, raw_one, args, meter)
+            # DALI sync, sequential, in rounds interleaved with raw Celery (its floor is raw's p50 plus steps).
+            sync_client = SyncClient(f"{base}/api/echo/sync")
+            sync_lat: list[float] = []
+            sync_raw_lat: list[float] = []
+            for _ in range(args.rounds):
+                sync_raw_lat += [raw_one() for _ in range(max(20, args.jobs // 4))]
+                sync_lat += [sync_client.run_one() for _ in range(max(20, args.jobs // 4))]
             floor = protocol_floor(database_url, broker, f"{base}/health/live", meter)
     finally:
         for proc in procs:
@@ -317,11 +342,31 @@ def bench_celery(args: argparse.Namespace) -> list[tuple[str, str]]:
         ("    spt-api p50 / floor", f"{percentile(comparison.api_lat, 50) * 1000 / floor_p50:5.2f}x"),
         ("    CPU floor per job: raw + 3 exchanges + INSERT + 2 UPDATE + 2 PUBLISH", f"{floor_cpu:6.2f} ms"),
         ("    throughput ceiling / raw (raw CPU / CPU floor)", f"{raw_total / floor_cpu:5.2f}"),
+    ]
+    # DALI sync answers in one exchange: raw + 1 exchange + INSERT + 2 UPDATE (claim, complete) + PUBLISH (the end).
+    sync_raw_p50 = percentile(sync_raw_lat, 50) * 1000
+    sync_floor = sync_raw_p50 + latency["HTTP exchange"] + latency["INSERT"] + 2 * latency["conditional UPDATE"] \
+        + latency["PUBLISH"]
+    sync_p50 = percentile(sync_lat, 50) * 1000
+    rows += [
+        ("  DALI sync echo (GET /api/echo/sync, sequential, rounds interleaved with raw)", ""),
+        ("    spt-api sync p50 / p95",
+         f"{sync_p50:7.2f} / {percentile(sync_lat, 95) * 1000:7.2f} ms (raw p50 {sync_raw_p50:.2f} ms)"),
+        ("    sync floor: raw + 1 exchange + INSERT + 2 UPDATE + PUBLISH", f"{sync_floor:7.2f} ms"),
+        ("    spt-api sync p50 / sync floor", f"{sync_p50 / sync_floor:5.2f}x"),
         ("  CPU ms per job in the throughput run (spt-api | raw)", ""),
     ]
     rows += [(f"    {group}", f"{api_cpu[group]:6.2f} | {raw_cpu[group]:6.2f}") for group in api_cpu
              if api_cpu[group] + raw_cpu[group] >= 0.01]
     rows += [("    total", f"{sum(api_cpu.values()):6.2f} | {sum(raw_cpu.values()):6.2f}")]
+    ceiling = raw_total / floor_cpu
+    rows += [
+        ("  goals (celery)", ""),
+        ("    p50 / floor (<= 1.25)", f"{percentile(comparison.api_lat, 50) * 1000 / floor_p50:5.2f}"),
+        ("    CPU per job / CPU floor (<= 1.25)", f"{sum(api_cpu.values()) / floor_cpu:5.2f}"),
+        ("    throughput / ceiling (>= 0.8)", f"{statistics.median(comparison.rate_ratios) / ceiling:5.2f}"),
+        ("    sync p50 / sync floor (<= 1.25)", f"{sync_p50 / sync_floor:5.2f}"),
+    ]
     return rows
 
 

@@ -106,7 +106,7 @@ def main() -> int:
         n, d, factory, nprobe, batch, batches = 100_000, 64, "IVF512,PQ16", 16, 1000, args.batches or 4
     k = 10
     faiss.omp_set_num_threads(args.threads)
-    threads = {"SPT_API_SEARCH_THREADS": str(args.threads)}
+    threads = {"SPT_API_SEARCH_THREADS": str(args.threads), "SPT_API_INPUT_SHARED_PREFIXES": "datasets/"}
     print(f"data: {n} x {d} (seeded Gaussian clusters), {factory}, nprobe {nprobe}, {batches} batches of {batch} "
           f"queries, k {k}, {args.threads} FAISS thread(s); CPU only (no GPU lent to this run)")
     vectors = clusters(n, d, seed=1, centres=200)
@@ -128,18 +128,18 @@ def main() -> int:
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
          batches: int, k: int, threads: dict[str, str], tmp: Path) -> int:
-    server = stack.server()
+    server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
-    put_npy(storage, "inputs/bench/vectors.npy", vectors)
+    put_npy(storage, "datasets/bench/vectors.npy", vectors)
     refs = []
     for b in range(batches):
-        refs.append(put_npy(storage, f"inputs/bench/queries-{b}.npy", queries[b * batch : (b + 1) * batch]))
+        refs.append(put_npy(storage, f"datasets/bench/queries-{b}.npy", queries[b * batch : (b + 1) * batch]))
     # Index builds, and the search jobs around the shards' pieces (split, merge): the chart's `search` workers.
     builder = CeleryWorker(stack.env(**threads), queues="index,search", concurrency=1, name="builder").start()
     stack.workers.append(builder)
     for name, shards in (("bench1", 1), ("bench4", 4)):
         started = time.perf_counter()
-        url = server.create_job("index", run=True, name=name, vectors="inputs/bench/vectors.npy", factory=factory,
+        url = server.create_job("index", run=True, name=name, vectors="datasets/bench/vectors.npy", factory=factory,
                                 shards=shards)
         job = server.wait_final(url, timeout=24 * 3600)
         if job["phase"] != "COMPLETED":

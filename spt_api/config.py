@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "origin_name"]
 
 
 class Settings(BaseSettings):
@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     )
     storage_url: str = Field(
         "", title="Where results are stored: file:///dir or s3://bucket/prefix; empty: data_dir/results"
+    )
+    input_shared_prefixes: str = Field(
+        "",
+        title="Comma-separated key prefixes in the store (datasets/, shared/truth) whose objects any user may name "
+        "as a job's input file; never under inputs/ (each job's uploads); empty: none, only a user's own uploads",
+    )
+    input_url_prefixes: str = Field(
+        "",
+        title="Comma-separated URL prefixes (s3://bucket/prefix/) a job's input file may be named by; the workers "
+        "read them with their own S3 credentials, so list only what every user may read; empty: none",
     )
     s3_endpoint_url: str = Field("", title="S3 endpoint URL (MinIO, SeaweedFS, Ceph); empty: AWS")
     s3_region: str = Field("us-east-1", title="S3 region")
@@ -220,7 +230,36 @@ class Settings(BaseSettings):
 
     @cached_property
     def cors_origin_names(self) -> frozenset[str]:
-        return frozenset(origin.rstrip("/").lower() for origin in _comma_list(self.cors_origins))
+        return frozenset(origin_name(origin) for origin in _comma_list(self.cors_origins))
+
+    def trusts_origin(self, origin: str | None) -> TypeGuard[str]:
+        """Whether a browser's ``Origin`` is one of ``cors_origins`` (so a string): the CORS headers, the
+        preflight, the cross-site POST check and the WebSocket handshake all ask this."""
+        return bool(origin) and origin_name(origin or "") in self.cors_origin_names
+
+    @field_validator("input_shared_prefixes")
+    @classmethod
+    def _shared_prefixes_outside_uploads(cls, value: str) -> str:
+        # inputs/<job id>/ holds each job's uploads, readable by that job's owner alone: a shared prefix
+        # there would hand every user's uploads to everyone. "" would share the whole store (results too).
+        for prefix in _comma_list(value):
+            parts = prefix.strip("/").split("/")
+            if parts[0] in ("", "inputs") or any(part in (".", "..") for part in parts):
+                raise ValueError(
+                    f"SPT_API_INPUT_SHARED_PREFIXES: {prefix!r} is not a shared prefix (a folder of the store "
+                    "outside inputs/, e.g. datasets/)"
+                )
+        return value
+
+    @cached_property
+    def input_shared_prefix_list(self) -> tuple[str, ...]:
+        """``input_shared_prefixes`` as folders (``datasets/``): a prefix never matches half a name."""
+        return tuple(_folder(prefix.lstrip("/")) for prefix in _comma_list(self.input_shared_prefixes))
+
+    @cached_property
+    def input_url_prefix_list(self) -> tuple[str, ...]:
+        """``input_url_prefixes`` as folders (``s3://bucket/data/``), scheme and bucket lower-cased."""
+        return tuple(_folder(_url_folder(prefix)) for prefix in _comma_list(self.input_url_prefixes))
 
     @property
     def effective_keycloak_audience(self) -> str:
@@ -245,9 +284,27 @@ class Settings(BaseSettings):
         return self.broker_url.startswith("memory://")
 
 
+def origin_name(origin: str) -> str:
+    """An origin as compared: ``HTTPS://App.example.org/`` is ``https://app.example.org``."""
+    return origin.strip().rstrip("/").lower()
+
+
 def _comma_list(text: str) -> list[str]:
     """The items of a comma-separated setting, stripped, empty ones dropped."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _folder(prefix: str) -> str:
+    """``prefix`` ending in one ``/``: ``s3://b/data`` allows ``s3://b/data/x``, not ``s3://b/database``."""
+    return prefix.rstrip("/") + "/"
+
+
+def _url_folder(prefix: str) -> str:
+    scheme, sep, rest = prefix.partition("://")
+    if not sep:
+        return prefix
+    bucket, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{bucket.lower()}/{path}"
 
 
 @lru_cache(maxsize=1)

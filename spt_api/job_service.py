@@ -26,7 +26,15 @@ from spt_api.events import EventBus, JobEvent
 from spt_api.events.messages import apply_run_state, deleted_event, phase_event
 from spt_api.idempotency import check_idempotency_key, replayed, request_fingerprint
 from spt_api.job_cache import JobCache
-from spt_api.job_inputs import PlannedUpload, Upload, plan_uploads, prepare_inputs, upload_fingerprint
+from spt_api.job_inputs import (
+    PlannedUpload,
+    Upload,
+    copy_sources,
+    plan_uploads,
+    prepare_inputs,
+    refused_copy,
+    upload_fingerprint,
+)
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
@@ -167,6 +175,7 @@ class JobService:
         job_id = new_job_id()
         pairs, planned = plan_uploads(spec, job_id, pairs, uploads)
         params = await self._validated(spec, pairs)  # 400 now rather than an ERROR job later
+        await self._check_copies(principal, planned)
         run_id = first_value(pairs, "RUNID")
         if run_id is not None and len(run_id) > MAX_RUN_ID:
             raise UsageError(f"RUNID is limited to {MAX_RUN_ID} characters", parameter="RUNID")
@@ -176,15 +185,20 @@ class JobService:
         duration = self._duration(spec, first_value(pairs, "EXECUTIONDURATION"))
         destruction = self._destruction(first_value(pairs, "DESTRUCTION"))
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
-        # Uploads stored, references and headers checked (the service's check_inputs): a 400 now.
-        await self.call(
-            prepare_inputs, spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers
-        )
+        # Uploads stored, references and headers checked (the service's check_inputs): a 400 now, before
+        # the job is stored (in the same trip to the pool as the INSERT and the send).
+        inputs = (spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers)
+        #: Says "inputs" once they are stored: refused inputs are removed by prepare_inputs itself.
+        stages: list[str] = []
         token = self.cache.token()
         try:
-            job = await self.call(
-                self.store.create,
+            job, unsent = await self.call(
+                self._create_and_send,
                 principal,
+                (inputs, stages),
+                spec,
+                params,
+                asyncio.get_running_loop(),
                 job_id=job_id,
                 service=service,
                 parameters=stored,
@@ -207,28 +221,97 @@ class JobService:
                 raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
             return replayed(idempotency_key, fingerprint, *found)
         except Exception:
-            await self._drop_uploads(planned, job_id)
+            if stages:
+                await self._drop_uploads(planned, job_id)
             raise
         self.cache.put(job, token)
-        if phase is not None:
-            job = await self._note_placement(spec, params, job)
-            await self._dispatch(job)
+        if unsent is not None:
+            raise self._not_sent(job, unsent)
         return job
 
-    async def _note_placement(self, spec: ServiceSpec, params: Any, job: Job) -> Job:
-        """A QUEUED job no live worker server can take says why it waits ("waiting for a server with gpu")."""
+    def _create_and_send(
+        self,
+        principal: Principal,
+        inputs: tuple[Any, ...],
+        spec: ServiceSpec,
+        params: Any,
+        loop: asyncio.AbstractEventLoop,
+        **values: Any,
+    ) -> tuple[Job, Exception | None]:
+        """Store the inputs and the job, then (QUEUED) note its placement, announce and send it: one trip to
+        the thread pool for all (each trip costs the loop and a pool thread a wake-up). Returns the job and
+        the exception of a failed send, if any."""
+        arguments, stages = inputs
+        prepare_inputs(*arguments)
+        stages.append("inputs")
+        job = self.store.create(principal, **values)
+        if job.phase != ExecutionPhase.QUEUED:
+            return job, None
+        job = self._placed(spec, params, job)
+        return job, self._announce_and_send(job, loop)
+
+    def _queue_and_send(
+        self, principal: Principal, job_id: str, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Job, Exception | None]:
+        """PENDING → QUEUED stored, placement noted, then announced and sent, in one trip to the thread pool."""
+        job = self.store.queue(principal, job_id, new_task_id(job_id))
+        spec = self.service(job.service)
+        if spec.requirements is not None:
+            job = self._placed(spec, spec.params_model.from_uws(job.parameters), job)
+        return job, self._announce_and_send(job, loop)
+
+    def _announce_and_send(self, job: Job, loop: asyncio.AbstractEventLoop) -> Exception | None:
+        """In a pool thread, once the job is stored QUEUED: its event, then its message; what a failed send
+        raised (the job stays QUEUED and the reconciler sends it again), else None."""
+        # The stored QUEUED job replaces any cached copy before the event is out: the loop runs this
+        # callback before it can deliver the event (in process, or back from Redis) or any later one (a
+        # worker's, after the send), so a listener reading the job sees QUEUED, not PENDING nor a later read.
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, and its cache
+            loop.call_soon_threadsafe(self._cache_stored, job)
+        self.events.publish_now(job.job_id, phase_event(job).model_copy(update={"origin": self.origin}))
+        try:
+            self.dispatcher.send(job)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _cache_stored(self, job: Job) -> None:
+        self.cache.invalidate(job.job_id)
+        self.cache.put(job, self.cache.token())
+
+    @staticmethod
+    def _not_sent(job: Job, exc: Exception) -> JobNotSentError:
+        # The job stays QUEUED and the reconciler will send it again; the client learns now.
+        error = JobNotSentError(
+            f"job {job.job_id} is QUEUED but the job queue is unreachable ({exc}); "
+            "it will be sent when the queue is back",
+            service=job.service,
+            job_id=job.job_id,
+        )
+        error.__cause__ = exc
+        return error
+
+    def _placed(self, spec: ServiceSpec, params: Any, job: Job) -> Job:
+        """A QUEUED job no live worker server can take says why it waits ("waiting for a server with gpu")
+        (blocking: in the pool thread that sends the job)."""
         if spec.requirements is None:
             return job
         needed = spec.requirements(params)
         if not needed:
             return job
-        workers = await self.call(self.live_workers)
-        missing = missing_capabilities(needed, workers, job.queue)
+        missing = missing_capabilities(needed, self.live_workers(), job.queue)
         if not missing:
             return job
         progress = Progress(0, 0, f"waiting for a server with {', '.join(sorted(missing))} (queue {job.queue})")
-        await self.change(job.job_id, self.store.set_progress, _WORKERS, job.job_id, progress)
+        self.store.set_progress(_WORKERS, job.job_id, progress)
         return replace(job, progress=progress)
+
+    async def _check_copies(self, principal: Principal, planned: Sequence[PlannedUpload]) -> None:
+        """Another job's upload, named by its key, is copied into the new job's inputs only when the
+        principal may see that job (read with the principal: another user's job reads as missing)."""
+        for job_id, item in copy_sources(planned):
+            if await self.call(self.store.get, principal, job_id) is None:
+                raise refused_copy(item, self.settings)
 
     async def _drop_uploads(self, planned: Sequence[PlannedUpload], job_id: str) -> None:
         """Remove uploads that no job took (best effort: cleanup sweeps nothing else)."""
@@ -339,25 +422,11 @@ class JobService:
     # -- changes -------------------------------------------------------------------------------------
 
     async def run(self, principal: Principal, job: Job) -> Job:
-        queued = await self.change(job.job_id, self.store.queue, principal, job.job_id, new_task_id(job.job_id))
-        spec = self.service(job.service)
-        if spec.requirements is not None:
-            queued = await self._note_placement(spec, await self._validated(spec, job.parameters), queued)
-        await self._dispatch(queued)
+        loop = asyncio.get_running_loop()
+        queued, unsent = await self.change(job.job_id, self._queue_and_send, principal, job.job_id, loop)
+        if unsent is not None:
+            raise self._not_sent(queued, unsent)
         return queued
-
-    async def _dispatch(self, job: Job) -> None:
-        self._announce(job.job_id, phase_event(job))
-        try:
-            await self.call(self.dispatcher.send, job)
-        except Exception as exc:
-            # The job stays QUEUED and the reconciler will send it again; the client learns now.
-            raise JobNotSentError(
-                f"job {job.job_id} is QUEUED but the job queue is unreachable ({exc}); "
-                "it will be sent when the queue is back",
-                service=job.service,
-                job_id=job.job_id,
-            ) from exc
 
     async def abort(self, principal: Principal, job: Job) -> Job:
         aborted = await self.change(job.job_id, self.store.abort, principal, job.job_id)
@@ -399,6 +468,7 @@ class JobService:
         spec = self.service(job.service)
         # New uploads get names of their own: the job's current input stays until the change is made.
         pairs, planned = plan_uploads(spec, job.job_id, pairs, uploads, unique=True)
+        await self._check_copies(principal, planned)
         try:
             return await self._update_parameters(principal, spec, job, pairs, planned)
         except BaseException:

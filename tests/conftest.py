@@ -16,7 +16,7 @@ import pytest
 
 from spt_api.config import Settings
 from tests.support.celery_worker import ProductionBackends
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving
 
 #: Fixtures that start or reach PostgreSQL, Redis, an S3 server (SeaweedFS) or Celery workers;
 #: ``s3`` is the name every test module gives its private SeaweedS3.
@@ -133,9 +133,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         infra: ProductionInfra = request.getfixturevalue("production_infra")
         request.getfixturevalue("celery_worker")
         settings = infra.settings(service_settings=cutout_maps(maps))
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
 
 
 @pytest.fixture

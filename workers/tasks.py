@@ -320,9 +320,11 @@ def _child_ended(child: Job, runtime: WorkerRuntime) -> None:
     # Counted by the database: each child's end would otherwise read every child's whole row.
     done, total = runtime.store.count_children(WORKER, parent_id)
     message = f"{done} of {total} parts"
-    runtime.store.set_progress(WORKER, parent_id, Progress(done, total, message))
-    # The parent has its child's owner.
-    runtime.events.publish(parent_id, progress_event(child, done, total, message))
+    # A sibling that ended at the same time may have counted one more and written it first: a smaller
+    # count is stale, neither written (the parent would end COMPLETED at 3 of 4) nor announced.
+    if runtime.store.set_progress(WORKER, parent_id, Progress(done, total, message), forward_only=True):
+        # The parent has its child's owner.
+        runtime.events.publish(parent_id, progress_event(child, done, total, message))
     with bound_contextvars(job_id=parent_id):
         _merge_if_done(parent_id, runtime)
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
+from spt_api.db.hot_path import PgHotPath
 from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
 from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs, workers
@@ -51,7 +52,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _row_to_job(row: RowMapping) -> Job:
+def _row_to_job(row: RowMapping | dict[str, Any]) -> Job:
     error = None
     if row["error_message"] is not None:
         error = ErrorSummary(ErrorType(row["error_type"] or "fatal"), row["error_message"], row["error_detail"])
@@ -253,6 +254,8 @@ class JobStore(WorkerRegistry):
         # ``transactional`` serves the multi-statement write.
         self.engine = engine
         self.transactional = engine.execution_options(isolation_level=_TRANSACTION_ISOLATION[engine.dialect.name])
+        #: The statements every job runs (create, claim, complete), on psycopg itself; SQLite keeps SQLAlchemy.
+        self._hot = PgHotPath(engine) if engine.dialect.name == "postgresql" else None
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -540,8 +543,12 @@ class JobStore(WorkerRegistry):
             "request_hash": request_hash,
         }
         try:
-            with self.engine.begin() as conn:
-                row = conn.execute(_INSERT, values).mappings().one()
+            row: RowMapping | dict[str, Any]
+            if self._hot is not None:
+                row = self._hot.insert(values)
+            else:
+                with self.engine.begin() as conn:
+                    row = conn.execute(_INSERT, values).mappings().one()
         except sa.exc.IntegrityError:
             # The retry of an INSERT whose first try committed before its connection dropped.
             existing = self.get(principal, job_id)
@@ -602,6 +609,9 @@ class JobStore(WorkerRegistry):
     @retry_once_on_disconnect
     def claim(self, principal: Principal, job_id: str, worker_id: str) -> Job | None:
         """QUEUED → EXECUTING for one worker only; None when the job is not (or no longer) QUEUED."""
+        if self._hot is not None and principal.sees_all:
+            claimed = self._hot.claim(job_id, worker_id, utcnow())
+            return _row_to_job(claimed) if claimed is not None else None
         with self.engine.begin() as conn:
             values = {"b_job_id": job_id, "b_now": utcnow(), "b_worker_id": worker_id}
             row = conn.execute(_scoped(_CLAIM, principal), values)
@@ -616,10 +626,15 @@ class JobStore(WorkerRegistry):
             return beat.rowcount == 1
 
     @retry_once_on_disconnect
-    def set_progress(self, principal: Principal, job_id: str, progress: Progress) -> None:
+    def set_progress(
+        self, principal: Principal, job_id: str, progress: Progress, *, forward_only: bool = False
+    ) -> bool:
+        """The job's progress; True when written. ``forward_only``: only over a smaller ``done`` (a fan-out
+        parent's count of ended children: two children ending at once may write their counts out of order)."""
+        forward = (sa.or_(jobs.c.progress_done.is_(None), jobs.c.progress_done < progress.done),)
         query = (
             jobs.update()
-            .where(jobs.c.job_id == job_id, *_scope(principal))
+            .where(jobs.c.job_id == job_id, *_scope(principal), *(forward if forward_only else ()))
             .values(
                 progress_done=progress.done,
                 progress_total=progress.total,
@@ -627,7 +642,7 @@ class JobStore(WorkerRegistry):
             )
         )
         with self.engine.begin() as conn:
-            conn.execute(query)
+            return bool(conn.execute(query).rowcount)
 
     @retry_once_on_disconnect
     def complete(
@@ -637,14 +652,10 @@ class JobStore(WorkerRegistry):
         results: Sequence[JobResult], worker_id: str | None = None, *, ended: datetime | None = None
     ) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
-        values = {
-            "b_job_id": job_id,
-            "b_worker_id": worker_id,
-            "b_now": ended or utcnow(),
-            "b_results": [
-                {"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results
-            ],
-        }
+        stored = [{"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results]
+        if self._hot is not None and principal.sees_all:
+            return self._hot.complete(job_id, worker_id, ended or utcnow(), stored)
+        values = {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": ended or utcnow(), "b_results": stored}
         with self.engine.begin() as conn:
             statement = _scoped(_COMPLETE if worker_id is None else _COMPLETE_OWN, principal)
             return conn.execute(statement, values).rowcount == 1

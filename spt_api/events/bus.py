@@ -16,6 +16,11 @@ __all__ = ["EventBus", "EventPublisher", "InProcessEventBus", "JobEvent", "Subsc
 
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class EventPublisher(Protocol):
     """Anything that can publish a job event; safe to call from any thread or process."""
 
@@ -45,6 +50,9 @@ class Subscription:
         self.queue: asyncio.Queue[JobEvent] = asyncio.Queue(limit)
         self.overflowed = False
         self._on_overflow = on_overflow
+        #: Set when an event arrives for a :meth:`next` that is waiting (a bare future and a timer: no
+        #: Task or ``wait_for`` per wait, which cost a WAIT a tenth of a millisecond).
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, event: JobEvent) -> None:
         # Events carry their job's owner: another user's event never reaches this waiter.
@@ -56,12 +64,25 @@ class Subscription:
             self.overflowed = True
             if self._on_overflow is not None:
                 self._on_overflow()
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self, timeout: float) -> JobEvent | None:
         """The next event, or None after ``timeout`` seconds."""
+        if self.queue.empty():
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(max(0.0, timeout), _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout=max(0.0, timeout))
-        except TimeoutError:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
             return None
 
     def close(self) -> None:
@@ -77,6 +98,11 @@ class Subscription:
 class EventBus(ABC):
     @abstractmethod
     def publish(self, job_id: str, event: JobEvent) -> None: ...
+
+    def publish_now(self, job_id: str, event: JobEvent) -> None:
+        """:meth:`publish` from a thread that may block (a pool thread): done by the time it returns
+        where the bus can, saving the hand-over to its own publishing thread."""
+        self.publish(job_id, event)
 
     @abstractmethod
     def subscribe(

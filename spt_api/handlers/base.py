@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from tornado import httputil
 
 from spt_api.auth import Authenticator, MissingCredentials
-from spt_api.config import Settings
+from spt_api.config import Settings, origin_name
 from spt_api.handlers.auth import XSRF_FIELD, authenticate
 from spt_api.job_inputs import Upload
 from spt_api.job_service import JobService
@@ -186,6 +186,8 @@ class Lifecycle:
         self.active = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        #: The works of :meth:`unless_stopping` in flight, cancelled by :meth:`drain`.
+        self._works: set[asyncio.Future[Any]] = set()
 
     @contextlib.contextmanager
     def long_request(self) -> Iterator[None]:
@@ -201,24 +203,32 @@ class Lifecycle:
     async def drain(self, timeout: float) -> None:
         """Tell long requests to answer now, and give them ``timeout`` seconds to do so."""
         self.stopping.set()
+        for work in list(self._works):
+            work.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def unless_stopping(self, work: Awaitable[T]) -> tuple[bool, T | None]:
-        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled)."""
-        task = asyncio.ensure_future(work)
-        stopping = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if task.cancelled():
+        """``(True, result)`` of ``work``, or ``(False, None)`` if the server stops first (``work`` cancelled).
+
+        One task per call, which :meth:`drain` cancels: no second task watching ``stopping`` per WAIT."""
+        if self.stopping.is_set():
+            if asyncio.iscoroutine(work):
+                work.close()
             return False, None
-        return True, task.result()
+        task = asyncio.ensure_future(work)
+        self._works.add(task)
+        try:
+            return True, await task
+        except asyncio.CancelledError:
+            # Cancelled by drain (the server stops): answer now; cancelled from outside: pass it on.
+            if self.stopping.is_set() and task.cancelled():
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
+                    return False, None
+            raise
+        finally:
+            self._works.discard(task)
 
 
 def _answered(*args: Any, **kwargs: Any) -> None:
@@ -274,7 +284,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         settings: Settings | None = self.application.settings.get("spt_settings")
         origin = self.request.headers.get("Origin")
-        if settings is not None and origin and origin.rstrip("/").lower() in settings.cors_origin_names:
+        if settings is not None and settings.trusts_origin(origin):
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Expose-Headers", "Location, Retry-After")
         if settings is not None and settings.cors_origin_names:
@@ -325,10 +335,9 @@ class BaseHandler(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if origin is None:
             return  # not a browser (curl, pyvo): nothing to protect against
-        normalized = origin.strip().rstrip("/").lower()
-        if normalized in self.settings_obj.cors_origin_names:
+        if self.settings_obj.trusts_origin(origin):
             return
-        scheme, _, netloc = normalized.partition("://")
+        scheme, _, netloc = origin_name(origin).partition("://")
         if scheme in ("http", "https") and netloc == self.request.host.lower():
             return  # the server's own pages
         raise PermissionDeniedError(
@@ -337,9 +346,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def options(self, *args: str, **kwargs: str) -> None:
         """A CORS preflight from an allowed origin; any other OPTIONS request is not allowed (405)."""
-        origin = self.request.headers.get("Origin", "").rstrip("/").lower()
         if (
-            origin not in self.settings_obj.cors_origin_names
+            not self.settings_obj.trusts_origin(self.request.headers.get("Origin"))
             or "Access-Control-Request-Method" not in self.request.headers
         ):
             raise tornado.web.HTTPError(405)

@@ -48,8 +48,9 @@ class JobBaseHandler(BaseHandler):
         self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         if result.size is not None:
             self.set_header("Content-Length", str(result.size))
+        # A generator: it opens nothing until its first chunk is asked for, in the pool like every chunk.
+        chunks = self.jobs.objects.read_chunks(result.key)
         try:
-            chunks = await self.jobs.call(lambda: iter(self.jobs.objects.read_chunks(result.key)))
             while True:
                 chunk = await self.jobs.call(next, chunks, None)
                 if chunk is None:

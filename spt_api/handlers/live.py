@@ -91,7 +91,7 @@ class LiveSocket(BaseHandler, WebSocketHandler):
         """A cross-site page may open a socket only from a trusted origin (``SPT_API_CORS_ORIGINS``): a
         browser sends the user's cookies with it, so any other site could read their jobs (CSWSH).
         Same-origin pages never get here (Tornado lets them through)."""
-        return origin.strip().rstrip("/").lower() in self.settings_obj.cors_origin_names
+        return self.settings_obj.trusts_origin(origin)
 
     @property
     def max_message_size(self) -> int:

@@ -64,6 +64,17 @@ class ObjectStore(ABC):
         """The object's own file when the store is a local directory, else None."""
         return None
 
+    def copy(self, source: str, key: str) -> None:
+        """Copy the object ``source`` to ``key`` in this store (raises FileNotFoundError).
+
+        This default goes through a temporary file; the stores copy in place (a hard link on a local
+        directory, a server-side copy on S3)."""
+        with tempfile.NamedTemporaryFile() as spool:
+            for chunk in self.read_chunks(source):
+                spool.write(chunk)
+            spool.flush()
+            self.put_file(key, Path(spool.name))
+
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; return how many."""

@@ -1,13 +1,14 @@
 """Input files by reference: where an ``InputFile`` parameter's value points, and reading it.
 
-A reference is ``s3://bucket/key`` (any bucket the configured S3 credentials reach) or a key in
-the configured object store (``inputs/<job id>/data.npy`` for an upload). Both the API (the light
-``check_inputs`` of a service, through :class:`StoredInputs` as its ``InputReader``) and the workers
-(``ctx.input_path``/``ctx.open_input``) resolve references here.
+A reference is ``s3://bucket/key`` or a key in the configured object store (``inputs/<job id>/data.npy``
+for an upload). Which references a job may take is decided at submission by :mod:`spt_api.input_access`;
+both the API (the light ``check_inputs`` of a service, through :class:`StoredInputs` as its
+``InputReader``) and the workers (``ctx.input_path``/``ctx.open_input``) resolve references here.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +18,36 @@ from urllib.parse import urlparse
 from spt_api.storage.base import ObjectStore
 from spt_api.uws.errors import UsageError
 
-__all__ = ["StoredInputs", "check_ref_syntax"]
+__all__ = ["StoredInputs", "check_ref_syntax", "no_input"]
+
+#: An S3 bucket name (lower case, digits, dots and hyphens, 3 to 63 characters).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def no_input(ref: str, parameter: str, settings: Any) -> UsageError:
+    """The one answer for a missing input and for one the caller may not read: they must not differ."""
+    shared = getattr(settings, "input_shared_prefix_list", ())
+    also = f", or name an object under {', '.join(shared)}" if shared else ""
+    return UsageError(
+        f"parameter {parameter!r}: no stored input {ref[:200]!r} that you may read: upload the file, name "
+        f"an upload of one of your jobs (inputs/<job id>/<file name>){also}",
+        parameter=parameter,
+    )
+
+
+def _bad_key(key: str) -> bool:
+    parts = key.replace("\\", "/").split("/")
+    return key.startswith("/") or any(part in ("", ".", "..") for part in parts)
 
 
 def check_ref_syntax(ref: str, parameter: str) -> None:
     """Refuse a reference that is neither ``s3://bucket/key`` nor a plain relative key."""
     parsed = urlparse(ref)
     if parsed.scheme == "s3":
-        if not parsed.netloc or not parsed.path.strip("/"):
+        key = parsed.path[1:]
+        if not _BUCKET.match(parsed.netloc) or not key or _bad_key(key) or parsed.query or parsed.fragment:
             raise UsageError(
-                f"parameter {parameter!r}: {ref!r} is not of the form s3://bucket/key", parameter=parameter
+                f"parameter {parameter!r}: {ref[:200]!r} is not of the form s3://bucket/key", parameter=parameter
             )
         return
     if parsed.scheme or "://" in ref:
@@ -35,8 +56,7 @@ def check_ref_syntax(ref: str, parameter: str) -> None:
             "or name an object as s3://bucket/key or by its key in the store",
             parameter=parameter,
         )
-    parts = ref.replace("\\", "/").split("/")
-    if ref.startswith("/") or any(part in ("", ".", "..") for part in parts):
+    if _bad_key(ref):
         raise UsageError(f"parameter {parameter!r}: {ref[:200]!r} is not a valid storage key", parameter=parameter)
 
 
@@ -87,7 +107,8 @@ class StoredInputs:
         return self.objects, ref
 
     def check(self, ref: str, parameter: str) -> None:
-        """400 naming ``parameter`` unless ``ref`` names an object that exists and can be read."""
+        """400 naming ``parameter`` unless ``ref`` names an object that exists and can be read (the answer
+        to a missing one is :func:`no_input`'s)."""
         store, key = self.locate(ref, parameter)
         try:
             found = store.exists(key)
@@ -99,7 +120,7 @@ class StoredInputs:
                 parameter=parameter,
             ) from exc
         if not found:
-            raise UsageError(f"parameter {parameter!r}: no stored input {ref[:200]!r}", parameter=parameter)
+            raise no_input(ref, parameter, self.settings)
 
     def head(self, ref: str, n: int) -> bytes:
         with self.open(ref) as handle:

@@ -125,6 +125,17 @@ class S3ObjectStore(ObjectStore):
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
 
+    def copy(self, source: str, key: str) -> None:
+        # Server-side: the bytes stay in S3 (a multipart copy above the threshold, for objects over 5 GB).
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(key), Config=self.transfer
+            )
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(source) from exc
+            raise
+
 
 class S3RangeReader(io.RawIOBase):
     """An S3 object as a seekable raw file: each read is one ranged GET (wrap it in a BufferedReader)."""

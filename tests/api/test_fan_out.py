@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import httpx
 
+from spt_api.uws.models import Progress
 from tests.support.principals import SYSTEM
 from tests.support.server import RunningServer
+from workers.tasks import _child_ended
 
 
 def _children(server: RunningServer, job_url: str) -> list[object]:
@@ -32,6 +35,32 @@ def test_split_job_merges_children_in_order(server: RunningServer) -> None:
         listed = client.get(server.jobs_url("echo"), headers={"Accept": "application/json"}).json()["jobs"]
     listed_ids = {j["jobId"] for j in listed}
     assert not listed_ids & {c.job_id for c in children}  # type: ignore[attr-defined]
+
+
+def test_a_late_smaller_count_of_ended_children_leaves_the_parent_at_its_total(server: RunningServer) -> None:
+    # Two children ending at once each count the ended ones (3, then 4) and write the count on the parent;
+    # the 3 may be written last. Replayed here: the third child's _child_ended runs after the merge.
+    job_url = server.create_job("echo", run=True, message="late", parts=4)
+    assert server.wait_final(job_url)["phase"] == "COMPLETED"
+    parent_id = job_url.rstrip("/").rsplit("/", 1)[-1]
+    store = server.backends.jobs.store
+    published: list[object] = []
+    stale = SimpleNamespace(
+        count_children=lambda principal, job_id: (3, 4),  # what it counted before its sibling ended
+        set_progress=store.set_progress,
+        claim_merge=store.claim_merge,
+    )
+    runtime = SimpleNamespace(store=stale, events=SimpleNamespace(publish=lambda *a: published.append(a)),
+                              worker_id="late-sibling")
+    _child_ended(_children(server, job_url)[2], runtime)  # type: ignore[arg-type]
+    parent = store.get(SYSTEM, parent_id)
+    assert parent is not None and parent.progress is not None
+    assert (parent.progress.done, parent.progress.total) == (4, 4), parent.progress
+    assert published == []  # nor is the stale count announced to WAIT and the sockets
+    # Any other progress is written as it comes (a job's own progress may go back, e.g. on a retry).
+    assert store.set_progress(SYSTEM, parent_id, Progress(1, 4, "again"))
+    assert not store.set_progress(SYSTEM, parent_id, Progress(1, 4, "again"), forward_only=True)
+    assert store.set_progress(SYSTEM, parent_id, Progress(2, 4, "on"), forward_only=True)
 
 
 def test_failed_child_fails_the_parent(server: RunningServer) -> None:

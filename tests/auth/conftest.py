@@ -11,7 +11,7 @@ import pytest
 
 from tests.auth.standin import KeycloakStandIn, RealmKey
 from tests.conftest import embedded_settings
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving
 
 SESSION_SECRET = "test-session-secret-0123456789abcdef"
 
@@ -47,9 +47,8 @@ def keycloak(realm_key: RealmKey) -> Iterator[KeycloakStandIn]:
 
 @pytest.fixture(scope="session")
 def auth_server(keycloak: KeycloakStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, stop = start_server(auth_settings(tmp_path_factory.mktemp("auth"), keycloak.url))
-    yield running
-    stop()
+    with serving(auth_settings(tmp_path_factory.mktemp("auth"), keycloak.url)) as running:
+        yield running
 
 
 @pytest.fixture

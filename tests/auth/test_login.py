@@ -66,9 +66,16 @@ def test_login_session_and_logout(browser: httpx.Client, auth_server: RunningSer
     cookie = set_cookie(response, SESSION_COOKIE)[SESSION_COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
     assert not cookie["secure"]  # http://127.0.0.1: a browser would drop a Secure cookie
-    assert "eyJ" not in cookie.value  # no token (a JWT's header) in clear
     session = SessionCodec(SESSION_SECRET, 3600).open_session(cookie.value)
     assert session is not None and session.sub == USERS["alice"] and session.refresh_token
+    # No token in clear: neither the session's refresh token nor the header of the realm's JWTs (the same
+    # for every access and ID token it signs for this client) stands in the sealed cookie. Each is dozens
+    # of characters, so random ciphertext never holds one by chance (a bare "eyJ" did, 1 run in ~1000).
+    realm = keycloak.password_token("alice")
+    headers = {realm[name].split(".")[0] for name in ("access_token", "id_token")}
+    assert min(len(h) for h in headers) >= 20, headers
+    for clear in (session.refresh_token, *sorted(headers)):
+        assert clear not in cookie.value, clear
 
     me = browser.get(auth_server.base_url + "/account/me", headers=JSON)
     assert me.status_code == 200

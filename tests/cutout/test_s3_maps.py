@@ -43,12 +43,8 @@ Ctx = Callable[..., Any]
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3(bucket=BUCKET)
-    server.start()
-    try:
+    with SeaweedS3(bucket=BUCKET) as server:
         yield server
-    finally:
-        server.close()
 
 
 def location_of(s3: SeaweedS3, prefix: str) -> S3Location:

@@ -7,8 +7,10 @@ from typing import Any
 import helm_python as helm
 import pytest
 
+from spt_api.config import Settings
 from spt_api.deploy import environment_values
-from tests.deploy._helpers import CHART, get, names, objects
+from spt_api.services import ServiceRegistry
+from tests.deploy._helpers import CHART, ENVS, get, names, objects
 
 Objs = list[dict[str, Any]]
 DEV = ("dev1", "dev2")
@@ -146,13 +148,49 @@ def test_prod_workers_one_deployment_per_entry(rendered: dict[str, Objs]) -> Non
     workers = {
         d["metadata"]["name"]: d for d in objects(rendered["prod"], "Deployment") if "-worker-" in d["metadata"]["name"]
     }
-    kinds = ("cutout", "search", "inference-cpu", "inference-gpu")
+    kinds = ("cutout", "search", "evaluation", "inference-cpu", "inference-gpu")
     assert set(workers) == {f"spt-api-server-worker-{n}" for n in kinds}
     assert container(workers["spt-api-server-worker-cutout"])["command"] == [
         "spt-api", "worker", "--queues", "cutout", "--concurrency", "4",
     ]  # fmt: skip
     hpas = names(rendered["prod"], "HorizontalPodAutoscaler")
     assert "spt-api-server-worker-cutout" in hpas and "spt-api-server-worker-inference-gpu" not in hpas
+
+
+def worker_queues(objs: Objs) -> set[str]:
+    """The queues the worker Deployments consume (each one's ``--queues``)."""
+    queues: set[str] = set()
+    for deploy in objects(objs, "Deployment"):
+        if "-worker-" in deploy["metadata"]["name"]:
+            command = container(deploy)["command"]
+            queues |= set(command[command.index("--queues") + 1].split(","))
+    return queues
+
+
+def served_services(objs: Objs) -> ServiceRegistry:
+    """The services the rendered API serves: SPT_API_SERVICES of its ConfigMap, read as the server reads it."""
+    data = get(objs, "ConfigMap", "config")["data"]
+    return ServiceRegistry.from_entry_points(Settings(services=data.get("SPT_API_SERVICES", "")).enabled_services)
+
+
+def test_prod_serves_cutout_and_evaluation_each_with_its_worker(rendered: dict[str, Objs]) -> None:
+    assert sorted(served_services(rendered["prod"])) == ["cutout", "evaluation"]  # echo stays a dev demo
+    evaluation = get(rendered["prod"], "Deployment", "worker-evaluation")
+    worker = container(evaluation)
+    assert worker["command"] == ["spt-api", "worker", "--queues", "evaluation", "--concurrency", "2"]
+    assert worker["image"].startswith("ghcr.io/spt-3g/spt-api:")  # the CPU image (it installs the extra)
+    assert worker["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+    assert evaluation["spec"]["replicas"] == 1 and "nodeSelector" not in evaluation["spec"]["template"]["spec"]
+    assert "spt-api-server-worker-evaluation" not in names(rendered["prod"], "HorizontalPodAutoscaler")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_served_service_has_a_worker_on_its_queue(env: str, rendered: dict[str, Objs]) -> None:
+    # A service served with no worker on its queue takes jobs that stay QUEUED for ever. Production has a
+    # worker on each queue a served service may place a job on; dev (no GPU) on each one's default queue.
+    served = served_services(rendered[env])
+    wanted = {q for spec in served.values() for q in (spec.queues if env == "prod" else (spec.queue,))}
+    assert wanted - worker_queues(rendered[env]) == set(), sorted(served)
 
 
 def test_gpu_worker_requests_a_gpu_on_gpu_nodes(rendered: dict[str, Objs]) -> None:

@@ -22,7 +22,7 @@ from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
-THREADS = {"SPT_API_SEARCH_THREADS": "1"}
+THREADS = {"SPT_API_SEARCH_THREADS": "1", "SPT_API_INPUT_SHARED_PREFIXES": "datasets/"}
 
 
 class ShardWorker(CeleryWorker):
@@ -46,15 +46,15 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
     make_stack: Callable[..., Stack], machine_db: str, private_redis: PrivateRedis, durability_s3: SeaweedS3
 ) -> None:
     stack = make_stack(machine_db, private_redis.url_for(9), durability_s3)
-    server = stack.server()
+    server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
     # Big enough that a shard's piece runs for a while (4,000 queries against 20,000 vectors each).
     vectors, queries = clusters(40_000, 64, seed=41), clusters(4_000, 64, seed=42)
-    put_npy(storage, "inputs/shards/vectors.npy", vectors)
-    put_npy(storage, "inputs/shards/queries.npy", queries)
+    put_npy(storage, "datasets/shards/vectors.npy", vectors)
+    put_npy(storage, "datasets/shards/queries.npy", queries)
     builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
     stack.workers.append(builder)
-    build = server.create_job("index", run=True, name="faces", vectors="inputs/shards/vectors.npy", factory="Flat",
+    build = server.create_job("index", run=True, name="faces", vectors="datasets/shards/vectors.npy", factory="Flat",
                               shards=2)
     built = server.wait_final(build, timeout=120)
     assert built["phase"] == "COMPLETED", (built, builder.log_tail())
@@ -69,7 +69,7 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
 
     # Each shard worker says in the live worker registry which shard it holds.
     wait_for(lambda: registered() == ["faces:0", "faces:1"], 60, "the shard workers in the registry")
-    url = server.create_job("search", run=True, index="faces", queries="inputs/shards/queries.npy", k=20)
+    url = server.create_job("search", run=True, index="faces", queries="datasets/shards/queries.npy", k=20)
     job_id = url.rsplit("/", 1)[1]
     store = create_job_store(machine_db, run_migrations=False, pool_size=1)
     try:

@@ -1,8 +1,8 @@
 """Evaluation jobs end to end through a real server (embedded backend), and every bad input's answer.
 
 Inputs are uploaded as multipart file parts (stored byte for byte: Parquet too) or named by their key
-under ``inputs/``. What the API can check cheaply is a 400 naming the parameter; what only the worker
-sees ends the job in ERROR with a message, never a 500.
+under a shared prefix (``datasets/``). What the API can check cheaply is a 400 naming the parameter;
+what only the worker sees ends the job in ERROR with a message, never a 500.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ COCO_PREDICTIONS = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "s
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    settings = embedded_settings(tmp_path_factory.mktemp("evaluation"), services="evaluation", max_body_size=4 << 20)
+    settings = embedded_settings(
+        tmp_path_factory.mktemp("evaluation"),
+        services="evaluation",
+        max_body_size=4 << 20,
+        input_shared_prefixes="datasets/",
+    )
     running = start_server_thread(settings)
     yield running
     running.stop()
@@ -45,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
 @pytest.fixture(scope="module")
 def stored_truth(server: ServerThread) -> str:
     """A truth table already in the store, named by its key."""
-    key = "inputs/shared/truth.csv"
+    key = "datasets/truth.csv"
     create_object_store(server.settings).put_bytes(key, CSV_TRUTH.encode())
     return key
 
@@ -126,9 +131,9 @@ def test_a_detection_job_reports_coco_figures_and_the_matching(client: httpx.Cli
 
 def test_a_stored_input_is_named_by_its_key(server: ServerThread, client: httpx.Client) -> None:
     predictions, truth = classification_rows(7)
-    create_object_store(server.settings).put_bytes("inputs/shared/truth.parquet", parquet_bytes(truth))
+    create_object_store(server.settings).put_bytes("datasets/truth.parquet", parquet_bytes(truth))
     url, job = _run(
-        client, "classification", {"truth": "inputs/shared/truth.parquet"}, predictions=csv_text(predictions)
+        client, "classification", {"truth": "datasets/truth.parquet"}, predictions=csv_text(predictions)
     )
     assert job["phase"] == "COMPLETED", job["errorSummary"]
     assert _report(client, url)["samples"] == 300
@@ -238,7 +243,7 @@ def test_bad_input_files_are_refused_at_submission(
             "parameter 'predictions': no stored input 'id,label",  # text in a form field is not a file: upload it
         ),
         (
-            {"kind": "classification", "predictions": "inputs/shared/truth.csv", "iou_threshold": "0"},
+            {"kind": "classification", "predictions": "datasets/truth.csv", "iou_threshold": "0"},
             "iou_threshold",
             "invalid parameter 'iou_threshold': Input should be greater than 0",
         ),
@@ -260,7 +265,8 @@ def test_another_jobs_results_are_not_an_input(server: ServerThread, client: htt
     response = _submit(client, "classification", {"truth": key}, predictions=CSV_PREDICTIONS)
     assert response.status_code == 400
     body = response.json()
-    assert body["parameter"] == "truth" and body["message"].startswith(f"truth: {key!r} is not an input"), body
+    assert body["parameter"] == "truth", body
+    assert body["message"].startswith(f"parameter 'truth': no stored input {key!r} that you may read"), body
 
 
 BAD_AT_RUN = [

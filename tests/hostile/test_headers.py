@@ -127,6 +127,32 @@ def test_a_preflight_from_a_trusted_origin(hostile: RunningServer, client: httpx
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
+def test_every_http_origin_check_reads_an_origin_alike(hostile: RunningServer, client: httpx.Client) -> None:
+    # The CORS headers, the preflight and the cross-site POST check all ask Settings.trusts_origin: the
+    # trusted origin spelt in capitals with a trailing slash is trusted by each of them, and a look-alike by none.
+    variant = TRUSTED_ORIGIN.upper() + "/"
+    assert client.get(hostile.jobs_url(), headers={"Origin": variant}).headers["Access-Control-Allow-Origin"] == variant
+    preflight = {"Access-Control-Request-Method": "POST"}
+    assert client.options(hostile.jobs_url(), headers={"Origin": variant, **preflight}).status_code == 204
+    posted = client.post(hostile.jobs_url(), content=b"message=variant", headers={**FORM, "Origin": variant})
+    assert posted.status_code == 303, posted.text
+    lookalike = TRUSTED_ORIGIN + ".evil.com"
+    assert "Access-Control-Allow-Origin" not in client.get(hostile.jobs_url(), headers={"Origin": lookalike}).headers
+    assert client.options(hostile.jobs_url(), headers={"Origin": lookalike, **preflight}).status_code == 405
+    refused = client.post(hostile.jobs_url(), content=b"message=no", headers={**FORM, "Origin": lookalike})
+    assert refused.status_code == 403
+
+
+def test_trusts_origin() -> None:
+    settings = Settings(cors_origins=" https://App.example.org/ , https://other.example.org")
+    assert settings.trusts_origin("https://app.example.org")
+    assert settings.trusts_origin("HTTPS://APP.EXAMPLE.ORG/")
+    assert settings.trusts_origin(" https://other.example.org ")
+    for origin in (None, "", "null", "https://app.example.org.evil.com", "http://app.example.org"):
+        assert not settings.trusts_origin(origin), origin
+    assert not Settings(cors_origins="").trusts_origin("https://app.example.org")
+
+
 @pytest.mark.parametrize("origin", ["https://evil.example.org", "null", "http://127.0.0.1"])
 def test_a_cross_site_form_post_is_refused(hostile: RunningServer, client: httpx.Client, origin: str) -> None:
     before = len(client.get(hostile.jobs_url(), headers=JSON).json()["jobs"])

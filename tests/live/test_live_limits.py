@@ -27,7 +27,7 @@ from tests.conftest import embedded_settings
 from tests.live.ws_client import RawSocket, connect, next_message, read_until, ws_url
 from tests.support._proc import wait_until
 from tests.support.principals import SYSTEM
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving, start_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,9 +46,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     settings = embedded_settings(
         tmp_path_factory.mktemp("live"), ws_queue_size=QUEUE_SIZE, cors_origins="https://app.example.org"
     )
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
 
 
 def on_server(server: RunningServer, coro: Any) -> Any:
@@ -95,8 +94,9 @@ async def test_a_trusted_origin_may_open_a_socket_and_others_not(live_server: Ru
     from tornado.httpclient import HTTPClientError
 
     url = ws_url(live_server.base_url, live_server.settings.base_path + "/events")
-    conn = await connect(url, Origin="https://app.example.org")  # in SPT_API_CORS_ORIGINS
-    conn.close()
+    for trusted in ("https://app.example.org", "HTTPS://App.Example.org/"):  # in SPT_API_CORS_ORIGINS
+        conn = await connect(url, Origin=trusted)
+        conn.close()
     for origin in ("https://app.example.org.evil.com", "http://app.example.org", "null"):
         with pytest.raises(HTTPClientError) as refused:
             await connect(url, Origin=origin)
@@ -195,9 +195,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         backends.authenticator = StubAuthenticator()  # type: ignore[assignment]
 
     settings = embedded_settings(tmp_path_factory.mktemp("live-auth"), embedded_pool_size=1)
-    running, stop = start_server(settings, configure=configure)
-    yield running
-    stop()
+    with serving(settings, configure=configure) as running:
+        yield running
 
 
 def create_as(server: RunningServer, principal: Principal, run: bool = False) -> Job:

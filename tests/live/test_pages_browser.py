@@ -13,7 +13,7 @@ import pytest
 
 from tests.api.uws_helpers import job_id_of
 from tests.conftest import embedded_settings
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,9 +22,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromiu
 
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running, stop = start_server(embedded_settings(tmp_path_factory.mktemp("pages"), embedded_pool_size=1))
-    yield running
-    stop()
+    with serving(embedded_settings(tmp_path_factory.mktemp("pages"), embedded_pool_size=1)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ def server(search_data_dir: Path) -> Iterator[ServerThread]:
     # One FAISS thread per process: on shared cores idle OpenMP threads spin (a build takes 5 times as long).
     faiss.omp_set_num_threads(1)
     settings = embedded_settings(
-        search_data_dir, services="index,search", embedded_pool_size=2, service_settings={"search": {"threads": 1}}
+        search_data_dir, services="index,search", embedded_pool_size=2, service_settings={"search": {"threads": 1}},
+        # The tests' data are shared objects under datasets/ (uploads are tested on their own).
+        input_shared_prefixes="datasets/",
     )
     thread = start_server_thread(settings)
     yield thread

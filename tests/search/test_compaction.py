@@ -22,8 +22,8 @@ D, K = 8, 10
 
 def _build(server: ServerThread, client: httpx.Client, name: str, n: int, seed: int) -> np.ndarray:
     vectors = clusters(n, D, seed=seed)
-    put_npy(server.backends.jobs.objects, f"inputs/{name}/vectors.npy", vectors)
-    job = run_job(client, "index", name=name, vectors=f"inputs/{name}/vectors.npy", shards="2")
+    put_npy(server.backends.jobs.objects, f"datasets/{name}/vectors.npy", vectors)
+    job = run_job(client, "index", name=name, vectors=f"datasets/{name}/vectors.npy", shards="2")
     assert job["phase"] == "COMPLETED", job
     return vectors
 
@@ -49,8 +49,8 @@ def test_deletes_filter_at_once_and_compaction_swaps_while_searches_run(
     vectors = _build(server, client, "live", 2000, seed=21)
     ids = np.arange(len(vectors), dtype=np.int64)
     queries = clusters(30, D, seed=22)
-    put_npy(storage, "inputs/live/queries.npy", queries)
-    before = _search(client, "live", "inputs/live/queries.npy")
+    put_npy(storage, "datasets/live/queries.npy", queries)
+    before = _search(client, "live", "datasets/live/queries.npy")
     _check(before, vectors, ids, queries)
 
     # Deletes: the nearest neighbours of the first queries, gone from the very next search, k answers still.
@@ -59,19 +59,19 @@ def test_deletes_filter_at_once_and_compaction_swaps_while_searches_run(
     assert deleted.status_code == 200 and deleted.json()["pending_log"] == 1, deleted.text
     kept = ~np.isin(ids, doomed)
     v1 = (vectors[kept], ids[kept])
-    after_delete = _search(client, "live", "inputs/live/queries.npy")
+    after_delete = _search(client, "live", "datasets/live/queries.npy")
     assert int(after_delete["version"]) == 1 and not np.isin(after_delete["ids"], doomed).any()
     _check(after_delete, *v1, queries)
 
     # Additions (near the queries): logged, searchable from the next version on.
     added = (queries + np.random.default_rng(23).normal(0, 0.01, queries.shape)).astype(np.float32)
     added_ids = np.arange(5000, 5000 + len(added), dtype=np.int64)
-    put_npy(storage, "inputs/live/added.npy", added)
-    put_npy(storage, "inputs/live/added_ids.npy", added_ids)
-    logged = client.post("/api/indexes/live/vectors", data={"vectors": "inputs/live/added.npy",
-                                                             "ids": "inputs/live/added_ids.npy"}, headers=JSON)
+    put_npy(storage, "datasets/live/added.npy", added)
+    put_npy(storage, "datasets/live/added_ids.npy", added_ids)
+    logged = client.post("/api/indexes/live/vectors", data={"vectors": "datasets/live/added.npy",
+                                                             "ids": "datasets/live/added_ids.npy"}, headers=JSON)
     assert logged.status_code == 200 and logged.json()["pending_log"] == 2, logged.text
-    assert not np.isin(_search(client, "live", "inputs/live/queries.npy")["ids"], added_ids).any()
+    assert not np.isin(_search(client, "live", "datasets/live/queries.npy")["ids"], added_ids).any()
     v2 = (np.concatenate([v1[0], added]), np.concatenate([v1[1], added_ids]))
 
     # Searches in a loop while the compaction runs; each is checked against the version it reports.
@@ -82,7 +82,7 @@ def test_deletes_filter_at_once_and_compaction_swaps_while_searches_run(
     def search_loop() -> None:
         with httpx.Client(base_url=server.base_url, timeout=60) as own:
             while not done.is_set() or sum(int(a["version"]) == 2 for a in answers) < 2:
-                answer = _search(own, "live", "inputs/live/queries.npy")
+                answer = _search(own, "live", "datasets/live/queries.npy")
                 with searched:
                     answers.append(answer)
                     searched.notify_all()
@@ -125,7 +125,7 @@ def test_a_compaction_killed_midway_leaves_the_old_version_and_a_rerun_completes
     storage = server.backends.jobs.objects
     vectors = _build(server, client, "crashy", 500, seed=31)
     queries = vectors[:5] + np.float32(0.001)
-    put_npy(storage, "inputs/crashy/queries.npy", queries)
+    put_npy(storage, "datasets/crashy/queries.npy", queries)
     assert client.post("/api/indexes/crashy/delete", data={"ids": "0,1,2,3,4"}).status_code == 200
     env = {**os.environ, "SPT_API_DATA_DIR": str(search_data_dir)}
     killed = subprocess.run(
@@ -140,7 +140,7 @@ def test_a_compaction_killed_midway_leaves_the_old_version_and_a_rerun_completes
     assert killed.returncode == 9, killed.stderr
     assert storage.exists(layout.shard_key("crashy", 2, 0))  # half a version, unpublished
     assert layout.current_version(storage, "crashy") == 1
-    answer = _search(client, "crashy", "inputs/crashy/queries.npy")
+    answer = _search(client, "crashy", "datasets/crashy/queries.npy")
     assert int(answer["version"]) == 1 and not np.isin(answer["ids"], [0, 1, 2, 3, 4]).any()
 
     rerun = subprocess.run([sys.executable, "-m", "spt_api", "index", "compact", "crashy"], env=env,
@@ -149,5 +149,5 @@ def test_a_compaction_killed_midway_leaves_the_old_version_and_a_rerun_completes
     assert '"version": 2, "compacted": true' in rerun.stdout
     described: dict[str, Any] = client.get("/api/indexes/crashy", headers=JSON).json()
     assert (described["current_version"], described["count"], described["pending_log"]) == (2, 495, 0)
-    answer = _search(client, "crashy", "inputs/crashy/queries.npy")
+    answer = _search(client, "crashy", "datasets/crashy/queries.npy")
     assert int(answer["version"]) == 2 and not np.isin(answer["ids"], [0, 1, 2, 3, 4]).any()

@@ -30,11 +30,11 @@ def flat(server: ServerThread, client: httpx.Client) -> dict[str, Any]:
     storage = server.backends.jobs.objects
     vectors, queries = clusters(N, D, seed=1), clusters(40, D, seed=2)
     ids = np.arange(N, dtype=np.int64) * 7 + 3  # ids of our choosing, spread over the shards
-    put_npy(storage, "inputs/flat/vectors.npy", vectors)
-    put_npy(storage, "inputs/flat/ids.npy", ids)
-    put_npy(storage, "inputs/flat/queries.npy", queries)
+    put_npy(storage, "datasets/flat/vectors.npy", vectors)
+    put_npy(storage, "datasets/flat/ids.npy", ids)
+    put_npy(storage, "datasets/flat/queries.npy", queries)
     for name, shards in (("flat1", 1), ("flat4", 4)):
-        job = run_job(client, "index", name=name, vectors="inputs/flat/vectors.npy", ids="inputs/flat/ids.npy",
+        job = run_job(client, "index", name=name, vectors="datasets/flat/vectors.npy", ids="datasets/flat/ids.npy",
                       shards=str(shards))
         assert job["phase"] == "COMPLETED", job
     return {"vectors": vectors, "ids": ids, "queries": queries}
@@ -51,7 +51,7 @@ def test_flat_answers_are_exact_and_4_shards_equal_1(client: httpx.Client, flat:
     truth, true_d = exact(flat["vectors"], flat["ids"], flat["queries"], 10)
     answers = {}
     for name in ("flat1", "flat4"):
-        job = run_job(client, "search", index=name, queries="inputs/flat/queries.npy", k="10")
+        job = run_job(client, "search", index=name, queries="datasets/flat/queries.npy", k="10")
         assert job["phase"] == "COMPLETED", job
         answers[name] = neighbours(client, job)
         assert answers[name]["ids"].dtype == np.int64 and answers[name]["ids"].shape == (40, 10)
@@ -59,7 +59,7 @@ def test_flat_answers_are_exact_and_4_shards_equal_1(client: httpx.Client, flat:
         assert int(answers[name]["version"]) == 1
         _assert_exact(answers[name]["ids"], answers[name]["distances"], truth, true_d)
     # The 4-shard search fanned out: one piece per shard.
-    assert run_job(client, "search", index="flat4", queries="inputs/flat/queries.npy")["progress"]["total"] == 4
+    assert run_job(client, "search", index="flat4", queries="datasets/flat/queries.npy")["progress"]["total"] == 4
     assert np.array_equal(answers["flat4"]["ids"], answers["flat1"]["ids"])
     assert np.array_equal(answers["flat4"]["distances"], answers["flat1"]["distances"])
 
@@ -69,10 +69,10 @@ def test_fewer_than_k_are_padded_and_sync_answers_the_npz(
 ) -> None:
     storage = server.backends.jobs.objects
     small = clusters(5, D, seed=9)
-    put_npy(storage, "inputs/small/vectors.npy", small)
-    built = run_job(client, "index", name="small", vectors="inputs/small/vectors.npy", shards="2")
+    put_npy(storage, "datasets/small/vectors.npy", small)
+    built = run_job(client, "index", name="small", vectors="datasets/small/vectors.npy", shards="2")
     assert built["phase"] == "COMPLETED"
-    answer = client.post("/api/search/sync", data={"index": "small", "queries": "inputs/flat/queries.npy", "k": "8"})
+    answer = client.post("/api/search/sync", data={"index": "small", "queries": "datasets/flat/queries.npy", "k": "8"})
     assert answer.status_code == 200, answer.text
     import io
 
@@ -87,15 +87,15 @@ def test_ivf_recall_is_that_of_plain_faiss(server: ServerThread, client: httpx.C
     n, d, factory, sample, seed, nprobe = 20_000, 32, "IVF64,PQ8", 4000, 5, 4
     vectors, queries = clusters(n, d, seed=11, centres=50), clusters(100, d, seed=12, centres=50)
     storage = server.backends.jobs.objects
-    put_npy(storage, "inputs/ivf/vectors.npy", vectors)
-    put_npy(storage, "inputs/ivf/queries.npy", queries)
-    job = run_job(client, "index", name="ivf", vectors="inputs/ivf/vectors.npy", factory=factory,
+    put_npy(storage, "datasets/ivf/vectors.npy", vectors)
+    put_npy(storage, "datasets/ivf/queries.npy", queries)
+    job = run_job(client, "index", name="ivf", vectors="datasets/ivf/vectors.npy", factory=factory,
                   train_sample=str(sample), seed=str(seed), shards="2")
     assert job["phase"] == "COMPLETED", job
     described = client.get("/api/indexes/ivf", headers=JSON).json()
     assert described["factory"] == factory and described["train_sample"] == sample and described["count"] == n
     assert 0.3 < described["recall_at_10"] <= 1.0
-    found = neighbours(client, run_job(client, "search", index="ivf", queries="inputs/ivf/queries.npy",
+    found = neighbours(client, run_job(client, "search", index="ivf", queries="datasets/ivf/queries.npy",
                                        nprobe=str(nprobe)))["ids"]
     plain = faiss.index_factory(d, factory)
     faiss.downcast_index(plain).do_polysemous_training = False  # as the service: a minute of annealing
@@ -124,15 +124,18 @@ def test_bad_queries_are_400_naming_them(
     server: ServerThread, client: httpx.Client, flat: dict[str, Any], tmp_path: Path
 ) -> None:
     storage = server.backends.jobs.objects
-    put_npy(storage, "inputs/bad/dim.npy", flat["queries"][:, :8])
-    put_npy(storage, "inputs/bad/f64.npy", flat["queries"].astype(np.float64))
-    storage.put_bytes("inputs/bad/text.npy", b"not an array")
+    put_npy(storage, "datasets/bad/dim.npy", flat["queries"][:, :8])
+    put_npy(storage, "datasets/bad/f64.npy", flat["queries"].astype(np.float64))
+    storage.put_bytes("datasets/bad/text.npy", b"not an array")
     cases = {
-        "inputs/bad/dim.npy": "queries: expected shape [q, 16] (the index's dimension), got [40, 8]",
-        "inputs/bad/f64.npy": "queries: expected dtype float32 (<f4), got <f8",
-        "inputs/bad/text.npy": "queries: not a .npy file (no \\x93NUMPY magic)",
+        "datasets/bad/dim.npy": "queries: expected shape [q, 16] (the index's dimension), got [40, 8]",
+        "datasets/bad/f64.npy": "queries: expected dtype float32 (<f4), got <f8",
+        "datasets/bad/text.npy": "queries: not a .npy file (no \\x93NUMPY magic)",
         # A reference to nothing: refused by the core's check of InputFile parameters.
-        "inputs/bad/missing.npy": "parameter 'queries': no stored input 'inputs/bad/missing.npy'",
+        "datasets/bad/missing.npy": (
+            "parameter 'queries': no stored input 'datasets/bad/missing.npy' that you may read: upload the file, "
+            "name an upload of one of your jobs (inputs/<job id>/<file name>), or name an object under datasets/"
+        ),
     }
     for ref, message in cases.items():
         answer = client.post("/api/search/sync", data={"index": "flat4", "queries": ref}, headers=JSON)
@@ -150,7 +153,7 @@ def test_bad_queries_are_400_naming_them(
     for params, parameter in (({"k": "0"}, "k"), ({"k": "1001"}, "k"), ({"index": "No/pe"}, "index")):
         answer = client.post("/api/search/jobs", data={"index": "flat4", "queries": "q.npy", **params}, headers=JSON)
         assert answer.status_code == 400 and answer.json()["parameter"] == parameter, answer.text
-    unknown = client.post("/api/search/sync", data={"index": "nope", "queries": "inputs/flat/queries.npy"},
+    unknown = client.post("/api/search/sync", data={"index": "nope", "queries": "datasets/flat/queries.npy"},
                           headers=JSON)
     assert unknown.status_code == 400 and unknown.json()["message"] == "no index named 'nope'"
 
@@ -159,13 +162,13 @@ def test_index_build_refuses_bad_vectors_and_an_existing_name(
     server: ServerThread, client: httpx.Client, flat: dict[str, Any]
 ) -> None:
     storage = server.backends.jobs.objects
-    put_npy(storage, "inputs/bad/ints.npy", np.zeros((10, 4), dtype=np.int32))
-    refused = client.post("/api/index/jobs", data={"name": "ints", "vectors": "inputs/bad/ints.npy"}, headers=JSON)
+    put_npy(storage, "datasets/bad/ints.npy", np.zeros((10, 4), dtype=np.int32))
+    refused = client.post("/api/index/jobs", data={"name": "ints", "vectors": "datasets/bad/ints.npy"}, headers=JSON)
     assert refused.status_code == 400 and refused.json()["parameter"] == "vectors"
     assert refused.json()["message"] == "vectors: expected float32 [n, d], got dtype <i4 shape [10, 4]"
-    again = run_job(client, "index", name="flat1", vectors="inputs/flat/vectors.npy")
+    again = run_job(client, "index", name="flat1", vectors="datasets/flat/vectors.npy")
     assert again["phase"] == "ERROR" and "an index named 'flat1' exists" in again["errorSummary"]["message"]
-    wrong = run_job(client, "index", name="wrong", vectors="inputs/flat/vectors.npy", factory="IVFxyz")
+    wrong = run_job(client, "index", name="wrong", vectors="datasets/flat/vectors.npy", factory="IVFxyz")
     assert wrong["phase"] == "ERROR" and wrong["errorSummary"]["message"].startswith("factory: FAISS cannot build")
 
 
@@ -181,16 +184,16 @@ def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[
     missing = client.get("/api/indexes/nope", headers=JSON)
     assert missing.status_code == 404 and missing.json()["message"] == "no index named 'nope'"
     storage = server.backends.jobs.objects
-    put_npy(storage, "inputs/bad/add.npy", flat["vectors"][:3, :5])
-    bad = client.post("/api/indexes/flat4/vectors", data={"vectors": "inputs/bad/add.npy", "ids": "1,2,3"},
+    put_npy(storage, "datasets/bad/add.npy", flat["vectors"][:3, :5])
+    bad = client.post("/api/indexes/flat4/vectors", data={"vectors": "datasets/bad/add.npy", "ids": "1,2,3"},
                       headers=JSON)
     assert bad.status_code == 400 and bad.json()["parameter"] == "vectors"
     assert bad.json()["message"] == "vectors: expected shape [n, 16] (the index's dimension), got [3, 5]"
     bad = client.post("/api/indexes/flat4/delete", data={"ids": "1,-2"}, headers=JSON)
     assert bad.status_code == 400 and bad.json()["parameter"] == "ids"
     assert client.post("/api/indexes/flat4/delete", data={}, headers=JSON).status_code == 400
-    put_npy(storage, "inputs/gone/vectors.npy", flat["vectors"][:20])
-    assert run_job(client, "index", name="gone", vectors="inputs/gone/vectors.npy")["phase"] == "COMPLETED"
+    put_npy(storage, "datasets/gone/vectors.npy", flat["vectors"][:20])
+    assert run_job(client, "index", name="gone", vectors="datasets/gone/vectors.npy")["phase"] == "COMPLETED"
     deleted = client.delete("/api/indexes/gone", headers=JSON)
     assert deleted.status_code == 200 and deleted.json()["deleted"] == "gone"
     assert client.get("/api/indexes/gone", headers=JSON).status_code == 404

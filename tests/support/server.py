@@ -1,4 +1,5 @@
-"""A real spt-api server in a thread of the test process: :class:`RunningServer` and :func:`start_server`.
+"""A real spt-api server in a thread of the test process: :class:`RunningServer`, :func:`start_server`
+and :func:`serving` (the same as a context manager, for fixtures: ``with serving(settings) as server``).
 
 The server runs in its own thread and event loop, so synchronous clients (pyvo, requests) and
 async ones (httpx) can both drive it; ``backends`` gives tests the server's store and cache.
@@ -7,7 +8,8 @@ async ones (httpx) can both drive it; ``backends`` gives tests the server's stor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +21,7 @@ from spt_api.config import Settings
 from spt_api.testing import start_server_thread
 from tests.api.uws_helpers import wait_until_final
 
-__all__ = ["RunningServer", "start_server"]
+__all__ = ["RunningServer", "serving", "start_server"]
 
 
 @dataclass
@@ -65,3 +67,13 @@ def start_server(
     """Start a server with ``settings``; return it and the function that stops it."""
     thread = start_server_thread(settings, configure=configure)
     return RunningServer(thread.base_url, settings, thread.backends, thread.loop), thread.stop
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, configure: Callable[[Backends], None] | None = None) -> Iterator[RunningServer]:
+    """A server with ``settings`` for the ``with`` block; stopped when it ends, whatever the way out."""
+    running, stop = start_server(settings, configure=configure)
+    try:
+        yield running
+    finally:
+        stop()

@@ -2,7 +2,8 @@
 checked at submission (400 naming the parameter), read by the worker, and removed with the job.
 
 Runs the ``filecopy`` test service on an embedded server with local storage, and with S3 storage
-(SeaweedFS), where a plain ``s3://bucket/key`` reference is read too.
+(SeaweedFS), where an ``s3://bucket/key`` reference under an allowed URL prefix is read too. Who may
+name which input is tested with real users in ``tests/auth/test_input_access.py``.
 """
 
 from __future__ import annotations
@@ -40,19 +41,18 @@ NPY = npy_bytes(ARRAY)
 
 @pytest.fixture(scope="module")
 def local_server(filecopy_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    server = start_server_thread(embedded_settings(tmp_path_factory.mktemp("uploads"), services="filecopy,echo"))
+    settings = embedded_settings(
+        tmp_path_factory.mktemp("uploads"), services="filecopy,echo", input_shared_prefixes="datasets/"
+    )
+    server = start_server_thread(settings)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3(bucket=BUCKET)
-    server.start()
-    try:
+    with SeaweedS3(bucket=BUCKET) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def s3_server(
         s3_endpoint_url=s3.endpoint_url,
         s3_access_key_id=s3.access_key,
         s3_secret_access_key=s3.secret_key,
+        input_url_prefixes=f"s3://{BUCKET}/datasets",
     )
     server = start_server_thread(settings)
     yield server
@@ -158,19 +159,47 @@ def test_a_bad_reference_is_a_400_naming_the_parameter(local_server: ServerThrea
     assert message in response.json()["message"]
 
 
-def test_a_reference_to_a_stored_object_is_read_and_uploads_go_with_their_job(local_server: ServerThread) -> None:
+def test_another_jobs_upload_is_copied_so_deleting_that_job_breaks_nothing(local_server: ServerThread) -> None:
     with httpx.Client(base_url=local_server.base_url, timeout=60) as client:
         first, _ = run_to_completion(client, submit(client, files={"blob": ("a.npy", NPY)}))
         ref = parameter(first, "blob")
-        second, copy = run_to_completion(client, submit(client, blob=ref, npy="true"))
-        assert copy == NPY and parameter(second, "blob") == ref
+        # Created PENDING: it runs only after the job whose upload it named is gone.
+        created = client.post("/api/filecopy/jobs", data={"blob": ref, "npy": "true"}, headers=JSON)
+        assert created.status_code == 303, created.text
+        second_url = created.headers["Location"]
+        second = client.get(second_url, headers=JSON).json()
+        own = parameter(second, "blob")
+        assert own == f"inputs/{second['jobId']}/a.npy"  # its own copy, not the first job's upload
         upload = Path(local_server.settings.data_dir) / "results" / ref
-        assert upload.is_file()
-        # The second job only named it: deleting that one keeps the upload; deleting its owner removes it.
-        assert client.delete(f"/api/filecopy/jobs/{second['jobId']}").status_code == 303
-        assert upload.is_file()
         assert client.delete(f"/api/filecopy/jobs/{first['jobId']}").status_code == 303
         assert not upload.parent.exists()
+        assert client.post(f"{second_url}/phase", data={"PHASE": "RUN"}).status_code == 303
+        job = wait_until_final(client, second_url, 60)
+        assert job["phase"] == "COMPLETED", job
+        assert client.get(f"{second_url}/results/copy", follow_redirects=True).content == NPY
+        # Each job's inputs go with it alone.
+        assert client.delete(second_url).status_code == 303
+        assert not (Path(local_server.settings.data_dir) / "results" / own).parent.exists()
+
+
+def test_results_and_other_keys_read_as_missing_and_a_shared_prefix_is_read(local_server: ServerThread) -> None:
+    store = Path(local_server.settings.data_dir) / "results"
+    (store / "datasets").mkdir(parents=True, exist_ok=True)
+    (store / "datasets" / "shared.npy").write_bytes(NPY)
+    (store / "private").mkdir(exist_ok=True)
+    (store / "private" / "secret.npy").write_bytes(NPY)
+    with httpx.Client(base_url=local_server.base_url, timeout=60) as client:
+        done, _ = run_to_completion(client, submit(client, files={"blob": ("r.npy", NPY)}))
+        result = f"filecopy/{done['jobId']}/copy.bin"
+        assert (store / result).is_file()  # there, and refused all the same: results are not inputs
+        missing = submit(client, blob="datasets/none.npy").json()["message"]
+        for ref in (result, "private/secret.npy"):
+            response = submit(client, blob=ref)
+            assert response.status_code == 400 and response.json()["parameter"] == "blob", response.text
+            assert response.json()["message"] == missing.replace("datasets/none.npy", ref)
+        assert "that you may read" in missing and "or name an object under datasets/" in missing
+        _, copy = run_to_completion(client, submit(client, blob="datasets/shared.npy", npy="true"))
+        assert copy == NPY
 
 
 def test_a_sync_request_takes_an_upload(local_server: ServerThread) -> None:
@@ -199,7 +228,26 @@ def test_uploads_and_references_on_s3(s3_server: ServerThread, s3: SeaweedS3) ->
         assert truncated.status_code == 400 and truncated.json()["parameter"] == "blob"
         missing = submit(client, blob=f"s3://{BUCKET}/datasets/missing.npy")
         assert missing.status_code == 400 and "no stored input" in missing.json()["message"]
+        # Outside the allowed URL prefixes: refused, though the workers' credentials could read it.
+        client_s3.put_object(Bucket=BUCKET, Key="private/secret.npy", Body=NPY)
+        for ref, message in [
+            (f"s3://{BUCKET}/private/secret.npy", "is not an allowed input URL (under s3://spt-inputs/datasets/)"),
+            (f"s3://{BUCKET}/datasetsX/secret.npy", "is not an allowed input URL"),
+            (f"s3://{BUCKET}/{key}", "is in the API's own store"),
+            (f"s3://{BUCKET}/datasets/../private/secret.npy", "is not of the form s3://bucket/key"),
+        ]:
+            refused = submit(client, blob=ref)
+            assert refused.status_code == 400 and refused.json()["parameter"] == "blob", refused.text
+            assert message in refused.json()["message"], (ref, refused.json())
+        # Another job's upload named by key: a server-side copy, so the first job's deletion breaks nothing.
+        created = client.post("/api/filecopy/jobs", data={"blob": parameter(job, "blob")}, headers=JSON)
+        assert created.status_code == 303, created.text
+        second_url = created.headers["Location"]
         assert client.delete(f"/api/filecopy/jobs/{job['jobId']}").status_code == 303
+        assert client.post(f"{second_url}/phase", data={"PHASE": "RUN"}).status_code == 303
+        second = wait_until_final(client, second_url, 60)
+        assert second["phase"] == "COMPLETED", second
+        assert client.get(f"{second_url}/results/copy", follow_redirects=True).content == NPY
     listed = client_s3.list_objects_v2(Bucket=BUCKET, Prefix=f"results/inputs/{job['jobId']}/")
     assert listed.get("KeyCount", 0) == 0
 

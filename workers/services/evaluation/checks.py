@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import IO, Any, Protocol
 
 from spt_api.services import UsageError
-from spt_api.services.inputs import INPUTS_PREFIX
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -25,7 +24,6 @@ __all__ = [
     "check_coco_pair",
     "check_coco_predictions",
     "check_coco_truth",
-    "check_reference",
     "check_stored_inputs",
     "check_table_head",
     "parse_json",
@@ -38,17 +36,6 @@ REQUIRED_COLUMNS = ("id", "label")
 PARQUET_MAGIC = b"PAR1"
 #: How many problems one message lists before "...".
 _SHOWN = 5
-
-
-def check_reference(ref: str, parameter: str) -> None:
-    """A job reads ``s3://`` objects or keys under ``inputs/`` only: never another job's results by their key."""
-    if ref.startswith(("s3://", f"{INPUTS_PREFIX}/")):
-        return
-    raise UsageError(
-        f"{parameter}: {ref[:200]!r} is not an input: upload the file, or name s3://bucket/key or a key "
-        f"under {INPUTS_PREFIX}/",
-        parameter=parameter,
-    )
 
 
 def _shown(items: Iterable[Any]) -> str:
@@ -196,20 +183,14 @@ def check_coco_predictions(data: Any, parameter: str = "predictions") -> None:
 def check_coco_pair(truth: Any, predictions: Any, parameter: str = "predictions") -> None:
     """The detections name only images and categories of the ground truth."""
     detections = predictions_list(predictions)
-    images = {image["id"] for image in truth["images"]}
-    stray_images = {ann["image_id"] for ann in detections} - images
-    if stray_images:
-        raise UsageError(
-            f"{parameter}: detections name image ids absent from the ground truth: {_shown(sorted(stray_images))}",
-            parameter=parameter,
-        )
-    categories = {category["id"] for category in truth["categories"]}
-    stray = {ann["category_id"] for ann in detections} - categories
-    if stray:
-        raise UsageError(
-            f"{parameter}: detections name category ids absent from the ground truth: {_shown(sorted(stray))}",
-            parameter=parameter,
-        )
+    for key, field, what in (("images", "image_id", "image"), ("categories", "category_id", "category")):
+        known = {item["id"] for item in truth[key]}
+        stray = {ann[field] for ann in detections} - known
+        if stray:
+            raise UsageError(
+                f"{parameter}: detections name {what} ids absent from the ground truth: {_shown(sorted(stray))}",
+                parameter=parameter,
+            )
 
 
 class _Reader(Protocol):

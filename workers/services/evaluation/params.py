@@ -1,8 +1,9 @@
 """Parameters of the ``evaluation`` service (light: imported by the API).
 
 ``predictions`` and ``truth`` are input files (``InputFile``): uploaded as multipart file parts and
-stored byte for byte (so Parquet arrives intact), or named as ``s3://bucket/key`` or a key under
-``inputs/`` in the store. :func:`check_inputs` reads what is cheap at submission (a table's header,
+stored byte for byte (so Parquet arrives intact), or named by reference (an upload of one of the
+user's jobs, a shared object, an allowed ``s3://`` URL: the core decides which, see
+:mod:`spt_api.input_access`). :func:`check_inputs` reads what is cheap at submission (a table's header,
 a Parquet file's magic, a COCO file up to 16 MiB), so a missing column, an empty table, malformed
 JSON or a wrong COCO structure is a 400 naming the parameter; whatever it cannot see the worker
 checks, ending the job in ERROR with the same kind of message.
@@ -15,7 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from spt_api.services import InputFile, InputReader, ParamsModel, ServiceSpec
-from workers.services.evaluation.checks import check_reference, check_stored_inputs
+from workers.services.evaluation.checks import check_stored_inputs
 
 __all__ = ["SERVICE", "EvaluationParams", "check_inputs"]
 
@@ -41,10 +42,7 @@ class EvaluationParams(ParamsModel):
 
 def check_inputs(params: EvaluationParams, inputs: InputReader) -> None:
     """The submission check (``ServiceSpec.check_inputs``): headers and small files, in the API process."""
-    refs = {"predictions": params.predictions, "truth": params.truth}
-    for name, ref in refs.items():
-        check_reference(ref, name)
-    check_stored_inputs(params.kind, refs, inputs)
+    check_stored_inputs(params.kind, {"predictions": params.predictions, "truth": params.truth}, inputs)
 
 
 SERVICE = ServiceSpec(

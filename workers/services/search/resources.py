@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from spt_api.input_access import check_access
 from spt_api.services import NotFoundError, Resource, ResourceRequest, UsageError
 from workers.services.search import layout
 from workers.services.search.npy_header import NpyHeader, parse_npy_header
@@ -96,6 +97,9 @@ def _npy(req: ResourceRequest, parameter: str) -> tuple[str, NpyHeader]:
     ref = req.param(parameter)
     if not ref:
         raise UsageError(f"{parameter} is required: a .npy file (storage reference)", parameter=parameter)
+    # The same rule as a job's input files: data the operator shares (SPT_API_INPUT_SHARED_PREFIXES) or an
+    # allowed URL; anything else (another user's upload, a job's results) is answered as a missing file.
+    check_access(ref, parameter, req.settings, job_id="")
     key = storage_key(ref, req.settings, parameter)
     try:
         header = parse_npy_header(head(req.storage, ref, req.settings, parameter))
