@@ -98,12 +98,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="1,000,000 x 128, IVF4096,PQ32 (the issue's size)")
     parser.add_argument("--batches", type=int, default=None, help="search jobs per measurement")
+    parser.add_argument("--batch", type=int, default=1000, help="queries per search job (the issue's: 1,000)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads, in workers and in the yardstick")
     args = parser.parse_args()
     if args.full:
-        n, d, factory, nprobe, batch, batches = 1_000_000, 128, "IVF4096,PQ32", 16, 1000, args.batches or 10
+        n, d, factory, nprobe, batch, batches = 1_000_000, 128, "IVF4096,PQ32", 16, args.batch, args.batches or 10
     else:
-        n, d, factory, nprobe, batch, batches = 100_000, 64, "IVF512,PQ16", 16, 1000, args.batches or 4
+        n, d, factory, nprobe, batch, batches = 100_000, 64, "IVF512,PQ16", 16, args.batch, args.batches or 4
     k = 10
     faiss.omp_set_num_threads(args.threads)
     threads = {"SPT_API_SEARCH_THREADS": str(args.threads), "SPT_API_INPUT_SHARED_PREFIXES": "datasets/"}
