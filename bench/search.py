@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import httpx
@@ -100,6 +101,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=None, help="search jobs per measurement")
     parser.add_argument("--batch", type=int, default=1000, help="queries per search job (the issue's: 1,000)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads, in workers and in the yardstick")
+    parser.add_argument("--timeline", action="store_true", help="print each search job's phase times (ms)")
     args = parser.parse_args()
     if args.full:
         n, d, factory, nprobe, batch, batches = 1_000_000, 128, "IVF4096,PQ32", 16, args.batch, args.batches or 10
@@ -120,7 +122,10 @@ def main() -> int:
                 tempfile.TemporaryDirectory() as tmp:
             stack = Stack(database_url, redis_server.url, s3, Path(tmp))
             try:
-                return _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp))
+                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp))
+                if args.timeline:
+                    _timeline(database_url)
+                return status
             finally:
                 stack.close()
     finally:
@@ -195,6 +200,35 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
     print(f"4 shards vs 1 shard: {results['bench4'] / results['bench1']:.2f} x the queries/s "
           f"(on {os.cpu_count()} cores shared by every process of this run)")
     return 0
+
+
+def _timeline(database_url: str) -> None:
+    """Each search job's phases in ms from its creation: queued, claimed (split), each piece's creation,
+    claim and end, and the job's end (after the merge)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT job_id, parent_id, creation_time, queued_time, start_time, end_time FROM jobs "
+            "WHERE service = 'search' ORDER BY creation_time")).all()
+    engine.dispose()
+    children: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.parent_id:
+            children.setdefault(row.parent_id, []).append(row)
+
+    def ms(t: Any, t0: Any) -> str:
+        return f"{(t - t0).total_seconds() * 1000:7.1f}" if t is not None else "      -"
+
+    print("search jobs (ms from creation): queued, claimed, [piece: created, claimed, ended], ended")
+    for row in rows:
+        if row.parent_id:
+            continue
+        t0 = row.creation_time
+        pieces = " ".join(f"[{ms(c.creation_time, t0)} {ms(c.start_time, t0)} {ms(c.end_time, t0)}]"
+                          for c in children.get(row.job_id, []))
+        print(f"  {row.job_id[:8]} {ms(row.queued_time, t0)} {ms(row.start_time, t0)} {pieces} {ms(row.end_time, t0)}")
 
 
 if __name__ == "__main__":
