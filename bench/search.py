@@ -77,21 +77,29 @@ class ShardWorker(CeleryWorker):
         return self
 
 
+#: Client-side wall times of each search job, ms: (create, wait until final, fetch the result).
+CLIENT_TIMES: list[tuple[float, float, float]] = []
+
+
 def _job(client: httpx.Client, index: str, queries: str, k: int, nprobe: int) -> np.ndarray:
+    import io
+
+    t0 = time.perf_counter()
     created = client.post("/api/search/jobs", data={"index": index, "queries": queries, "k": str(k),
                                                     "nprobe": str(nprobe), "PHASE": "RUN"})
     url = created.headers["Location"]
+    t1 = time.perf_counter()
     while True:
         job = client.get(url, params={"WAIT": 30}, headers=JSON).json()
         if job["phase"] not in ("PENDING", "QUEUED", "EXECUTING"):
             break
     if job["phase"] != "COMPLETED":
         raise SystemExit(f"search job {url} ended {job['phase']}: {job.get('errorSummary')}")
-    import io
-
+    t2 = time.perf_counter()
     answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
     with np.load(io.BytesIO(answer.content)) as data:
         ids: np.ndarray = data["ids"]
+    CLIENT_TIMES.append(((t1 - t0) * 1000, (t2 - t1) * 1000, (time.perf_counter() - t2) * 1000))
     return ids
 
 
@@ -177,9 +185,11 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
         stack.workers.extend(workers)
         with httpx.Client(base_url=server.base_url, timeout=600) as client:
             _job(client, name, refs[0], k, nprobe)  # warm: every shard worker has started and loaded its shard
+            CLIENT_TIMES.clear()
             started = time.perf_counter()
             ids = np.concatenate([_job(client, name, ref, k, nprobe) for ref in refs])
             seconds = time.perf_counter() - started
+        times = np.median(np.array(CLIENT_TIMES), axis=0)
         qps = len(queries) / seconds
         recall = recall_at(ids[:check], truth, k)
         same = float((ids == plain_ids).mean())
@@ -188,6 +198,8 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
         results[name] = qps
         print(f"search jobs, {shards} shard worker(s): {qps:,.0f} queries/s = {qps / plain_qps:.2f} x plain "
               f"(goal >= 0.90), recall@10 {recall:.3f} (plain {plain_recall:.3f}), ids equal to plain's: {same:.4f}")
+        print(f"  per job (client side, median ms): create {times[0]:.1f}, until final {times[1]:.1f}, "
+              f"result fetched {times[2]:.1f}; plain index.search of a batch {1000 * batch / plain_qps:.1f}")
         for i, ((rss, pss), size) in enumerate(zip(memory, sizes, strict=True)):
             print(f"  shard worker {name}:{i}: RSS {rss / 1e6:.0f} MB (main process), PSS {pss / 1e6:.0f} MB "
                   f"(main + pool child), shard file {size / 1e6:.1f} MB")

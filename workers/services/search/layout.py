@@ -23,6 +23,7 @@ __all__ = [
     "INDEX_NAME",
     "check_name",
     "current_version",
+    "current_with_log",
     "index_names",
     "log_entry_key",
     "log_prefix",
@@ -152,6 +153,19 @@ def pending_log(storage: Any, name: str, manifest: dict[str, Any]) -> list[str]:
     """The log entries written and not included in ``manifest``'s version, oldest first."""
     included = set(manifest.get("log", []))
     return [k for k in storage.list_keys(log_prefix(name)) if _LOG_ENTRY.match(k) and k not in included]
+
+
+def current_with_log(storage: Any, name: str) -> tuple[dict[str, Any], list[str]]:
+    """A search's one listing: the current version's manifest (read once per process) and the log entries it
+    does not include, oldest first."""
+    check_name(name, "index")
+    keys = storage.list_keys(prefix(name))
+    found = [int(m.group(2)) for key in keys if (m := _MANIFEST.match(key)) and m.group(1) == name]
+    if not found:
+        raise UsageError(f"no index named {name!r}", parameter="index")
+    manifest = read_pinned_manifest(storage, name, max(found))
+    included = set(manifest.get("log", []))
+    return manifest, [k for k in keys if _LOG_ENTRY.match(k) and k.startswith(log_prefix(name)) and k not in included]
 
 
 def read_index_manifest(storage: Any, name: str, version: int | None = None) -> dict[str, Any]:

@@ -76,7 +76,11 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
 
 def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any) -> tuple[np.ndarray, np.ndarray, int]:
     apply_threads(settings)
-    manifest = _manifest(storage, params)
+    pending: list[str] | None = None
+    if params.version is None:
+        manifest, pending = layout.current_with_log(storage, params.index)  # one listing for both
+    else:
+        manifest = layout.read_pinned_manifest(storage, params.index, params.version)
     version = manifest["version"]
     with open(queries_path, "rb") as handle:
         try:
@@ -89,7 +93,7 @@ def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any
         raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
     check_queries(queries.dtype.str, queries.shape, manifest["dimension"])
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    deleted = pending_deletes(storage, params.index, manifest)
+    deleted = pending_deletes(storage, params.index, manifest, pending)
     nprobe = params.nprobe or manifest.get("nprobe")
     shards = [params.shard] if params.shard is not None else list(range(manifest["shards"]))
     answers = []
@@ -132,7 +136,8 @@ def run(params: SearchParams, ctx: JobContext) -> None:
     storage = _storage(ctx, ctx.settings)
     path = local_path(ctx, params.queries, "queries")
     ids, distances, version = _search(params, storage, ctx.settings, path)
-    ctx.progress(1, 1, f"searched version {version}")
+    # No progress of 1 of 1 here: a store write and an event per search, for a job about to end (the
+    # version searched is in the result).
     ctx.add_result(RESULT_NAME, _npz(ids, distances, version), RESULT_TYPE, result_id="neighbours")
 
 
@@ -170,8 +175,6 @@ def merge(params: SearchParams, children: list[ChildOutcome], ctx: MergeContext)
     if len(ordered) == 1:
         result = next(r for r in ordered[0].results if r.result_id == "neighbours")
         ctx.adopt_result(result)
-        version = getattr(ordered[0].params, "version", None)
-        ctx.progress(1, 1, f"searched version {version}" if version is not None else "searched")
         return
     for child in ordered:
         result = next(r for r in child.results if r.result_id == "neighbours")
