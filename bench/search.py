@@ -109,6 +109,8 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=None, help="search jobs per measurement")
     parser.add_argument("--batch", type=int, default=1000, help="queries per search job (the issue's: 1,000)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads, in workers and in the yardstick")
+    parser.add_argument("--train-sample", type=int, default=None,
+                        help="vectors the index builds train on (default: the service's, min(n, 256 nlist))")
     parser.add_argument("--timeline", action="store_true", help="print each search job's phase times (ms)")
     args = parser.parse_args()
     if args.full:
@@ -130,7 +132,8 @@ def main() -> int:
                 tempfile.TemporaryDirectory() as tmp:
             stack = Stack(database_url, redis_server.url, s3, Path(tmp))
             try:
-                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp))
+                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp),
+                              args.train_sample)
                 if args.timeline:
                     _timeline(database_url)
                 return status
@@ -141,7 +144,7 @@ def main() -> int:
 
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
-         batches: int, k: int, threads: dict[str, str], tmp: Path) -> int:
+         batches: int, k: int, threads: dict[str, str], tmp: Path, train_sample: int | None = None) -> int:
     server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
     put_npy(storage, "datasets/bench/vectors.npy", vectors)
@@ -153,8 +156,9 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
     stack.workers.append(builder)
     for name, shards in (("bench1", 1), ("bench4", 4)):
         started = time.perf_counter()
+        extra = {"train_sample": train_sample} if train_sample else {}
         url = server.create_job("index", run=True, name=name, vectors="datasets/bench/vectors.npy", factory=factory,
-                                shards=shards)
+                                shards=shards, **extra)
         job = server.wait_final(url, timeout=24 * 3600)
         if job["phase"] != "COMPLETED":
             raise SystemExit(f"index build {name} ended {job['phase']}: {job.get('errorSummary')}")
