@@ -207,7 +207,6 @@ class JobService:
                 run_id=run_id,
                 queued=phase is not None,
                 task_id=new_task_id(job_id) if phase is not None else None,
-                queue=spec.queue_of(params),
                 sync=sync,
                 idempotency_key=idempotency_key,
                 request_hash=fingerprint,
@@ -244,7 +243,9 @@ class JobService:
         arguments, stages = inputs
         prepare_inputs(*arguments)
         stages.append("inputs")
-        job = self.store.create(principal, **values)
+        # Placed only now: the service's check_inputs (in prepare_inputs) may have read from the input
+        # headers what queue_for decides by (a GPU model's inputs go to inference-gpu).
+        job = self.store.create(principal, queue=spec.queue_of(params), **values)
         if job.phase != ExecutionPhase.QUEUED:
             return job, None
         job = self._placed(spec, params, job)

@@ -73,7 +73,14 @@ class PgHotPath:
 
     def _execute(self, sql: str, params: Any, *, fetch: bool) -> dict[str, Any] | None:
         """Run ``sql``; with ``fetch`` its one returned row by column name, else {} when it changed a row."""
-        fairy = self.engine.raw_connection()
+        try:
+            fairy = self.engine.raw_connection()
+        except psycopg.Error as exc:
+            # The pool, unlike Engine.connect(), hands a failed connect up unwrapped: wrap it as the engine
+            # would, so a database that is down is the job service's 503, not a 500.
+            raise sa.exc.DBAPIError.instance(
+                sql, params, exc, psycopg.Error, dialect=self.engine.dialect
+            ) from exc
         try:
             conn = fairy.driver_connection
             assert isinstance(conn, psycopg.Connection)

@@ -8,11 +8,15 @@ resource lacks 405, a backend down 503.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from spt_api.handlers.base import BaseHandler
+from spt_api.job_inputs import Upload
 from spt_api.services import Resource, ResourceRequest, ServiceSpec
+from spt_api.services.inputs import INPUTS_PREFIX
 from spt_api.services.resources import ResourceFunction
+from spt_api.storage import safe_name
 from spt_api.uws.errors import MethodNotAllowedError
 
 __all__ = ["ResourceHandler", "resource_routes"]
@@ -44,17 +48,35 @@ class ResourceHandler(BaseHandler):
             raise MethodNotAllowedError(
                 f"method {self.request.method} is not allowed on {self.request.path} (allowed: {allowed})"
             )
+        params = await self.read_params(binary=frozenset(name.lower() for name in self.resource.uploads))
         request = ResourceRequest(
             principal=self.principal(),
             path_args=dict(path_args),
-            params=await self.read_params(),
+            params=params,
             settings=self.settings_obj,
             service_settings=self.spec.settings_for(self.settings_obj),
             storage=self.jobs.objects,
+            inputs={},
             workers=self.jobs.live_workers,
         )
-        value = await self.jobs.call(func, request)
+        value = await self.jobs.call(self._call_with_uploads, func, request, list(self.uploads))
         self.write_json(value)
+
+    def _call_with_uploads(self, func: ResourceFunction, request: ResourceRequest, uploads: list[Upload]) -> Any:
+        """Store the request's file parts under a prefix of their own, call, then remove them: whatever the
+        callable keeps, it has copied (a log entry, a model), so nothing is left behind on any outcome."""
+        if not uploads:
+            return func(request)
+        prefix = f"{INPUTS_PREFIX}/resource-{secrets.token_hex(10)}"
+        storage = self.jobs.objects
+        try:
+            for index, upload in enumerate(uploads):
+                key = f"{prefix}/{index}-{safe_name(upload.filename or upload.name)}"
+                storage.put_bytes(key, upload.body, upload.content_type)
+                request.inputs.setdefault(upload.name.lower(), key)
+            return func(request)
+        finally:
+            storage.delete_prefix(prefix + "/")
 
 
 def resource_routes(services: dict[str, ServiceSpec] | Any) -> list[tuple[str, Resource, ServiceSpec]]:

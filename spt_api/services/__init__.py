@@ -7,7 +7,7 @@ Both the API and the workers import this package; it imports only the domain
 
 from spt_api.services.context import ChildOutcome, JobContext, MergeContext
 from spt_api.services.declaration import ServiceSpec, SyncResult, load_function
-from spt_api.services.errors import FatalJobError, TransientJobError, UsageError
+from spt_api.services.errors import FatalJobError, PermissionDeniedError, TransientJobError, UsageError
 from spt_api.services.inputs import InputFile, InputReader, input_fields
 from spt_api.services.params import ParamsModel, params_from_json, usage_error_from_validation
 from spt_api.services.registry import ENTRY_POINT_GROUP, ServiceRegistry, UnknownServiceError
@@ -24,6 +24,7 @@ __all__ = [
     "MergeContext",
     "NotFoundError",
     "ParamsModel",
+    "PermissionDeniedError",
     "Resource",
     "ResourceRequest",
     "ServiceRegistry",

@@ -7,9 +7,9 @@ with traceback); :class:`TransientJobError` may go away on retry.
 
 from __future__ import annotations
 
-from spt_api.uws.errors import NotFoundError, UsageError
+from spt_api.uws.errors import NotFoundError, PermissionDeniedError, UsageError
 
-__all__ = ["FatalJobError", "NotFoundError", "TransientJobError", "UsageError"]
+__all__ = ["FatalJobError", "NotFoundError", "PermissionDeniedError", "TransientJobError", "UsageError"]
 
 
 class FatalJobError(Exception):

@@ -43,7 +43,8 @@ class ResourceRequest:
     service_settings: Any
     #: The object store (``spt_api.storage.ObjectStore``).
     storage: Any
-    #: Uploaded files of the request (parameter name → storage reference), once uploads exist.
+    #: Files uploaded for the ``Resource.uploads`` parameters: name → storage key. The objects live for
+    #: the call only: a callable that keeps the data copies it.
     inputs: dict[str, str] = field(default_factory=dict)
     #: The live workers (``JobStore.live_workers``) once the worker registry exists; ``[]`` until then.
     workers: Callable[[], list[Any]] = _no_workers
@@ -72,6 +73,9 @@ class Resource:
     delete: ResourceFunction | None = None
     #: One line for OpenAPI.
     summary: str = ""
+    #: Parameters that may come as multipart file parts: each is stored byte for byte for the call and
+    #: named in ``ResourceRequest.inputs`` (a storage key the callable reads and copies if it keeps it).
+    uploads: tuple[str, ...] = ()
 
     @property
     def methods(self) -> dict[str, ResourceFunction]:

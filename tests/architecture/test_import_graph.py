@@ -78,8 +78,10 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_import_contracts_hold() -> None:
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), "--config", str(ROOT / "setup.cfg")],
+        [str(Path(sys.executable).parent / "lint-imports"), str(ROOT / "setup.cfg")],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "Contracts: 5 kept, 0 broken" in done.stdout
+    # Every contract setup.cfg declares is checked, none skipped.
+    declared = (ROOT / "setup.cfg").read_text().count("[importlinter:contract:")
+    assert declared >= 6 and f"Contracts: {declared} kept, 0 broken" in done.stdout

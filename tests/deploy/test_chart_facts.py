@@ -173,8 +173,9 @@ def served_services(objs: Objs) -> ServiceRegistry:
     return ServiceRegistry.from_entry_points(Settings(services=data.get("SPT_API_SERVICES", "")).enabled_services)
 
 
-def test_prod_serves_cutout_and_evaluation_each_with_its_worker(rendered: dict[str, Objs]) -> None:
-    assert sorted(served_services(rendered["prod"])) == ["cutout", "evaluation"]  # echo stays a dev demo
+def test_prod_serves_every_service_but_echo_each_with_its_worker(rendered: dict[str, Objs]) -> None:
+    # echo stays a dev demo
+    assert sorted(served_services(rendered["prod"])) == ["cutout", "evaluation", "index", "inference", "search"]
     evaluation = get(rendered["prod"], "Deployment", "worker-evaluation")
     worker = container(evaluation)
     assert worker["command"] == ["spt-api", "worker", "--queues", "evaluation", "--concurrency", "2"]

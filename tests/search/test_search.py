@@ -225,3 +225,39 @@ def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
                         files={"queries": ("q.npy", npy_bytes(queries.astype(np.float16)), "application/octet-stream")})
     assert wrong.status_code == 400 and wrong.json()["parameter"] == "queries"
     assert wrong.json()["message"] == "queries: expected dtype float32 (<f4), got <f2"
+
+
+def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: httpx.Client) -> None:
+    """/vectors and /delete take multipart .npy parts: checked from their headers, kept in the log, and the
+    request's own upload objects are gone after the call."""
+    from tests.search.data import npy_bytes
+
+    storage = server.backends.jobs.objects
+    vectors = clusters(200, D, seed=41)
+    put_npy(storage, "datasets/logup/vectors.npy", vectors)
+    assert run_job(client, "index", name="logup", vectors="datasets/logup/vectors.npy")["phase"] == "COMPLETED"
+    octet = "application/octet-stream"
+    added = client.post(
+        "/api/indexes/logup/vectors", headers=JSON,
+        files={"vectors": ("add.npy", npy_bytes(vectors[:4] + 1), octet),
+               "ids": ("ids.npy", npy_bytes(np.array([900, 901, 902, 903], dtype=np.int64)), octet)},
+    )
+    assert added.status_code == 200, added.text
+    assert (added.json()["op"], added.json()["count"], added.json()["pending_log"]) == ("add", 4, 1)
+    deleted = client.post("/api/indexes/logup/delete", headers=JSON,
+                          files={"ids": ("d.npy", npy_bytes(np.array([5, 6], dtype=np.int64)), octet)})
+    assert deleted.status_code == 200, deleted.text
+    assert (deleted.json()["op"], deleted.json()["count"], deleted.json()["pending_log"]) == ("delete", 2, 2)
+    wrong = client.post("/api/indexes/logup/vectors", headers=JSON,
+                        files={"vectors": ("add.npy", npy_bytes(vectors[:4, :3]), octet)}, data={"ids": "1,2,3,4"})
+    assert wrong.status_code == 400 and wrong.json()["parameter"] == "vectors"
+    assert not [key for key in storage.list_keys("inputs/") if "/resource-" in key]
+    # The deletes take effect at once: ids 5 and 6 are never answered.
+    answer = client.post("/api/search/sync", data={"index": "logup", "k": "10"},
+                         files={"queries": ("q.npy", npy_bytes(vectors[4:8]), octet)})
+    assert answer.status_code == 200, answer.text
+    import io
+
+    with np.load(io.BytesIO(answer.content)) as data:
+        found = data["ids"]
+    assert found.shape == (4, 10) and not np.isin(found, [5, 6]).any()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from spt_api.input_access import check_access
-from spt_api.services import NotFoundError, Resource, ResourceRequest, UsageError
+from spt_api.services import NotFoundError, PermissionDeniedError, Resource, ResourceRequest, UsageError
 from workers.services.search import layout
 from workers.services.search.npy_header import NpyHeader, parse_npy_header
 from workers.services.search.refs import head, storage_key
@@ -82,7 +82,14 @@ def get_index(req: ResourceRequest) -> Any:
     return _describe(req, layout.check_name(req.path_args["name"]))
 
 
+def _check_may_change(req: ResourceRequest) -> None:
+    """Indexes are shared by every user: with login on, only an admin changes one (anyone may search it)."""
+    if req.settings.auth_enabled and not req.principal.sees_all:
+        raise PermissionDeniedError("changing an index (adding, deleting, dropping) needs the admin role")
+
+
 def delete_index(req: ResourceRequest) -> Any:
+    _check_may_change(req)
     name = layout.check_name(req.path_args["name"])
     if layout.current_version(req.storage, name) is None:
         raise NotFoundError(f"no index named {name!r}")
@@ -94,12 +101,16 @@ def delete_index(req: ResourceRequest) -> Any:
 
 
 def _npy(req: ResourceRequest, parameter: str) -> tuple[str, NpyHeader]:
-    ref = req.param(parameter)
+    uploaded = req.inputs.get(parameter)
+    ref = uploaded or req.param(parameter)
     if not ref:
-        raise UsageError(f"{parameter} is required: a .npy file (storage reference)", parameter=parameter)
-    # The same rule as a job's input files: data the operator shares (SPT_API_INPUT_SHARED_PREFIXES) or an
-    # allowed URL; anything else (another user's upload, a job's results) is answered as a missing file.
-    check_access(ref, parameter, req.settings, job_id="")
+        raise UsageError(
+            f"{parameter} is required: a .npy file (an upload or a storage reference)", parameter=parameter
+        )
+    if uploaded is None:
+        # The same rule as a job's input files: data the operator shares (SPT_API_INPUT_SHARED_PREFIXES) or
+        # an allowed URL; anything else (another user's upload, a job's results) is answered as missing.
+        check_access(ref, parameter, req.settings, job_id="")
     key = storage_key(ref, req.settings, parameter)
     try:
         header = parse_npy_header(head(req.storage, ref, req.settings, parameter))
@@ -115,6 +126,8 @@ def _copy(req: ResourceRequest, source: str, target: str) -> None:
 
 
 def _ids_inline(req: ResourceRequest) -> list[int] | None:
+    if "ids" in req.inputs:
+        return None  # an uploaded .npy
     values = req.param_values("ids")
     if len(values) == 1 and not re.fullmatch(r"[\s,0-9-]*", values[0]):
         return None  # a storage reference
@@ -160,6 +173,7 @@ def _append(req: ResourceRequest, name: str, entry: dict[str, Any], data: dict[s
 
 
 def add_vectors(req: ResourceRequest) -> Any:
+    _check_may_change(req)
     name = layout.check_name(req.path_args["name"])
     manifest = layout.read_manifest(req.storage, name, parameter="name")
     key, header = _npy(req, "vectors")
@@ -182,9 +196,10 @@ def add_vectors(req: ResourceRequest) -> Any:
 
 
 def delete_vectors(req: ResourceRequest) -> Any:
+    _check_may_change(req)
     name = layout.check_name(req.path_args["name"])
     layout.read_manifest(req.storage, name, parameter="name")
-    if not req.param_values("ids"):
+    if not req.param_values("ids") and "ids" not in req.inputs:
         raise UsageError("ids is required: the ids to delete (comma-separated, or an .npy file)", parameter="ids")
     inline = _ids_inline(req)
     if inline is not None:
@@ -205,11 +220,13 @@ def resources() -> list[Resource]:
         Resource(
             "/api/indexes/{name}/vectors",
             post=add_vectors,
+            uploads=("vectors", "ids"),
             summary="Log vectors to add (.npy float32 [n, d] and ids); searchable after the next compaction",
         ),
         Resource(
             "/api/indexes/{name}/delete",
             post=delete_vectors,
+            uploads=("ids",),
             summary="Log ids to delete; searches filter them at once",
         ),
     ]
