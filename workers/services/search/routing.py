@@ -2,10 +2,11 @@
 
 A search of a one-shard index fanned out into one piece on ``search-shard-0``: a second job, a second
 trip through the queue and a merge, each paid per search. The API's input check reads the index's
-manifest anyway; it notes here which indexes have one shard, and the next search of such an index is
-sent to ``search-shard-0`` whole, where the shard's worker runs it in place (``run.split``). A note
-gone stale (the index rebuilt with more shards) costs nothing but that: the split, wherever it runs,
-reads the current manifest and fans out as usual.
+manifest anyway; it notes here which indexes have one shard, and the job (placed after its inputs are
+checked) is sent to ``search-shard-0`` whole, where the shard's worker runs it in place (``run.split``).
+A note gone stale (the index rebuilt with more shards) costs nothing but that: the split, wherever it
+runs, reads the current manifest and fans out as usual. One limit: a PENDING search's parameters cannot
+be changed to an index with another shard count (its queue was chosen at creation).
 """
 
 from __future__ import annotations
