@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import httpx
@@ -76,21 +77,29 @@ class ShardWorker(CeleryWorker):
         return self
 
 
+#: Client-side wall times of each search job, ms: (create, wait until final, fetch the result).
+CLIENT_TIMES: list[tuple[float, float, float]] = []
+
+
 def _job(client: httpx.Client, index: str, queries: str, k: int, nprobe: int) -> np.ndarray:
+    import io
+
+    t0 = time.perf_counter()
     created = client.post("/api/search/jobs", data={"index": index, "queries": queries, "k": str(k),
                                                     "nprobe": str(nprobe), "PHASE": "RUN"})
     url = created.headers["Location"]
+    t1 = time.perf_counter()
     while True:
         job = client.get(url, params={"WAIT": 30}, headers=JSON).json()
         if job["phase"] not in ("PENDING", "QUEUED", "EXECUTING"):
             break
     if job["phase"] != "COMPLETED":
         raise SystemExit(f"search job {url} ended {job['phase']}: {job.get('errorSummary')}")
-    import io
-
+    t2 = time.perf_counter()
     answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
     with np.load(io.BytesIO(answer.content)) as data:
         ids: np.ndarray = data["ids"]
+    CLIENT_TIMES.append(((t1 - t0) * 1000, (t2 - t1) * 1000, (time.perf_counter() - t2) * 1000))
     return ids
 
 
@@ -100,6 +109,9 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=None, help="search jobs per measurement")
     parser.add_argument("--batch", type=int, default=1000, help="queries per search job (the issue's: 1,000)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads, in workers and in the yardstick")
+    parser.add_argument("--train-sample", type=int, default=None,
+                        help="vectors the index builds train on (default: the service's, min(n, 256 nlist))")
+    parser.add_argument("--timeline", action="store_true", help="print each search job's phase times (ms)")
     args = parser.parse_args()
     if args.full:
         n, d, factory, nprobe, batch, batches = 1_000_000, 128, "IVF4096,PQ32", 16, args.batch, args.batches or 10
@@ -120,7 +132,11 @@ def main() -> int:
                 tempfile.TemporaryDirectory() as tmp:
             stack = Stack(database_url, redis_server.url, s3, Path(tmp))
             try:
-                return _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp))
+                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp),
+                              args.train_sample)
+                if args.timeline:
+                    _timeline(database_url)
+                return status
             finally:
                 stack.close()
     finally:
@@ -128,7 +144,7 @@ def main() -> int:
 
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
-         batches: int, k: int, threads: dict[str, str], tmp: Path) -> int:
+         batches: int, k: int, threads: dict[str, str], tmp: Path, train_sample: int | None = None) -> int:
     server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
     put_npy(storage, "datasets/bench/vectors.npy", vectors)
@@ -140,8 +156,9 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
     stack.workers.append(builder)
     for name, shards in (("bench1", 1), ("bench4", 4)):
         started = time.perf_counter()
+        extra = {"train_sample": train_sample} if train_sample else {}
         url = server.create_job("index", run=True, name=name, vectors="datasets/bench/vectors.npy", factory=factory,
-                                shards=shards)
+                                shards=shards, **extra)
         job = server.wait_final(url, timeout=24 * 3600)
         if job["phase"] != "COMPLETED":
             raise SystemExit(f"index build {name} ended {job['phase']}: {job.get('errorSummary')}")
@@ -172,9 +189,11 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
         stack.workers.extend(workers)
         with httpx.Client(base_url=server.base_url, timeout=600) as client:
             _job(client, name, refs[0], k, nprobe)  # warm: every shard worker has started and loaded its shard
+            CLIENT_TIMES.clear()
             started = time.perf_counter()
             ids = np.concatenate([_job(client, name, ref, k, nprobe) for ref in refs])
             seconds = time.perf_counter() - started
+        times = np.median(np.array(CLIENT_TIMES), axis=0)
         qps = len(queries) / seconds
         recall = recall_at(ids[:check], truth, k)
         same = float((ids == plain_ids).mean())
@@ -183,6 +202,8 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
         results[name] = qps
         print(f"search jobs, {shards} shard worker(s): {qps:,.0f} queries/s = {qps / plain_qps:.2f} x plain "
               f"(goal >= 0.90), recall@10 {recall:.3f} (plain {plain_recall:.3f}), ids equal to plain's: {same:.4f}")
+        print(f"  per job (client side, median ms): create {times[0]:.1f}, until final {times[1]:.1f}, "
+              f"result fetched {times[2]:.1f}; plain index.search of a batch {1000 * batch / plain_qps:.1f}")
         for i, ((rss, pss), size) in enumerate(zip(memory, sizes, strict=True)):
             print(f"  shard worker {name}:{i}: RSS {rss / 1e6:.0f} MB (main process), PSS {pss / 1e6:.0f} MB "
                   f"(main + pool child), shard file {size / 1e6:.1f} MB")
@@ -195,6 +216,35 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
     print(f"4 shards vs 1 shard: {results['bench4'] / results['bench1']:.2f} x the queries/s "
           f"(on {os.cpu_count()} cores shared by every process of this run)")
     return 0
+
+
+def _timeline(database_url: str) -> None:
+    """Each search job's phases in ms from its creation: queued, claimed (split), each piece's creation,
+    claim and end, and the job's end (after the merge)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT job_id, parent_id, creation_time, queued_time, start_time, end_time FROM jobs "
+            "WHERE service = 'search' ORDER BY creation_time")).all()
+    engine.dispose()
+    children: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.parent_id:
+            children.setdefault(row.parent_id, []).append(row)
+
+    def ms(t: Any, t0: Any) -> str:
+        return f"{(t - t0).total_seconds() * 1000:7.1f}" if t is not None else "      -"
+
+    print("search jobs (ms from creation): queued, claimed, [piece: created, claimed, ended], ended")
+    for row in rows:
+        if row.parent_id:
+            continue
+        t0 = row.creation_time
+        pieces = " ".join(f"[{ms(c.creation_time, t0)} {ms(c.start_time, t0)} {ms(c.end_time, t0)}]"
+                          for c in children.get(row.job_id, []))
+        print(f"  {row.job_id[:8]} {ms(row.queued_time, t0)} {ms(row.start_time, t0)} {pieces} {ms(row.end_time, t0)}")
 
 
 if __name__ == "__main__":

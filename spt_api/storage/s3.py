@@ -55,6 +55,10 @@ class S3ObjectStore(ObjectStore):
         # The same transfer as a file's: above the multipart threshold a large result (a bundle kept in
         # memory, a big manifest) goes up in parts, each retried on its own, not as one long PUT.
         extra = {"ContentType": mime_type} if mime_type else {}
+        if len(data) < self.transfer.multipart_threshold:
+            # One PUT: the transfer manager (a thread pool per call) cost milliseconds on every small result.
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            return len(data)
         self.client.upload_fileobj(
             io.BytesIO(data), self.bucket, self._key(key), ExtraArgs=extra, Config=self.transfer
         )

@@ -95,3 +95,54 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
     assert version == 1 and ids.shape == (4000, 20)
     truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
     assert (ids[:200] != truth).mean() < 0.01
+
+
+def test_a_one_shard_search_runs_whole_on_its_shard_worker_and_survives_its_death(
+    make_stack: Callable[..., Stack], machine_db: str, private_redis: PrivateRedis, durability_s3: SeaweedS3
+) -> None:
+    """One shard: after the first search, the API sends each search whole to ``search-shard-0``, where the shard
+    worker runs it in place (no piece, no merge). Killed mid-search, the job itself is requeued there and a
+    restarted shard worker completes it."""
+    stack = make_stack(machine_db, private_redis.url_for(10), durability_s3)
+    server = stack.server(input_shared_prefixes="datasets/")
+    storage = create_object_store(stack.settings())
+    vectors, queries = clusters(40_000, 64, seed=51), clusters(4_000, 64, seed=52)
+    put_npy(storage, "datasets/solo/vectors.npy", vectors)
+    put_npy(storage, "datasets/solo/queries.npy", queries)
+    builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
+    stack.workers.append(builder)
+    build = server.create_job("index", run=True, name="solo", vectors="datasets/solo/vectors.npy", factory="Flat",
+                              shards=1)
+    built = server.wait_final(build, timeout=120)
+    assert built["phase"] == "COMPLETED", (built, builder.log_tail())
+    worker = ShardWorker(stack.env(**THREADS), "solo:0").start()
+    stack.workers.append(worker)
+    store = create_job_store(machine_db, run_migrations=False, pool_size=1)
+    try:
+        first = server.create_job("search", run=True, index="solo", queries="datasets/solo/queries.npy", k=20)
+        assert server.wait_final(first, timeout=120)["phase"] == "COMPLETED", worker.log_tail()
+        url = server.create_job("search", run=True, index="solo", queries="datasets/solo/queries.npy", k=20)
+        job_id = url.rsplit("/", 1)[1]
+
+        def running() -> bool:
+            job = store.get(SYSTEM, job_id)
+            return job is not None and job.phase == ExecutionPhase.EXECUTING
+
+        wait_for(running, 120, "the search running on the shard worker", interval=0.02)
+        worker.kill()
+        replacement = ShardWorker(stack.env(**THREADS), "solo:0").start()
+        stack.workers.append(replacement)
+        job = server.wait_final(url, timeout=120)
+        assert job["phase"] == "COMPLETED", (job, replacement.log_tail())
+        stored = store.get(SYSTEM, job_id)
+        assert stored is not None and stored.queue == "search-shard-0" and stored.attempts == 2
+        assert store.children(SYSTEM, job_id) == []
+    finally:
+        store.engine.dispose()
+    with server.client() as client:
+        answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
+    with np.load(io.BytesIO(answer.content)) as data:
+        ids, version = data["ids"], int(data["version"])
+    assert version == 1 and ids.shape == (4000, 20)
+    truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
+    assert (ids[:200] != truth).mean() < 0.01

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from spt_api.services import InputReader, NotFoundError, UsageError
-from spt_api.storage import create_object_store
-from workers.services.search import layout
+from spt_api.services import InputReader, UsageError
+from workers.services.search import layout, routing
 from workers.services.search.npy_header import NpyHeader, parse_npy_header
+from workers.services.search.settings import SearchSettings
 from workers.services.search.shapes import check_queries
+from workers.services.search.stores import object_store
 
 __all__ = ["check_index_inputs", "check_search_inputs"]
 
@@ -35,12 +36,15 @@ def header(inputs: InputReader, ref: str, parameter: str) -> NpyHeader:
 
 
 def check_search_inputs(params: Any, inputs: InputReader) -> None:
-    """The queries are float32 [q, d] with the index's dimension; the index exists."""
-    storage = create_object_store(inputs.settings)
-    try:
-        manifest = layout.read_manifest(storage, params.index, params.version)
-    except NotFoundError as exc:
-        raise UsageError(exc.message, parameter="index") from None
+    """The queries are float32 [q, d] with the index's dimension; the index exists. Notes the index's shard
+    count for the next search's queue (:mod:`workers.services.search.routing`)."""
+    storage = object_store(inputs.settings)
+    if params.version is not None:
+        manifest = layout.read_pinned_manifest(storage, params.index, params.version)
+    else:
+        manifest = layout.read_current_manifest(storage, params.index)
+        own = SearchSettings.for_core(inputs.settings, "search")
+        routing.note(params.index, manifest["shards"], bool(getattr(own, "shard_queues", True)))
     found = header(inputs, params.queries, "queries")
     check_queries(found.dtype, found.shape, manifest["dimension"])
 

@@ -48,8 +48,10 @@ def _deleted_ids(storage: Any, key: str) -> np.ndarray | None:
     return entry.ids if entry.op == "delete" else None
 
 
-def pending_deletes(storage: Any, name: str, manifest: dict[str, Any]) -> np.ndarray:
-    """Every id deleted by a log entry not yet in ``manifest``'s version (sorted, unique)."""
-    keys = layout.pending_log(storage, name, manifest)
+def pending_deletes(storage: Any, name: str, manifest: dict[str, Any], keys: list[str] | None = None) -> np.ndarray:
+    """Every id deleted by a log entry not yet in ``manifest``'s version (sorted, unique); ``keys``: those
+    entries, when the caller listed them already."""
+    if keys is None:
+        keys = layout.pending_log(storage, name, manifest)
     found = [ids for key in keys if (ids := _deleted_ids(storage, key)) is not None]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import time
+import weakref
 from typing import Any
 
 from spt_api.services import NotFoundError, UsageError
@@ -22,13 +23,16 @@ __all__ = [
     "INDEX_NAME",
     "check_name",
     "current_version",
+    "current_with_log",
     "index_names",
     "log_entry_key",
     "log_prefix",
     "manifest_key",
     "pending_log",
+    "read_current_manifest",
     "read_json",
     "read_manifest",
+    "read_pinned_manifest",
     "shard_key",
     "shard_queue",
     "versions",
@@ -111,8 +115,19 @@ def versions(storage: Any, name: str) -> list[int]:
 
 
 def current_version(storage: Any, name: str) -> int | None:
-    found = versions(storage, name)
-    return found[-1] if found else None
+    # The versions' folders only (not the log, nor the heartbeats): one short listing.
+    found = [int(m.group(2)) for key in storage.list_keys(f"{prefix(name)}v")
+             if (m := _MANIFEST.match(key)) and m.group(1) == name]
+    return max(found) if found else None
+
+
+def read_current_manifest(storage: Any, name: str) -> dict[str, Any]:
+    """The current version's manifest for a search: one listing, the manifest itself read once per process."""
+    check_name(name, "index")
+    version = current_version(storage, name)
+    if version is None:
+        raise UsageError(f"no index named {name!r}", parameter="index")
+    return read_pinned_manifest(storage, name, version)
 
 
 def index_names(storage: Any) -> list[str]:
@@ -140,9 +155,40 @@ def pending_log(storage: Any, name: str, manifest: dict[str, Any]) -> list[str]:
     return [k for k in storage.list_keys(log_prefix(name)) if _LOG_ENTRY.match(k) and k not in included]
 
 
+def current_with_log(storage: Any, name: str) -> tuple[dict[str, Any], list[str]]:
+    """A search's one listing: the current version's manifest (read once per process) and the log entries it
+    does not include, oldest first."""
+    check_name(name, "index")
+    keys = storage.list_keys(prefix(name))
+    found = [int(m.group(2)) for key in keys if (m := _MANIFEST.match(key)) and m.group(1) == name]
+    if not found:
+        raise UsageError(f"no index named {name!r}", parameter="index")
+    manifest = read_pinned_manifest(storage, name, max(found))
+    included = set(manifest.get("log", []))
+    return manifest, [k for k in keys if _LOG_ENTRY.match(k) and k.startswith(log_prefix(name)) and k not in included]
+
+
 def read_index_manifest(storage: Any, name: str, version: int | None = None) -> dict[str, Any]:
     """:func:`read_manifest` for a search: a missing index or version is the user's mistake (``index``)."""
     try:
         return read_manifest(storage, name, version)
     except NotFoundError as exc:
         raise UsageError(exc.message, parameter="index") from None
+
+
+#: store → {(name, version): manifest}: a published version's manifest is never overwritten.
+_PINNED: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], dict[str, Any]]] = weakref.WeakKeyDictionary()
+_PINNED_MAX = 256
+
+
+def read_pinned_manifest(storage: Any, name: str, version: int) -> dict[str, Any]:
+    """The manifest of a version a split pinned, read once per process and store (a piece, a merge): like a
+    worker's loaded shard, a published version is taken as immutable. A copy: callers may change it."""
+    known = _PINNED.setdefault(storage, {})
+    found = known.get((name, version))
+    if found is None:
+        found = read_index_manifest(storage, name, version)
+        if len(known) >= _PINNED_MAX:
+            known.pop(next(iter(known)))
+        known[(name, version)] = found
+    return dict(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from spt_api.services import InputFile, ParamsModel, ServiceSpec
+from workers.services.search import routing
 from workers.services.search.layout import INDEX_NAME, shard_queue
 from workers.services.search.settings import SearchSettings
 
@@ -27,9 +28,12 @@ class SearchParams(ParamsModel):
 
 
 def queue_for(params: SearchParams) -> str:
-    """A shard's piece goes to that shard's workers; a whole search to any search worker."""
+    """A shard's piece goes to that shard's workers; a whole search of a one-shard index (as the last input
+    check saw it) to that shard's workers too, which run it in place; any other to any search worker."""
     if params.shard is not None and params.shard_queue:
         return shard_queue(params.shard)
+    if params.shard is None and params.version is None and routing.one_shard(params.index):
+        return shard_queue(0)
     return "search"
 
 

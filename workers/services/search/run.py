@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from spt_api.services import ChildOutcome, FatalJobError, JobContext, MergeContext, SyncResult, UsageError
-from spt_api.storage import create_object_store
 from workers.services.search import layout
 from workers.services.search.eventlog import pending_deletes
 from workers.services.search.faiss_index import apply_threads, search_index
@@ -22,7 +21,8 @@ from workers.services.search.npy_header import parse_npy_header
 from workers.services.search.params import SearchParams
 from workers.services.search.refs import head, local_path
 from workers.services.search.shapes import check_queries
-from workers.services.search.shards import load_shard
+from workers.services.search.shards import held, load_shard
+from workers.services.search.stores import object_store
 
 __all__ = ["merge", "merge_neighbours", "run", "split", "sync"]
 
@@ -32,25 +32,42 @@ RESULT_TYPE = "application/octet-stream"
 
 def _storage(ctx: Any | None, settings: Any) -> Any:
     runtime = getattr(ctx, "runtime", None)
-    return runtime.objects if runtime is not None else create_object_store(settings)
+    return runtime.objects if runtime is not None else object_store(settings)
+
+
+def _manifest(storage: Any, params: SearchParams) -> dict[str, Any]:
+    """The version the split pinned (read once per process: published versions never change), else the current."""
+    if params.version is not None:
+        return layout.read_pinned_manifest(storage, params.index, params.version)
+    return layout.read_current_manifest(storage, params.index)
+
+
+def _holds(index: str, shard: int) -> bool:
+    return any(s.name == index and s.shard == shard for s in held())
 
 
 def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     """One piece per shard of the current version (one shard: one piece, on that shard's queue), the queries
-    checked first (dimension, type) from their header alone."""
+    checked first (dimension, type) from their header alone.
+
+    A one-shard search runs in place, without a piece, where the piece would run anyway: in a process holding
+    that shard (the API sent the job to the shard's queue), or anywhere when pieces go to the ``search``
+    queue (``SPT_API_SEARCH_SHARD_QUEUES=false``)."""
     if params.shard is not None:
         return [params]
     from workers.services.search.settings import SearchSettings
 
-    storage = create_object_store(settings)
-    manifest = layout.read_index_manifest(storage, params.index, params.version)
+    storage = object_store(settings)
+    manifest = _manifest(storage, params)
+    own = SearchSettings.for_core(settings, "search")
+    shard_queues = bool(getattr(own, "shard_queues", True))
+    if manifest["shards"] == 1 and (not shard_queues or _holds(params.index, 0)):
+        return [params]  # the run reads and checks the queries
     try:
         header = parse_npy_header(head(storage, params.queries, settings, "queries"))
     except ValueError as exc:
         raise UsageError(f"queries: {exc}", parameter="queries") from None
     check_queries(header.dtype, header.shape, manifest["dimension"])
-    own = SearchSettings.for_core(settings, "search")
-    shard_queues = bool(getattr(own, "shard_queues", True))
     return [
         params.model_copy(update={"shard": i, "version": manifest["version"], "shard_queue": shard_queues})
         for i in range(manifest["shards"])
@@ -59,7 +76,11 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
 
 def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any) -> tuple[np.ndarray, np.ndarray, int]:
     apply_threads(settings)
-    manifest = layout.read_index_manifest(storage, params.index, params.version)
+    pending: list[str] | None = None
+    if params.version is None:
+        manifest, pending = layout.current_with_log(storage, params.index)  # one listing for both
+    else:
+        manifest = layout.read_pinned_manifest(storage, params.index, params.version)
     version = manifest["version"]
     with open(queries_path, "rb") as handle:
         try:
@@ -72,7 +93,7 @@ def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any
         raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
     check_queries(queries.dtype.str, queries.shape, manifest["dimension"])
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    deleted = pending_deletes(storage, params.index, manifest)
+    deleted = pending_deletes(storage, params.index, manifest, pending)
     nprobe = params.nprobe or manifest.get("nprobe")
     shards = [params.shard] if params.shard is not None else list(range(manifest["shards"]))
     answers = []
@@ -115,7 +136,8 @@ def run(params: SearchParams, ctx: JobContext) -> None:
     storage = _storage(ctx, ctx.settings)
     path = local_path(ctx, params.queries, "queries")
     ids, distances, version = _search(params, storage, ctx.settings, path)
-    ctx.progress(1, 1, f"searched version {version}")
+    # No progress of 1 of 1 here: a store write and an event per search, for a job about to end (the
+    # version searched is in the result).
     ctx.add_result(RESULT_NAME, _npz(ids, distances, version), RESULT_TYPE, result_id="neighbours")
 
 
@@ -126,7 +148,7 @@ def sync(params: SearchParams, settings: Any, service_settings: Any) -> SyncResu
 
     from workers.services.search.refs import storage_key
 
-    storage = create_object_store(settings)
+    storage = object_store(settings)
     with tempfile.TemporaryDirectory(prefix="search-") as tmp:
         path = Path(tmp) / "queries.npy"
         try:
@@ -140,28 +162,29 @@ def sync(params: SearchParams, settings: Any, service_settings: Any) -> SyncResu
 
 
 def merge(params: SearchParams, children: list[ChildOutcome], ctx: MergeContext) -> None:
-    """The pieces' answers merged into the best k per query (all pieces searched the same version)."""
+    """The pieces' answers merged into the best k per query (all pieces searched the same version); one
+    piece's answer is the job's as it is (adopted: neither read back nor written again)."""
     answers = []
     versions = set()
-    for child in sorted(children, key=lambda c: getattr(c.params, "shard", 0) or 0):
+    ordered = sorted(children, key=lambda c: getattr(c.params, "shard", 0) or 0)
+    for child in ordered:
         shard = getattr(child.params, "shard", None)
         if child.phase != "COMPLETED":
             message = child.error_message or f"a piece ended {child.phase}"
             raise FatalJobError(f"shard {shard}: {message}")
+    if len(ordered) == 1:
+        result = next(r for r in ordered[0].results if r.result_id == "neighbours")
+        ctx.adopt_result(result)
+        return
+    for child in ordered:
         result = next(r for r in child.results if r.result_id == "neighbours")
         with np.load(io.BytesIO(ctx.read_result(result)), allow_pickle=False) as data:
             answers.append((data["ids"], data["distances"]))
             versions.add(int(data["version"]))
     if len(versions) != 1:
         raise FatalJobError(f"the pieces searched different versions: {sorted(versions)}")
-    manifest_metric = _metric(ctx, params, versions)
-    ids, distances = merge_neighbours(answers, params.k, manifest_metric)
     version = versions.pop()
+    metric: str = layout.read_pinned_manifest(_storage(ctx, ctx.settings), params.index, version)["metric"]
+    ids, distances = merge_neighbours(answers, params.k, metric)
     ctx.progress(len(children), len(children), f"searched version {version}")
     ctx.add_result(RESULT_NAME, _npz(ids, distances, version), RESULT_TYPE, result_id="neighbours")
-
-
-def _metric(ctx: Any, params: SearchParams, versions: set[int]) -> str:
-    storage = _storage(ctx, ctx.settings)
-    metric: str = layout.read_index_manifest(storage, params.index, next(iter(versions)))["metric"]
-    return metric
