@@ -21,8 +21,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip setuptools wheel
 
+# Every service's extra: on `make run` each service the API lists can also run its jobs.
+SERVICE_EXTRAS := cutout,evaluation,inference,search
+
 $(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[cutout]'
+	$(BIN)/pip install -q -e '.[$(SERVICE_EXTRAS)]'
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(BIN)/python

@@ -118,3 +118,14 @@ def test_the_images_install_every_services_extra() -> None:
         text = (ROOT / path).read_text(encoding="utf-8")
         default = next(line for line in text.splitlines() if line.startswith("ARG EXTRAS="))
         assert extras <= set(default.removeprefix("ARG EXTRAS=").split(",")), path
+
+
+def test_make_run_installs_every_services_extra() -> None:
+    # `make run` serves every installed service: each must be able to run its jobs there too.
+    from spt_api.services import ServiceRegistry
+
+    extras = {spec.extra for spec in ServiceRegistry.from_entry_points().values() if spec.extra}
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("SERVICE_EXTRAS :="))
+    assert extras <= set(line.removeprefix("SERVICE_EXTRAS :=").strip().split(","))
+    assert "pip install -q -e '.[$(SERVICE_EXTRAS)]'" in text
