@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from spt_api import __version__
 from spt_api.handlers.base import BaseHandler
+from spt_api.handlers.webapp import WEBAPP_PATH, webapp_built
 from spt_api.metrics import Metrics
 from spt_api.openapi import openapi_document
 from spt_api.services import ServiceSpec
@@ -33,6 +34,10 @@ class IndexHandler(BaseHandler):
         }
         if self.settings_obj.metrics_enabled:
             links["metrics"] = self.absolute("/metrics")
+        # The page most people want: without a link here, a newcomer at / never finds it.
+        webapp = self.absolute(WEBAPP_PATH + "/") if webapp_built(self.settings_obj) else None
+        if webapp is not None:
+            links["webapp"] = webapp
         services = [
             {"name": spec.name, "title": spec.title, "jobs": f"{base}/{spec.name}/jobs"}
             for spec in self.jobs.services.values()
@@ -42,7 +47,8 @@ class IndexHandler(BaseHandler):
             for service, spec in zip(services, self.jobs.services.values(), strict=True):
                 service["description"] = spec.description
             self.write_page(
-                "index.html", version=__version__, description=description, services=services, links=links
+                "index.html", version=__version__, description=description, services=services, links=links,
+                webapp=webapp,
             )
             return
         self.write_json(

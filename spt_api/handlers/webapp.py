@@ -21,7 +21,7 @@ from spt_api.config import Settings
 from spt_api.handlers.auth import authenticator_of, login_url, principal_of
 from spt_api.uws.errors import RequestError
 
-__all__ = ["WEBAPP_PATH", "WebAppHandler", "webapp_routes"]
+__all__ = ["WEBAPP_PATH", "WebAppHandler", "webapp_built", "webapp_routes"]
 
 #: Where the web app lives; the Vite build's ``base`` (webapp/vite.config.ts) and the Ingress say the same.
 WEBAPP_PATH = "/app/cutout"
@@ -97,6 +97,11 @@ class WebAppHandler(tornado.web.StaticFileHandler):
             )
         else:
             self.finish(f"{status_code} {self._reason}\n")
+
+
+def webapp_built(settings: Settings) -> bool:
+    """Whether the web app's build is there to serve (``make run`` builds it when Node is installed)."""
+    return (Path(settings.webapp_dir) / "index.html").is_file()
 
 
 def webapp_routes(settings: Settings) -> list[Any]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 from tests.api.uws_helpers import JSON, job_id_of
-from tests.support.server import RunningServer
+from tests.conftest import embedded_settings
+from tests.support.server import RunningServer, serving
 
 #: What Firefox and Chromium send for a page.
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -169,3 +171,19 @@ def test_a_huge_parameter_list_is_shortened_on_the_page(server: RunningServer) -
         text = " ".join(parse(client.get(url, headers=BROWSER).text).text)
     assert "x" * 500 + "… (5000 characters)" in text
     assert "x" * 501 not in text
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_the_landing_page_links_the_web_app_when_it_is_built(tmp_path: Path, built: bool) -> None:
+    """A newcomer at / finds the web app there (`make run` builds it when Node is present)."""
+    dist = tmp_path / "dist"
+    if built:
+        dist.mkdir()
+        (dist / "index.html").write_text("<!doctype html><title>app</title>")
+    settings = embedded_settings(tmp_path / "data", webapp_dir=str(dist), embedded_pool_size=1)
+    with serving(settings) as server, server.client() as client:
+        page = client.get("/", headers={"Accept": "text/html"}).text
+        links = client.get("/", headers=JSON).json()["links"]
+    app = f"{server.base_url}/app/cutout/"
+    assert (f'href="{app}"' in page) is built
+    assert links.get("webapp") == (app if built else None)
