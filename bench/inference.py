@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import multiprocessing
 import os
 import statistics
@@ -27,40 +26,21 @@ import httpx
 import numpy as np
 import onnx
 import onnxruntime
-from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spt_api.config import Settings
 from spt_api.testing import start_server_thread
 from workers.embedded import POOL_NICENESS
+from workers.services.inference.demo import mlp_model
 
 BATCH = 256
 FEATURES = 64
 
 
 def mlp(path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    sizes = [FEATURES, 256, 256, 10]
-    nodes, inits = [], []
-    previous = "x"
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        w = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
-        b = np.zeros(n_out, np.float32)
-        inits += [helper.make_tensor(f"w{i}", TensorProto.FLOAT, w.shape, w.ravel()),
-                  helper.make_tensor(f"b{i}", TensorProto.FLOAT, b.shape, b)]
-        out = "y" if i == len(sizes) - 2 else f"h{i}"
-        gemm = f"g{i}" if out != "y" else "y"
-        nodes.append(helper.make_node("Gemm", [previous, f"w{i}", f"b{i}"], [gemm]))
-        if out != "y":
-            nodes.append(helper.make_node("Relu", [gemm], [out]))
-        previous = out
-    graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", FEATURES])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits,
-    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    onnx.save(mlp_model([FEATURES, 256, 256, 10]), str(path))
     return path
 
 
@@ -97,6 +77,8 @@ def main() -> None:
         settings = Settings(
             data_dir=root / "data", embedded_pool_size=1, wait_max=600, services="inference",
             service_settings={"inference": {"models_url": str(root / "models")}}, max_body_size=64 << 20,
+            # The rows are named by key, as data an operator shares: only such keys may be named.
+            input_shared_prefixes="datasets",
         )
         (root / "data" / "results" / "datasets").mkdir(parents=True)
         data = root / "data" / "results" / "datasets" / "x.npy"

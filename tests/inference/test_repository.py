@@ -106,3 +106,24 @@ def test_a_repository_on_s3_reads_as_the_same_directory(models: Models, moto_s3:
     path = remote.local_file(info, tmp_path / "cache")
     assert path.read_bytes() == (models.repository / "conv" / "1" / "model.onnx").read_bytes()
     assert remote.local_file(info, tmp_path / "cache") == path  # downloaded once per stamp
+
+
+def test_models_demo_adds_a_model_once_and_writes_rows_for_it(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime
+
+    env = {**os.environ, "SPT_API_DATA_DIR": str(tmp_path), "SPT_API_INFERENCE_MODELS_URL": str(tmp_path / "repo")}
+    command = [sys.executable, "-m", "spt_api", "models", "demo", "--folder", str(tmp_path / "try"), "--if-missing"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "added model demo version 1" in first.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "model demo is already in the repository" in again.stdout
+    repository = ModelRepository(str(tmp_path / "repo"), Settings(data_dir=tmp_path))
+    assert repository.versions("demo") == [1]
+    info = repository.model("demo")
+    assert [(t.name, t.dtype, list(t.shape)) for t in info.inputs] == [("x", "float32", [-1, 8])]
+    rows = np.load(tmp_path / "try" / "demo_rows.npy")
+    session = onnxruntime.InferenceSession(str(tmp_path / "repo" / "demo" / "1" / "model.onnx"))
+    (scores,) = session.run(None, {"x": rows})
+    assert rows.shape == (16, 8) and scores.shape == (16, 3)

@@ -47,6 +47,22 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from workers.services.inference.demo import DEMO_MODEL, write_demo
+    from workers.services.inference.repository import ModelRepository
+    from workers.services.inference.settings import models_url
+
+    settings = Settings()
+    model, rows = write_demo(Path(args.folder))
+    if args.if_missing and ModelRepository(models_url(settings), settings).versions(DEMO_MODEL):
+        print(f"model {DEMO_MODEL} is already in the repository; rows to try it with: {rows}")
+    else:
+        version = add_model(settings, DEMO_MODEL, model)
+        print(f"added model {DEMO_MODEL} version {version}; rows to try it with: {rows}")
+    print(f"  curl -o out.npz -F model={DEMO_MODEL} -F input=@{rows} http://127.0.0.1:8080/api/inference/sync")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from workers.services.inference.repository import ModelRepository
     from workers.services.inference.settings import models_url
@@ -73,6 +89,10 @@ def register_cli(sub: Any) -> None:
     add.add_argument("--version", type=int, help="default: one above the highest")
     add.add_argument("--config", help="a config.pbtxt (Triton's text format)")
     add.set_defaults(func=_add)
+    demo = commands.add_parser("demo", help="add a small demo model, and write rows to try it with")
+    demo.add_argument("--folder", default=".", help="where demo.onnx and demo_rows.npy are written")
+    demo.add_argument("--if-missing", action="store_true", help="do nothing when the repository has it")
+    demo.set_defaults(func=_demo)
     listing = commands.add_parser("list", help="the models, their versions, signatures and requirements")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
