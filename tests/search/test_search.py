@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from spt_api.services import UsageError
+from spt_api.storage.inputs import StoredInputs
 from spt_api.testing import ServerThread
 from tests.search.data import JSON, clusters, exact, neighbours, put_npy, run_job
 from workers.services.search import run as search_run
@@ -118,6 +119,9 @@ class _Context:
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         return None
+
+    def input_path(self, ref: str) -> Path:
+        return StoredInputs(self.runtime.objects, self.settings).download(ref, self.workdir / "input.npy")
 
 
 def test_bad_queries_are_400_naming_them(

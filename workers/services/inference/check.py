@@ -21,17 +21,20 @@ def _usage(message: str, parameter: str = "input") -> UsageError:
 
 
 def read_headers(inputs: InputReader, ref: str) -> tuple[str, dict[str, NpyHeader]]:
-    """``("npy", {"": header})`` or ``("npz", {name: header})`` of the input file ``ref``."""
-    magic = inputs.head(ref, 8)
-    try:
-        if magic.startswith(NPY_MAGIC):
-            with inputs.open(ref) as handle:
-                return "npy", {"": npy_header(handle, inputs.size(ref))}
-        if magic.startswith(NPZ_MAGIC):
-            with inputs.open(ref) as handle:
+    """``("npy", {"": header})`` or ``("npz", {name: header})`` of the input file ``ref``.
+
+    The file is opened once (on S3 each open is a request): its magic read, then its headers from the start
+    (the handle is seekable; a .npy's size comes from it)."""
+    with inputs.open(ref) as handle:
+        magic = handle.read(8)
+        handle.seek(0)
+        try:
+            if magic.startswith(NPY_MAGIC):
+                return "npy", {"": npy_header(handle)}
+            if magic.startswith(NPZ_MAGIC):
                 return "npz", npz_headers(handle)
-    except NpyFormatError as exc:
-        raise _usage(str(exc)) from None
+        except NpyFormatError as exc:
+            raise _usage(str(exc)) from None
     raise _usage("the input is neither a .npy nor a .npz file")
 
 

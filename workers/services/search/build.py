@@ -29,7 +29,6 @@ from workers.services.search.faiss_index import (
     search_index,
     train_sample_rows,
 )
-from workers.services.search.refs import local_path
 from workers.services.search.run import merge_neighbours
 
 __all__ = ["build_index", "run"]
@@ -49,8 +48,8 @@ def _load_npy(path: Any, parameter: str) -> np.ndarray:
 def run(params: Any, ctx: JobContext) -> None:
     storage = ctx.runtime.objects  # type: ignore[attr-defined]
     apply_threads(ctx.settings)
-    vectors = _load_npy(local_path(ctx, params.vectors, "vectors"), "vectors")
-    ids = _load_npy(local_path(ctx, params.ids, "ids"), "ids") if params.ids else None
+    vectors = _load_npy(ctx.input_path(params.vectors), "vectors")
+    ids = _load_npy(ctx.input_path(params.ids), "ids") if params.ids else None
     manifest = build_index(
         storage,
         ctx.workdir,

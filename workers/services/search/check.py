@@ -10,7 +10,7 @@ from typing import Any
 
 from spt_api.services import InputReader, UsageError
 from workers.services.search import layout, routing
-from workers.services.search.npy_header import NpyHeader, parse_npy_header
+from workers.services.search.npy_header import NpyHeader, c_order_header
 from workers.services.search.settings import SearchSettings
 from workers.services.search.shapes import check_queries
 from workers.services.search.stores import object_store
@@ -26,13 +26,7 @@ def header(inputs: InputReader, ref: str, parameter: str) -> NpyHeader:
         head = inputs.head(ref, HEAD_BYTES)
     except FileNotFoundError:
         raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
-    try:
-        found = parse_npy_header(head)
-    except ValueError as exc:
-        raise UsageError(f"{parameter}: {exc}", parameter=parameter) from None
-    if found.fortran_order:
-        raise UsageError(f"{parameter}: a Fortran-ordered array; send it C-ordered", parameter=parameter)
-    return found
+    return c_order_header(head, parameter)
 
 
 def check_search_inputs(params: Any, inputs: InputReader) -> None:

@@ -9,7 +9,9 @@ import ast
 import struct
 from dataclasses import dataclass
 
-__all__ = ["NpyHeader", "parse_npy_header"]
+from spt_api.services import UsageError
+
+__all__ = ["NpyHeader", "c_order_header", "parse_npy_header"]
 
 MAGIC = b"\x93NUMPY"
 
@@ -47,3 +49,14 @@ def parse_npy_header(head: bytes) -> NpyHeader:
     if not isinstance(dtype, str) or not isinstance(shape, tuple) or not all(isinstance(n, int) for n in shape):
         raise ValueError("a .npy header whose dtype is not a plain type")
     return NpyHeader(dtype, shape, bool(fortran))
+
+
+def c_order_header(head: bytes, parameter: str) -> NpyHeader:
+    """The header of the C-ordered array at the start of ``head``: a UsageError naming ``parameter`` otherwise."""
+    try:
+        found = parse_npy_header(head)
+    except ValueError as exc:
+        raise UsageError(f"{parameter}: {exc}", parameter=parameter) from None
+    if found.fortran_order:
+        raise UsageError(f"{parameter}: a Fortran-ordered array; send it C-ordered", parameter=parameter)
+    return found

@@ -1,19 +1,18 @@
 """Input references: ``s3://bucket/key`` or a key of the configured object store (light).
 
-A worker reads the file with :func:`local_path` (``ctx.input_path`` once the binary inputs land);
-the API reads only a header with :func:`head`.
+A job reads its file with ``ctx.input_path``; where there is no job context (``/api/indexes*``, the
+split, the sync search) the object's key is found with :func:`storage_key` and its header read with :func:`head`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from spt_api.services import UsageError
 
-__all__ = ["head", "local_path", "storage_key"]
+__all__ = ["head", "storage_key"]
 
 
 def storage_key(ref: str, settings: Any, parameter: str) -> str:
@@ -44,21 +43,3 @@ def head(storage: Any, ref: str, settings: Any, parameter: str, size: int = 4096
     finally:
         with contextlib.suppress(Exception):
             chunks.close()
-
-
-def local_path(ctx: Any, ref: str, parameter: str) -> Path:
-    """A local file with the referenced object's bytes (``ctx.input_path`` when the core has it)."""
-    input_path = getattr(ctx, "input_path", None)
-    if input_path is not None:
-        path: Path = input_path(ref)
-        return path
-    storage = ctx.runtime.objects
-    key = storage_key(ref, ctx.settings, parameter)
-    target: Path = ctx.workdir / f"{parameter}.npy"
-    try:
-        with target.open("wb") as handle:
-            for chunk in storage.read_chunks(key):
-                handle.write(chunk)
-    except FileNotFoundError:
-        raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
-    return target

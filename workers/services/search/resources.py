@@ -15,7 +15,7 @@ from typing import Any
 from spt_api.input_access import check_access
 from spt_api.services import NotFoundError, PermissionDeniedError, Resource, ResourceRequest, UsageError
 from workers.services.search import layout
-from workers.services.search.npy_header import NpyHeader, parse_npy_header
+from workers.services.search.npy_header import NpyHeader, c_order_header
 from workers.services.search.refs import head, storage_key
 
 __all__ = ["resources"]
@@ -112,13 +112,7 @@ def _npy(req: ResourceRequest, parameter: str) -> tuple[str, NpyHeader]:
         # an allowed URL; anything else (another user's upload, a job's results) is answered as missing.
         check_access(ref, parameter, req.settings, job_id="")
     key = storage_key(ref, req.settings, parameter)
-    try:
-        header = parse_npy_header(head(req.storage, ref, req.settings, parameter))
-    except ValueError as exc:
-        raise UsageError(f"{parameter}: {exc}", parameter=parameter) from None
-    if header.fortran_order:
-        raise UsageError(f"{parameter}: a Fortran-ordered array; send it C-ordered", parameter=parameter)
-    return key, header
+    return key, c_order_header(head(req.storage, ref, req.settings, parameter), parameter)
 
 
 def _copy(req: ResourceRequest, source: str, target: str) -> None:

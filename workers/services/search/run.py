@@ -19,7 +19,7 @@ from workers.services.search.eventlog import pending_deletes
 from workers.services.search.faiss_index import apply_threads, search_index
 from workers.services.search.npy_header import parse_npy_header
 from workers.services.search.params import SearchParams
-from workers.services.search.refs import head, local_path
+from workers.services.search.refs import head
 from workers.services.search.shapes import check_queries
 from workers.services.search.shards import held, load_shard
 from workers.services.search.stores import object_store
@@ -134,7 +134,7 @@ def _npz(ids: np.ndarray, distances: np.ndarray, version: int) -> bytes:
 
 def run(params: SearchParams, ctx: JobContext) -> None:
     storage = _storage(ctx, ctx.settings)
-    path = local_path(ctx, params.queries, "queries")
+    path = ctx.input_path(params.queries)
     ids, distances, version = _search(params, storage, ctx.settings, path)
     # No progress of 1 of 1 here: a store write and an event per search, for a job about to end (the
     # version searched is in the result).
