@@ -37,16 +37,19 @@ class ResourceHandler(BaseHandler):
     async def delete(self, **path_args: str) -> None:
         await self._answer(self.resource.delete, path_args)
 
+    def _allowed(self) -> str:
+        """The resource's methods, as a 405's ``Allow`` header and its message list them."""
+        return ", ".join(name.upper() for name in self.resource.methods)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if status_code == 405:  # RFC 9110 §15.5.6: a 405 says what is allowed (send_error cleared the headers)
-            self.set_header("Allow", ", ".join(name.upper() for name in self.resource.methods))
+            self.set_header("Allow", self._allowed())
         super().write_error(status_code, **kwargs)
 
     async def _answer(self, func: ResourceFunction | None, path_args: dict[str, str]) -> None:
         if func is None:
-            allowed = ", ".join(name.upper() for name in self.resource.methods)
             raise MethodNotAllowedError(
-                f"method {self.request.method} is not allowed on {self.request.path} (allowed: {allowed})"
+                f"method {self.request.method} is not allowed on {self.request.path} (allowed: {self._allowed()})"
             )
         params = await self.read_params(binary=frozenset(name.lower() for name in self.resource.uploads))
         request = ResourceRequest(

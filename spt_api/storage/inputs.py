@@ -16,6 +16,7 @@ from typing import IO, Any
 from urllib.parse import urlparse
 
 from spt_api.storage.base import ObjectStore
+from spt_api.storage.factory import s3_object_store
 from spt_api.uws.errors import UsageError
 
 __all__ = ["StoredInputs", "check_ref_syntax", "no_input"]
@@ -84,17 +85,7 @@ class StoredInputs:
         with self._lock:
             store = self._buckets.get(bucket)
             if store is None:
-                from spt_api.storage.s3 import S3ObjectStore
-
-                settings = self.settings
-                store = S3ObjectStore(
-                    bucket,
-                    "",
-                    endpoint_url=settings.s3_endpoint_url or None,
-                    region=settings.s3_region,
-                    access_key_id=settings.s3_access_key_id or None,
-                    secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-                )
+                store = s3_object_store(self.settings, bucket)
                 self._buckets[bucket] = store
         return store
 

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from spt_api.services import UsageError
 from spt_api.storage.base import ObjectStore
+from spt_api.storage.factory import s3_object_store
 from workers.services.inference.model_config import ONNX_BACKENDS, ConfigError, TritonConfig, parse_config
 from workers.services.inference.onnx_signature import OnnxFormatError, TensorSpec, onnx_signature
 
@@ -97,16 +98,7 @@ class ModelRepository:
         parsed = urlparse(url)
         self.store: ObjectStore
         if parsed.scheme == "s3":
-            from spt_api.storage.s3 import S3ObjectStore
-
-            self.store = S3ObjectStore(
-                parsed.netloc,
-                parsed.path,
-                endpoint_url=settings.s3_endpoint_url or None,
-                region=settings.s3_region,
-                access_key_id=settings.s3_access_key_id or None,
-                secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-            )
+            self.store = s3_object_store(settings, parsed.netloc, parsed.path)
             self.root: Path | None = None
         else:
             from spt_api.storage.local import LocalObjectStore
