@@ -32,7 +32,7 @@ from spt_api.db.migrate import migrate
 from spt_api.storage import create_object_store
 from tests.durability.stack import Stack
 from tests.search.data import clusters, put_npy
-from tests.support.celery_worker import CeleryWorker
+from tests.support.celery_worker import CeleryWorker, ShardWorker
 from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
@@ -60,21 +60,6 @@ def _memory(pid: int) -> tuple[int, int]:
         if index == 0:
             rss = fields.get("Rss", 0)
     return rss, pss
-
-
-class ShardWorker(CeleryWorker):
-    def __init__(self, env: dict[str, str], shard: str) -> None:
-        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
-        self.shard = shard
-
-    def start(self) -> ShardWorker:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spt_api", "worker", "--shard", self.shard, "--concurrency", "1",
-             "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
 
 
 #: Client-side wall times of each search job, ms: (create, wait until final, fetch the result).

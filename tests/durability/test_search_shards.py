@@ -5,9 +5,6 @@ worker runs it, and the search completes with the exact answer."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -17,29 +14,12 @@ from spt_api.storage import create_object_store
 from spt_api.uws.phases import ExecutionPhase
 from tests.durability.stack import Stack, wait_for
 from tests.search.data import clusters, exact, put_npy
-from tests.support.celery_worker import CeleryWorker
+from tests.support.celery_worker import CeleryWorker, ShardWorker
 from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
 THREADS = {"SPT_API_SEARCH_THREADS": "1", "SPT_API_INPUT_SHARED_PREFIXES": "datasets/"}
-
-
-class ShardWorker(CeleryWorker):
-    """``spt-api worker --shard NAME:I``: holds one shard, consumes only its queue."""
-
-    def __init__(self, env: dict[str, str], shard: str) -> None:
-        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
-        self.shard = shard
-
-    def start(self) -> ShardWorker:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spt_api", "worker", "--shard", self.shard, "--concurrency", "1",
-             "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
 
 
 def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
