@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,10 @@ import httpx
 import numpy as np
 from _common import ROOT  # type: ignore[import-not-found]  # noqa: F401  (puts the repo on sys.path)
 
-from spt_api.db.migrate import migrate
 from spt_api.storage import create_object_store
-from tests.durability.stack import Stack
+from tests.durability.stack import Stack, private_stack
 from tests.search.data import clusters, put_npy
 from tests.support.celery_worker import CeleryWorker, ShardWorker
-from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
-from tests.support.redisserver import PrivateRedis
-from tests.support.s3server import SeaweedS3
 from workers.services.search import layout
 from workers.services.search.faiss_index import no_polysemous_training, recall_at
 
@@ -110,22 +105,12 @@ def main() -> int:
     vectors = clusters(n, d, seed=1, centres=200)
     queries = clusters(batch * batches, d, seed=2, centres=200)
 
-    database_url = fresh_database_on_machine_pg("spt_bench_search")
-    migrate(database_url)
-    try:
-        with PrivateRedis() as redis_server, SeaweedS3(bucket="spt-bench-search") as s3, \
-                tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(database_url, redis_server.url, s3, Path(tmp))
-            try:
-                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp),
-                              args.train_sample)
-                if args.timeline:
-                    _timeline(database_url)
-                return status
-            finally:
-                stack.close()
-    finally:
-        drop_database(database_url)
+    with private_stack("spt_bench_search", "spt-bench-search") as stack:
+        status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, stack.data_dir,
+                      args.train_sample)
+        if args.timeline:
+            _timeline(stack.database_url)
+        return status
 
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
