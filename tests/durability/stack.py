@@ -24,12 +24,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from spt_api.db.migrate import migrate
 from tests.api import uws_helpers
 from tests.api.uws_helpers import ACTIVE
 from tests.support._proc import wait_until
 from tests.support.celery_worker import CeleryWorker, ProductionBackends
-from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
+from tests.support.pgserver import migrated_database
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 from tests.support.server import RunningServer, start_server
@@ -96,17 +95,13 @@ class Stack(ProductionBackends):
 def private_stack(database: str, bucket: str) -> Iterator[Stack]:
     """A :class:`Stack` of its own (for the benches): a fresh, migrated database ``database`` on the machine's
     PostgreSQL, a private Redis and a SeaweedFS S3 server with ``bucket``; all of it gone when the block ends."""
-    database_url = fresh_database_on_machine_pg(database)
-    try:
-        migrate(database_url)
-        with PrivateRedis() as redis_server, SeaweedS3(bucket=bucket) as s3, tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(database_url, redis_server.url, s3, Path(tmp))
-            try:
-                yield stack
-            finally:
-                stack.close()
-    finally:
-        drop_database(database_url)
+    with migrated_database(database) as database_url, PrivateRedis() as redis_server, \
+            SeaweedS3(bucket=bucket) as s3, tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(database_url, redis_server.url, s3, Path(tmp))
+        try:
+            yield stack
+        finally:
+            stack.close()
 
 
 def get_job(server: RunningServer, job_url: str, **params: Any) -> dict[str, Any]:
