@@ -106,15 +106,14 @@ def main() -> int:
     queries = clusters(batch * batches, d, seed=2, centres=200)
 
     with private_stack("spt_bench_search", "spt-bench-search") as stack:
-        status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, stack.data_dir,
-                      args.train_sample)
+        status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, args.train_sample)
         if args.timeline:
             _timeline(stack.database_url)
         return status
 
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
-         batches: int, k: int, threads: dict[str, str], tmp: Path, train_sample: int | None = None) -> int:
+         batches: int, k: int, threads: dict[str, str], train_sample: int | None = None) -> int:
     server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
     put_npy(storage, "datasets/bench/vectors.npy", vectors)
@@ -137,7 +136,7 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
               f"recall@10 (metadata) {manifest['recall_at_10']:.3f}, {sum(manifest['shard_bytes']) / 1e6:.1f} MB")
 
     # The yardstick: plain index.search on the 1-shard file, in this process.
-    path = tmp / "plain.faiss"
+    path = stack.data_dir / "plain.faiss"
     path.write_bytes(b"".join(storage.read_chunks(layout.shard_key("bench1", 1, 0))))
     plain = faiss.read_index(str(path))
     no_polysemous_training(plain)
