@@ -15,17 +15,11 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
-import tempfile
-from pathlib import Path
 
 from _common import ROOT  # type: ignore[import-not-found]  # noqa: F401  (puts the repo on sys.path)
 
-from spt_api.db.migrate import migrate
 from tests.durability.killing import check_outcomes, kill_rounds
-from tests.durability.stack import Stack
-from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
-from tests.support.redisserver import PrivateRedis
-from tests.support.s3server import SeaweedS3
+from tests.durability.stack import private_stack
 
 
 def main() -> int:
@@ -34,22 +28,10 @@ def main() -> int:
     parser.add_argument("--jobs-per-round", type=int, default=2)
     args = parser.parse_args()
 
-    database_url = fresh_database_on_machine_pg("spt_bench_kill")
-    migrate(database_url)
-    try:
-        with PrivateRedis() as redis_server, SeaweedS3(bucket="spt-bench-kill") as s3, \
-                tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(database_url, redis_server.url, s3, Path(tmp))
-            try:
-                server = stack.server()
-                report = kill_rounds(
-                    stack, server, args.rounds, jobs_per_round=args.jobs_per_round, drain_timeout=600
-                )
-                problems = check_outcomes(stack, report)
-            finally:
-                stack.close()
-    finally:
-        drop_database(database_url)
+    with private_stack("spt_bench_kill", "spt-bench-kill") as stack:
+        server = stack.server()
+        report = kill_rounds(stack, server, args.rounds, jobs_per_round=args.jobs_per_round, drain_timeout=600)
+        problems = check_outcomes(stack, report)
 
     print(f"{report.rounds} workers killed mid-job in {report.seconds:.1f} s; {len(report.jobs)} jobs")
     for phase in ("COMPLETED", "ERROR", "ABORTED", "QUEUED", "EXECUTING", "PENDING"):

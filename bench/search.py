@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,10 @@ import httpx
 import numpy as np
 from _common import ROOT  # type: ignore[import-not-found]  # noqa: F401  (puts the repo on sys.path)
 
-from spt_api.db.migrate import migrate
 from spt_api.storage import create_object_store
-from tests.durability.stack import Stack
+from tests.durability.stack import Stack, private_stack
 from tests.search.data import clusters, put_npy
-from tests.support.celery_worker import CeleryWorker
-from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
-from tests.support.redisserver import PrivateRedis
-from tests.support.s3server import SeaweedS3
+from tests.support.celery_worker import CeleryWorker, ShardWorker
 from workers.services.search import layout
 from workers.services.search.faiss_index import no_polysemous_training, recall_at
 
@@ -60,21 +55,6 @@ def _memory(pid: int) -> tuple[int, int]:
         if index == 0:
             rss = fields.get("Rss", 0)
     return rss, pss
-
-
-class ShardWorker(CeleryWorker):
-    def __init__(self, env: dict[str, str], shard: str) -> None:
-        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
-        self.shard = shard
-
-    def start(self) -> ShardWorker:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spt_api", "worker", "--shard", self.shard, "--concurrency", "1",
-             "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
 
 
 #: Client-side wall times of each search job, ms: (create, wait until final, fetch the result).
@@ -125,26 +105,15 @@ def main() -> int:
     vectors = clusters(n, d, seed=1, centres=200)
     queries = clusters(batch * batches, d, seed=2, centres=200)
 
-    database_url = fresh_database_on_machine_pg("spt_bench_search")
-    migrate(database_url)
-    try:
-        with PrivateRedis() as redis_server, SeaweedS3(bucket="spt-bench-search") as s3, \
-                tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(database_url, redis_server.url, s3, Path(tmp))
-            try:
-                status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, Path(tmp),
-                              args.train_sample)
-                if args.timeline:
-                    _timeline(database_url)
-                return status
-            finally:
-                stack.close()
-    finally:
-        drop_database(database_url)
+    with private_stack("spt_bench_search", "spt-bench-search") as stack:
+        status = _run(stack, vectors, queries, factory, nprobe, batch, batches, k, threads, args.train_sample)
+        if args.timeline:
+            _timeline(stack.database_url)
+        return status
 
 
 def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, nprobe: int, batch: int,
-         batches: int, k: int, threads: dict[str, str], tmp: Path, train_sample: int | None = None) -> int:
+         batches: int, k: int, threads: dict[str, str], train_sample: int | None = None) -> int:
     server = stack.server(input_shared_prefixes="datasets/")
     storage = create_object_store(stack.settings())
     put_npy(storage, "datasets/bench/vectors.npy", vectors)
@@ -167,7 +136,7 @@ def _run(stack: Stack, vectors: np.ndarray, queries: np.ndarray, factory: str, n
               f"recall@10 (metadata) {manifest['recall_at_10']:.3f}, {sum(manifest['shard_bytes']) / 1e6:.1f} MB")
 
     # The yardstick: plain index.search on the 1-shard file, in this process.
-    path = tmp / "plain.faiss"
+    path = stack.data_dir / "plain.faiss"
     path.write_bytes(b"".join(storage.read_chunks(layout.shard_key("bench1", 1, 0))))
     plain = faiss.read_index(str(path))
     no_polysemous_training(plain)

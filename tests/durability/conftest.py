@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.durability.stack import Stack
-from tests.support.pgserver import PrivatePostgres
+from tests.support.pgserver import PrivatePostgres, migrated_database
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
 
@@ -23,13 +23,8 @@ def durability_s3() -> Iterator[SeaweedS3]:
 @pytest.fixture(scope="module")
 def machine_db() -> Iterator[str]:
     """A fresh, migrated database on the machine's PostgreSQL."""
-    from spt_api.db.migrate import migrate
-    from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
-
-    url = fresh_database_on_machine_pg("spt_durability")
-    migrate(url)
-    yield url
-    drop_database(url)
+    with migrated_database("spt_durability") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -26,6 +28,9 @@ from tests.api import uws_helpers
 from tests.api.uws_helpers import ACTIVE
 from tests.support._proc import wait_until
 from tests.support.celery_worker import CeleryWorker, ProductionBackends
+from tests.support.pgserver import migrated_database
+from tests.support.redisserver import PrivateRedis
+from tests.support.s3server import SeaweedS3
 from tests.support.server import RunningServer, start_server
 
 #: Seconds: a worker silent this long has vanished (the worker heartbeats every second).
@@ -84,6 +89,19 @@ class Stack(ProductionBackends):
         for stop in reversed(self._stops):
             with contextlib.suppress(Exception):
                 stop()
+
+
+@contextlib.contextmanager
+def private_stack(database: str, bucket: str) -> Iterator[Stack]:
+    """A :class:`Stack` of its own (for the benches): a fresh, migrated database ``database`` on the machine's
+    PostgreSQL, a private Redis and a SeaweedFS S3 server with ``bucket``; all of it gone when the block ends."""
+    with migrated_database(database) as database_url, PrivateRedis() as redis_server, \
+            SeaweedS3(bucket=bucket) as s3, tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(database_url, redis_server.url, s3, Path(tmp))
+        try:
+            yield stack
+        finally:
+            stack.close()
 
 
 def get_job(server: RunningServer, job_url: str, **params: Any) -> dict[str, Any]:

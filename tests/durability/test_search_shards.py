@@ -5,9 +5,6 @@ worker runs it, and the search completes with the exact answer."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -17,29 +14,43 @@ from spt_api.storage import create_object_store
 from spt_api.uws.phases import ExecutionPhase
 from tests.durability.stack import Stack, wait_for
 from tests.search.data import clusters, exact, put_npy
-from tests.support.celery_worker import CeleryWorker
+from tests.support.celery_worker import CeleryWorker, ShardWorker
 from tests.support.principals import SYSTEM
 from tests.support.redisserver import PrivateRedis
 from tests.support.s3server import SeaweedS3
+from tests.support.server import RunningServer
 
 THREADS = {"SPT_API_SEARCH_THREADS": "1", "SPT_API_INPUT_SHARED_PREFIXES": "datasets/"}
 
 
-class ShardWorker(CeleryWorker):
-    """``spt-api worker --shard NAME:I``: holds one shard, consumes only its queue."""
+def _build_index(
+    stack: Stack, server: RunningServer, name: str, shards: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Store seeded vectors and queries under ``datasets/NAME/`` and build the Flat index NAME of ``shards`` shards
+    on a builder worker; return (vectors, queries). Big enough that a search runs for a while (4,000 queries
+    against 40,000 vectors: 20,000 per shard with two)."""
+    storage = create_object_store(stack.settings())
+    vectors, queries = clusters(40_000, 64, seed=seed), clusters(4_000, 64, seed=seed + 1)
+    put_npy(storage, f"datasets/{name}/vectors.npy", vectors)
+    put_npy(storage, f"datasets/{name}/queries.npy", queries)
+    builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
+    stack.workers.append(builder)
+    build = server.create_job("index", run=True, name=name, vectors=f"datasets/{name}/vectors.npy", factory="Flat",
+                              shards=shards)
+    built = server.wait_final(build, timeout=120)
+    assert built["phase"] == "COMPLETED", (built, builder.log_tail())
+    return vectors, queries
 
-    def __init__(self, env: dict[str, str], shard: str) -> None:
-        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
-        self.shard = shard
 
-    def start(self) -> ShardWorker:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spt_api", "worker", "--shard", self.shard, "--concurrency", "1",
-             "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        return self
+def _assert_exact_answer(server: RunningServer, url: str, vectors: np.ndarray, queries: np.ndarray) -> None:
+    """The search job's neighbours: from index version 1, k 20 for every query, and the exact ones."""
+    with server.client() as client:
+        answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
+    with np.load(io.BytesIO(answer.content)) as data:
+        ids, version = data["ids"], int(data["version"])
+    assert version == 1 and ids.shape == (4000, 20)
+    truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
+    assert (ids[:200] != truth).mean() < 0.01
 
 
 def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
@@ -47,17 +58,7 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
 ) -> None:
     stack = make_stack(machine_db, private_redis.url_for(9), durability_s3)
     server = stack.server(input_shared_prefixes="datasets/")
-    storage = create_object_store(stack.settings())
-    # Big enough that a shard's piece runs for a while (4,000 queries against 20,000 vectors each).
-    vectors, queries = clusters(40_000, 64, seed=41), clusters(4_000, 64, seed=42)
-    put_npy(storage, "datasets/shards/vectors.npy", vectors)
-    put_npy(storage, "datasets/shards/queries.npy", queries)
-    builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
-    stack.workers.append(builder)
-    build = server.create_job("index", run=True, name="faces", vectors="datasets/shards/vectors.npy", factory="Flat",
-                              shards=2)
-    built = server.wait_final(build, timeout=120)
-    assert built["phase"] == "COMPLETED", (built, builder.log_tail())
+    vectors, queries = _build_index(stack, server, "faces", shards=2, seed=41)
 
     shards = {i: ShardWorker(stack.env(**THREADS), f"faces:{i}").start() for i in (0, 1)}
     stack.workers.extend(shards.values())
@@ -69,7 +70,7 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
 
     # Each shard worker says in the live worker registry which shard it holds.
     wait_for(lambda: registered() == ["faces:0", "faces:1"], 60, "the shard workers in the registry")
-    url = server.create_job("search", run=True, index="faces", queries="datasets/shards/queries.npy", k=20)
+    url = server.create_job("search", run=True, index="faces", queries="datasets/faces/queries.npy", k=20)
     job_id = url.rsplit("/", 1)[1]
     store = create_job_store(machine_db, run_migrations=False, pool_size=1)
     try:
@@ -88,13 +89,7 @@ def test_a_shard_worker_killed_mid_search_is_replaced_and_the_search_completes(
         assert pieces["search-shard-1"].attempts == 2 and pieces["search-shard-0"].attempts == 1
     finally:
         store.engine.dispose()
-    with server.client() as client:
-        answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
-    with np.load(io.BytesIO(answer.content)) as data:
-        ids, version = data["ids"], int(data["version"])
-    assert version == 1 and ids.shape == (4000, 20)
-    truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
-    assert (ids[:200] != truth).mean() < 0.01
+    _assert_exact_answer(server, url, vectors, queries)
 
 
 def test_a_one_shard_search_runs_whole_on_its_shard_worker_and_survives_its_death(
@@ -105,16 +100,7 @@ def test_a_one_shard_search_runs_whole_on_its_shard_worker_and_survives_its_deat
     restarted shard worker completes it."""
     stack = make_stack(machine_db, private_redis.url_for(10), durability_s3)
     server = stack.server(input_shared_prefixes="datasets/")
-    storage = create_object_store(stack.settings())
-    vectors, queries = clusters(40_000, 64, seed=51), clusters(4_000, 64, seed=52)
-    put_npy(storage, "datasets/solo/vectors.npy", vectors)
-    put_npy(storage, "datasets/solo/queries.npy", queries)
-    builder = CeleryWorker(stack.env(**THREADS), queues="index,search", concurrency=1, name="builder").start()
-    stack.workers.append(builder)
-    build = server.create_job("index", run=True, name="solo", vectors="datasets/solo/vectors.npy", factory="Flat",
-                              shards=1)
-    built = server.wait_final(build, timeout=120)
-    assert built["phase"] == "COMPLETED", (built, builder.log_tail())
+    vectors, queries = _build_index(stack, server, "solo", shards=1, seed=51)
     worker = ShardWorker(stack.env(**THREADS), "solo:0").start()
     stack.workers.append(worker)
     store = create_job_store(machine_db, run_migrations=False, pool_size=1)
@@ -139,10 +125,4 @@ def test_a_one_shard_search_runs_whole_on_its_shard_worker_and_survives_its_deat
         assert store.children(SYSTEM, job_id) == []
     finally:
         store.engine.dispose()
-    with server.client() as client:
-        answer = client.get(f"{url}/results/neighbours", follow_redirects=True)
-    with np.load(io.BytesIO(answer.content)) as data:
-        ids, version = data["ids"], int(data["version"])
-    assert version == 1 and ids.shape == (4000, 20)
-    truth, _ = exact(vectors, np.arange(len(vectors)), queries[:200], 20)
-    assert (ids[:200] != truth).mean() < 0.01
+    _assert_exact_answer(server, url, vectors, queries)

@@ -20,6 +20,7 @@ from spt_api.config import Settings
 from spt_api.events import JobEvent
 from tests.api.uws_helpers import get_job
 from tests.support.celery_worker import CeleryWorker
+from tests.support.pgserver import migrated_database
 from tests.support.redisserver import PrivateRedis
 from tests.support.server import RunningServer, start_server
 
@@ -53,13 +54,8 @@ def test_amqp_broker_without_redis_refuses_to_start(command: str, tmp_path: Path
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    from spt_api.db.migrate import migrate
-    from tests.support.pgserver import drop_database, fresh_database_on_machine_pg
-
-    url = fresh_database_on_machine_pg("spt_broker_events")
-    migrate(url)
-    yield url
-    drop_database(url)
+    with migrated_database("spt_broker_events") as url:
+        yield url
 
 
 @pytest.mark.services

@@ -25,14 +25,7 @@ def s3() -> Iterator[SeaweedS3]:
 
 @pytest.fixture
 def store(s3: SeaweedS3) -> S3ObjectStore:
-    return S3ObjectStore(
-        s3.bucket,
-        f"mp-{os.getpid()}",
-        endpoint_url=s3.endpoint_url,
-        access_key_id=s3.access_key,
-        secret_access_key=s3.secret_key,
-        multipart_threshold=1 * MIB,
-    )
+    return s3.object_store(f"mp-{os.getpid()}", multipart_threshold=1 * MIB)
 
 
 def _etag(store: S3ObjectStore, key: str) -> str:

@@ -29,14 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects")
     server: SeaweedS3 = request.getfixturevalue("s3")
-    return S3ObjectStore(
-        server.bucket,
-        f"t-{os.getpid()}-{tmp_path.name}",
-        endpoint_url=server.endpoint_url,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        multipart_threshold=5 * MIB,
-    )
+    return server.object_store(f"t-{os.getpid()}-{tmp_path.name}", multipart_threshold=5 * MIB)
 
 
 def test_put_read_delete(store: ObjectStore, tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from spt_api.config import Settings
 from tests.support._proc import read_log_tail, terminate_process
 
-__all__ = ["CeleryWorker", "ProductionBackends", "production_env", "production_settings"]
+__all__ = ["CeleryWorker", "ProductionBackends", "ShardWorker", "production_env", "production_settings"]
 
 
 def production_env(
@@ -110,10 +110,14 @@ class CeleryWorker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
 
-    def start(self) -> CeleryWorker:
+    def _consumes(self) -> list[str]:
+        """The command-line options that say what the worker consumes."""
+        return ["--queues", self.queues]
+
+    def start(self) -> Self:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spt_api", "worker", "--queues", self.queues,
+            [sys.executable, "-m", "spt_api", "worker", *self._consumes(),
              "--concurrency", str(self.concurrency), "--name", f"{self.name}-{os.getpid()}-{id(self)}@%h"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -139,3 +143,14 @@ class CeleryWorker:
 
     def log_tail(self) -> str:
         return read_log_tail(self.log_path)
+
+
+class ShardWorker(CeleryWorker):
+    """``spt-api worker --shard NAME:I``: holds one shard of a search index, consumes only its queue."""
+
+    def __init__(self, env: dict[str, str], shard: str) -> None:
+        super().__init__(env, queues="", concurrency=1, name=f"shard{shard.replace(':', '-')}")
+        self.shard = shard
+
+    def _consumes(self) -> list[str]:
+        return ["--shard", self.shard]

@@ -25,6 +25,7 @@ server (127.0.0.1:5432, trust auth) for tests that only need an empty database, 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -32,6 +33,7 @@ import re
 import signal
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -283,6 +285,20 @@ def fresh_database_on_machine_pg(prefix: str = "spt_test") -> str:
     with _connect_admin(admin) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return _replace_dbname(admin, name)
+
+
+@contextlib.contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL with spt-api's schema, for the ``with`` block; its URL.
+    Dropped when the block ends, whatever the way out."""
+    from spt_api.db.migrate import migrate
+
+    url = fresh_database_on_machine_pg(prefix)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(url)
 
 
 def drop_database(url: str) -> None:

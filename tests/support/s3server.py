@@ -27,6 +27,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from spt_api.storage.s3 import S3ObjectStore
 from tests.support._proc import HOST, ManagedServer, free_port_pair
 
 __all__ = ["SeaweedS3", "find_weed"]
@@ -116,6 +117,18 @@ class SeaweedS3(ManagedServer):
     @property
     def endpoint_url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    def object_store(self, prefix: str, *, multipart_threshold: int) -> S3ObjectStore:
+        """spt-api's :class:`S3ObjectStore` on this server's bucket, under ``prefix``."""
+        return S3ObjectStore(
+            self.bucket,
+            prefix,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key,
+            secret_access_key=self.secret_key,
+            multipart_threshold=multipart_threshold,
+        )
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for this server (path-style addressing, SigV4).

@@ -20,7 +20,7 @@ import pytest
 from tests.auth.conftest import auth_settings, keycloak, realm_key  # noqa: F401 (the stand-in's fixtures)
 from tests.auth.standin import KeycloakStandIn
 from tests.conftest import cutout_maps, embedded_settings
-from tests.support.server import RunningServer, start_server
+from tests.support.server import RunningServer, serving
 
 REPO = Path(__file__).parents[2]
 WEBAPP = REPO / "webapp"
@@ -108,9 +108,8 @@ def webapp_server(
         fan_out_chunk=500,
         wait_max=30,
     )
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +126,8 @@ def auth_webapp_server(
         fan_out_chunk=500,
         embedded_pool_size=2,
     )
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +137,5 @@ def production_webapp_server(
     """The production backends (PostgreSQL, Redis, Celery workers, SeaweedFS S3): results are signed S3
     URLs on another origin, which previews (<img>) and the manifest (fetch, CORS) follow."""
     settings = production_infra.settings(service_settings=cutout_maps(demo_maps), webapp_dir=webapp_dist)
-    running, stop = start_server(settings)
-    yield running
-    stop()
+    with serving(settings) as running:
+        yield running
