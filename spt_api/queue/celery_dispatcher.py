@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from spt_api.config import Settings
 from spt_api.queue.base import Dispatcher, new_task_id
 from spt_api.queue.protocol import RUN_JOB_TASK, make_celery, task_message
+from spt_api.queue.redis_broker import RedisTaskWriter, writes_directly
 from spt_api.uws.models import Job
 
 if TYPE_CHECKING:
@@ -23,12 +24,27 @@ class CeleryDispatcher(Dispatcher):
         self.settings = settings
         self.queues = list(queues)
         self.app = app or make_celery(settings)
+        #: On a Redis broker, messages are pushed directly (see :mod:`spt_api.queue.redis_broker`).
+        self.writer = (
+            RedisTaskWriter(self.app, settings.broker_url)
+            if writes_directly(self.app, settings.broker_url)
+            else None
+        )
 
     def send(self, job: Job) -> str | None:
         task_id = job.task_id or new_task_id(job.job_id)
         args, kwargs, options = task_message(job, job.queue, task_id)
-        self.app.send_task(RUN_JOB_TASK, args=args, kwargs=kwargs, **options)
+        if self.writer is not None:
+            queue = options.pop("queue")
+            del options["task_id"]
+            self.writer.push(queue, self.writer.message(RUN_JOB_TASK, task_id, args, kwargs, queue, **options))
+        else:
+            self.app.send_task(RUN_JOB_TASK, args=args, kwargs=kwargs, **options)
         return task_id
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def abort(self, job: Job) -> None:
         if job.task_id:
