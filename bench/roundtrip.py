@@ -42,6 +42,10 @@ class JobClient:
     under test, and httpx spends about twice its CPU per request.
     """
 
+    #: WAIT requests and jobs run, by all clients: how often a WAIT woke before the job's end.
+    waits = 0
+    jobs = 0
+
     def __init__(self, jobs_url: str) -> None:
         parts = urlsplit(jobs_url)
         self.path = parts.path
@@ -65,6 +69,8 @@ class JobClient:
         while phase in ("PENDING", "QUEUED", "EXECUTING"):
             self.conn.request("GET", f"{job_path}?WAIT=30", headers={"Accept": "application/json"})
             phase = json.loads(self.conn.getresponse().read())["phase"]
+            JobClient.waits += 1
+        JobClient.jobs += 1
         assert phase == "COMPLETED", phase
         return time.perf_counter() - start
 
@@ -127,6 +133,7 @@ class Comparison:
         self.raw_rates: list[float] = []
         self.api_cpu: dict[str, list[float]] = {}
         self.raw_cpu: dict[str, list[float]] = {}
+        JobClient.waits = JobClient.jobs = 0
         for _ in range(args.rounds):
             raw_lat, raw_rate, raw_cpu = measure(raw_one, args.jobs, args.concurrency, meter)
             api_lat, api_rate, api_cpu = measure(api_one, args.jobs, args.concurrency, meter)
@@ -140,6 +147,7 @@ class Comparison:
                 self.api_cpu.setdefault(group, []).append(ms)
             for group, ms in raw_cpu.items():
                 self.raw_cpu.setdefault(group, []).append(ms)
+        self.waits_per_job = JobClient.waits / max(1, JobClient.jobs)
 
     def rows(self, title: str) -> list[tuple[str, str]]:
         api_p50, raw_p50 = percentile(self.api_lat, 50), percentile(self.raw_lat, 50)
@@ -153,6 +161,7 @@ class Comparison:
             ("  spt-api jobs/s", f"{statistics.median(self.api_rates):7.1f}"),
             ("  raw     jobs/s", f"{statistics.median(self.raw_rates):7.1f}"),
             ("  throughput ratio, median of rounds", f"{statistics.median(self.rate_ratios):5.2f} ({rate_rounds})"),
+            ("  WAIT requests per spt-api job (1: the first WAIT saw the end)", f"{self.waits_per_job:5.2f}"),
         ]
 
     def cpu(self) -> tuple[dict[str, float], dict[str, float]]:

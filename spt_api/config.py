@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     )
     list_max: int = Field(1000, title="Most jobs returned by one job-list request", ge=1)
     heartbeat_interval: int = Field(10, title="Seconds between worker heartbeats", ge=1)
+    start_event_hold: float = Field(
+        0.02,
+        title="Seconds a worker may hold a job's EXECUTING event: a job that ends sooner announces its start and "
+        "end together, so its WAITs wake once (0: announce at once)",
+        ge=0,
+        le=1,
+    )
     heartbeat_timeout: int = Field(60, title="A job whose worker is silent this long is reconciled (seconds)")
     worker_capabilities: str = Field(
         "",

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, NoReturn
@@ -85,6 +86,9 @@ class _PipePublisher:
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         self.send(("event", job_id, event))
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        self.send(("events", None, list(events)))
 
     def dispatch(self, job: Job) -> None:
         """Fan-out children are queued by the supervisor, which owns the pool."""
@@ -260,6 +264,8 @@ class EmbeddedDispatcher(Dispatcher):
                 kind, job_id, payload = conn.recv()
                 if kind == "event":
                     self.events.publish(job_id, payload)
+                elif kind == "events":
+                    self.events.publish_many(payload)
                 elif kind == "dispatch":
                     child = self.store.get(MAINTENANCE, job_id)
                     if child is not None:

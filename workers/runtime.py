@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +18,7 @@ from spt_api.storage import ObjectStore, create_object_store
 from spt_api.uws.models import Job
 from spt_api.uws.principal import Principal
 from workers.heartbeat import Heartbeats
+from workers.start_events import HeldStartPublisher
 
 __all__ = ["WORKER", "NullPublisher", "WorkerRuntime", "build_runtime", "event_publisher"]
 
@@ -29,6 +30,9 @@ class NullPublisher:
     def publish(self, job_id: str, event: JobEvent) -> None:
         return None
 
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        return None
+
 
 @dataclass
 class WorkerRuntime:
@@ -36,7 +40,8 @@ class WorkerRuntime:
     services: ServiceRegistry
     store: JobStore
     objects: ObjectStore
-    events: EventPublisher
+    #: Job events; a job's start may be held until its end (see :mod:`workers.start_events`).
+    events: HeldStartPublisher
     #: Sends a QUEUED job (a fan-out child) to the workers.
     dispatch: Callable[[Job], object]
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
@@ -74,6 +79,6 @@ def build_runtime(
         # The API (or `spt-api migrate`) owns the schema; a worker must not race it.
         store=create_job_store(settings.effective_database_url, run_migrations=False, pool_size=2),
         objects=create_object_store(settings),
-        events=events,
+        events=HeldStartPublisher(events, settings.start_event_hold),
         dispatch=dispatch,
     )

@@ -179,7 +179,7 @@ def _execute(
         log.info("job not claimed: it is no longer QUEUED (a repeated message, or aborted)")
         return None
     log.info("job started: %s, attempt %d", job.service, job.attempts, extra={"service": job.service})
-    runtime.events.publish(job_id, phase_event(job, with_state=True))
+    runtime.events.hold_start(job_id, phase_event(job, with_state=True))
     spec = runtime.services.get(job.service)
 
     def body(ctx: RunContext) -> bool:
@@ -241,6 +241,7 @@ def _settle(
         runtime.events.publish(job_id, phase_event(final, duration=elapsed, with_state=True))
         return final.phase
     log.info("job finished: aborted or taken over meanwhile, after %.3f s", elapsed)
+    runtime.events.drop(job_id)
     return None
 
 

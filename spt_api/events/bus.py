@@ -6,7 +6,7 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from spt_api.events.messages import JobEvent
@@ -25,6 +25,10 @@ class EventPublisher(Protocol):
     """Anything that can publish a job event; safe to call from any thread or process."""
 
     def publish(self, job_id: str, event: JobEvent) -> None: ...
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        """Publish ``events`` (job id, event) in order, together: a listener gets them all before it acts on
+        the first (a job's start and end, announced at once, wake a WAIT once)."""
 
 
 class Subscription:
@@ -98,6 +102,10 @@ class Subscription:
 class EventBus(ABC):
     @abstractmethod
     def publish(self, job_id: str, event: JobEvent) -> None: ...
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        for job_id, event in events:
+            self.publish(job_id, event)
 
     def publish_now(self, job_id: str, event: JobEvent) -> None:
         """:meth:`publish` from a thread that may block (a pool thread): done by the time it returns
@@ -204,6 +212,24 @@ class InProcessEventBus(EventBus):
             self._deliver(job_id, event)
         else:
             loop.call_soon_threadsafe(self._deliver, job_id, event)
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver_many(events)
+        else:
+            # One callback for all: the loop runs nothing else (a woken WAIT) between them.
+            loop.call_soon_threadsafe(self._deliver_many, list(events))
+
+    def _deliver_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        for job_id, event in events:
+            self._deliver(job_id, event)
 
     def _deliver(self, job_id: str, event: JobEvent) -> None:
         for listener in self._listeners:

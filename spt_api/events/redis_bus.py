@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -40,6 +40,16 @@ class RedisEventPublisher:
             self._client.publish(self.prefix + job_id, event.to_json())
         except redis.RedisError as exc:
             log.warning("event not published: %s", exc, extra={"job_id": job_id})
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        """Publish ``events`` in order, in one round trip."""
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for job_id, event in events:
+                    pipe.publish(self.prefix + job_id, event.to_json())
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("%d events not published: %s", len(events), exc)
 
 
 class RedisEventBus(EventBus):
@@ -80,6 +90,9 @@ class RedisEventBus(EventBus):
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         self._publish_thread.submit(self._publisher.publish, job_id, event)
+
+    def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        self._publish_thread.submit(self._publisher.publish_many, list(events))
 
     def publish_now(self, job_id: str, event: JobEvent) -> None:
         self._publisher.publish(job_id, event)

@@ -19,6 +19,10 @@ __all__ = ["JOB_ROUTES"]
 CONTROL_PARAMETERS = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION", "WAIT"})
 
 
+#: A result this small is read whole and sent in one write; a larger one is streamed chunk by chunk.
+WHOLE_READ_BYTES = 256 * 1024
+
+
 class JobBaseHandler(BaseHandler):
     @property
     def links(self) -> JobLinks:
@@ -51,6 +55,10 @@ class JobBaseHandler(BaseHandler):
         # A generator: it opens nothing until its first chunk is asked for, in the pool like every chunk.
         chunks = self.jobs.objects.read_chunks(result.key)
         try:
+            if result.size is not None and result.size <= WHOLE_READ_BYTES:
+                # Small (a sync echo, a cutout): one trip to the pool and one write, not one per chunk + 1.
+                self.finish(await self.jobs.call(b"".join, chunks))
+                return
             while True:
                 chunk = await self.jobs.call(next, chunks, None)
                 if chunk is None:
