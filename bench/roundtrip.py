@@ -1,7 +1,8 @@
 """Submit-to-COMPLETED of a no-op ``echo`` job: p50/p95 and jobs/s, against the raw path.
 
-- embedded: POST (PHASE=RUN) → WAIT → COMPLETED through HTTP + SQLite + the process pool,
-  against the task function called through the same pool (store + dispatcher, no HTTP).
+- embedded: POST (PHASE=RUN) → WAIT → COMPLETED through HTTP + SQLite + the process pool (the HTTP
+  clients in a process of their own, as the API's clients are), against the task function called
+  through the same pool (store + dispatcher, no HTTP).
 - celery: through HTTP + PostgreSQL + Celery/Redis with 2 worker processes, against raw
   Celery ``apply_async().get()`` of a no-op task on the same broker with 2 worker processes.
 
@@ -104,18 +105,68 @@ def _client_per_thread(jobs_url: str) -> Any:
     return one
 
 
+def _run_jobs(one: Any, sequential: int, jobs: int, concurrency: int) -> tuple[list[float], float]:
+    """Latencies of ``sequential`` runs of ``one``, then the seconds ``jobs`` runs took ``concurrency`` at once."""
+    latencies = [one() for _ in range(sequential)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: one(), range(jobs)))
+    return latencies, time.perf_counter() - start
+
+
+def _remote_clients(jobs_url: str, commands: Any, answers: Any) -> None:
+    """The body of :class:`RemoteJobClients`' process: runs what it is asked, answers the timings."""
+    one = _client_per_thread(jobs_url)
+    while (command := commands.get()) is not None:
+        sequential, jobs, concurrency = command
+        JobClient.waits = JobClient.jobs = 0
+        latencies, seconds = _run_jobs(one, sequential, jobs, concurrency)
+        answers.put((latencies, seconds, JobClient.waits, JobClient.jobs))
+
+
+class RemoteJobClients:
+    """:class:`JobClient` threads in a process of their own, for a server running in the bench's process
+    (embedded): clients in the server's interpreter would take the GIL from it, which no deployed client
+    does, while the yardstick beside it (the task through the pool) has no client at all."""
+
+    def __init__(self, jobs_url: str) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.commands = ctx.Queue()
+        self.answers = ctx.Queue()
+        self.process = ctx.Process(target=_remote_clients, args=(jobs_url, self.commands, self.answers), daemon=True)
+        self.process.start()
+
+    def run(self, sequential: int, jobs: int, concurrency: int) -> tuple[list[float], float]:
+        self.commands.put((sequential, jobs, concurrency))
+        latencies, seconds, waits, done = self.answers.get(timeout=600)
+        JobClient.waits += waits
+        JobClient.jobs += done
+        return latencies, seconds
+
+    def close(self) -> None:
+        self.commands.put(None)
+        self.process.join(30)
+
+
 def measure(
     one: Any, jobs: int, concurrency: int, meter: CpuMeter | None = None
 ) -> tuple[list[float], float, dict[str, float]]:
     """Latencies of ``jobs`` sequential runs, then jobs/s with ``concurrency`` in flight (and the CPU
-    milliseconds per job each process group spent meanwhile)."""
-    latencies = [one() for _ in range(max(20, jobs // 4))]
-    if meter:
-        meter.start()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: one(), range(jobs)))
-    rate = jobs / (time.perf_counter() - start)
+    milliseconds per job each process group spent meanwhile). ``one``: runs one job, or a
+    :class:`RemoteJobClients`."""
+    sequential = max(20, jobs // 4)
+    if isinstance(one, RemoteJobClients):
+        latencies = one.run(sequential, 0, 1)[0]
+        if meter:
+            meter.start()
+        rate = jobs / one.run(0, jobs, concurrency)[1]
+    else:
+        latencies = _run_jobs(one, sequential, 0, 1)[0]
+        if meter:
+            meter.start()
+        rate = jobs / _run_jobs(one, 0, jobs, concurrency)[1]
     cpu = {group: seconds * 1000 / jobs for group, seconds in meter.stop().items()} if meter else {}
     return latencies, rate, cpu
 
@@ -237,7 +288,7 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), embedded_pool_size=2, reconcile_interval=0)
         server = start_server_thread(settings)
-        http_one = _client_per_thread(f"{server.base_url}/api/echo/jobs")
+        http_clients = RemoteJobClients(f"{server.base_url}/api/echo/jobs")
         service = server.backends.jobs
 
         async def direct_async() -> float:
@@ -257,8 +308,10 @@ def bench_embedded(args: argparse.Namespace) -> list[tuple[str, str]]:
             return asyncio.run_coroutine_threadsafe(direct_async(), server.loop).result()
 
         for _ in range(10):
-            http_one(), direct_one()  # warm-up
-        comparison = Comparison(http_one, direct_one, args)
+            direct_one()  # warm-up
+        http_clients.run(10, 0, 1)
+        comparison = Comparison(http_clients, direct_one, args)
+        http_clients.close()
         server.stop()
     return comparison.rows("embedded (HTTP+SQLite+pool vs task through the same pool)")
 
