@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -32,35 +34,48 @@ CLAIM_BATCH_SECONDS = 0.05
 class RedisEventPublisher:
     """Synchronous publisher for workers; a Redis outage loses the event, never the job.
 
-    It keeps one connection of its own and speaks to it directly: a ``redis.Redis`` client takes a
-    connection from its pool and hands it back, checks its process id and wraps the call in retries on
-    every command, about half of what a PUBLISH costs. A lost connection is made again on the next
-    command (the first failure is retried once on a fresh one, as the client's retry would).
+    Each thread (and process) keeps one connection of its own and speaks to it directly: a
+    ``redis.Redis`` client takes a connection from its pool and hands it back, checks its process id
+    and wraps the call in retries on every command, about half of what a PUBLISH costs. A lost
+    connection is made again on the next command (the first failure is retried once on a fresh one,
+    as the client's retry would).
     """
 
     def __init__(self, url: str, prefix: str = CHANNEL_PREFIX) -> None:
         # The pool only parses the URL (host, port, db, password, TLS, unix socket); it lends no connection.
         pool = redis.ConnectionPool.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        self._connection = pool.connection_class(**pool.connection_kwargs)
-        # One command at a time on the connection: the API publishes from its publish thread and its handlers.
-        self._lock = threading.Lock()
+        self._connection_class = pool.connection_class
+        self._connection_kwargs = pool.connection_kwargs
+        self._local = threading.local()
+        # redis-py's connections are untyped: Any, not a cast on every call.
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
         self.prefix = prefix
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         channel = self.prefix + job_id
         data = event.to_json()
         try:
-            with self._lock:
-                try:
-                    self._publish(channel, data)
-                except (redis.ConnectionError, redis.TimeoutError):
-                    # A connection that died since the last event (a Redis restart): once more on a new one.
-                    self._publish(channel, data)
+            try:
+                self._publish(channel, data)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A connection that died since the last event (a Redis restart): once more on a new one.
+                self._publish(channel, data)
         except redis.RedisError as exc:
             log.warning("event not published: %s", exc, extra={"job_id": job_id})
 
+    def _connection(self) -> Any:
+        """This thread's connection; a forked child makes its own (and leaves its parent's socket alone)."""
+        pid = os.getpid()
+        if getattr(self._local, "pid", None) != pid:
+            connection = self._connection_class(**self._connection_kwargs)
+            with self._all_lock:
+                self._all.append(connection)
+            self._local.connection, self._local.pid = connection, pid
+        return self._local.connection
+
     def _publish(self, channel: str, data: bytes) -> None:
-        connection = self._connection
+        connection = self._connection()
         try:
             connection.send_command("PUBLISH", channel, data, check_health=False)
             connection.read_response()
@@ -70,8 +85,12 @@ class RedisEventPublisher:
             raise
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.disconnect()
+        """Close every thread's connection (a thread that publishes afterwards opens a new one)."""
+        with self._all_lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            connection.disconnect()
+        self._local = threading.local()
 
 
 class RedisEventBus(EventBus):

@@ -4,6 +4,7 @@ a Redis that is down costs the event (with a warning), never the job."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -88,6 +89,24 @@ def test_a_redis_that_is_down_loses_the_event_with_a_warning(
     try:
         publisher.publish("j1", EVENT)  # and it is back once Redis is
         assert listener.next() == EVENT.to_json()
+    finally:
+        publisher.close()
+        listener.close()
+
+
+def test_threads_publish_on_connections_of_their_own(server: PrivateRedis) -> None:
+    listener = Listener(server.url)
+    publisher = RedisEventPublisher(server.url)
+    try:
+        publisher.publish("j1", EVENT)
+        threads = [threading.Thread(target=publisher.publish, args=("j1", EVENT)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [listener.next() for _ in range(4)] == [EVENT.to_json()] * 4
+        # One per thread that published (the API publishes from its pool threads at once).
+        assert len(publisher._all) == 4
     finally:
         publisher.close()
         listener.close()
