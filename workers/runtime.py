@@ -76,8 +76,11 @@ def build_runtime(
     return WorkerRuntime(
         settings=settings,
         services=services,
-        # The API (or `spt-api migrate`) owns the schema; a worker must not race it.
-        store=create_job_store(settings.effective_database_url, run_migrations=False, pool_size=2),
+        # The API (or `spt-api migrate`) owns the schema; a worker must not race it. A worker process runs
+        # one job at a time: its claim and completion keep one connection rather than a checkout each.
+        store=create_job_store(
+            settings.effective_database_url, run_migrations=False, pool_size=2, hold_connection=True
+        ),
         objects=create_object_store(settings),
         events=HeldStartPublisher(events, settings.start_event_hold),
         dispatch=dispatch,

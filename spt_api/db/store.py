@@ -248,14 +248,15 @@ _TRANSACTION_ISOLATION = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABL
 class JobStore(WorkerRegistry):
     """Jobs in a SQL database (SQLite or PostgreSQL through SQLAlchemy Core), and the live worker registry."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, hold_connection: bool = False) -> None:
         # Every method but one is a single statement, atomic on its own: autocommit (the engine's
         # own isolation level, so no per-checkout switch) saves the BEGIN and COMMIT round trips.
         # ``transactional`` serves the multi-statement write.
         self.engine = engine
         self.transactional = engine.execution_options(isolation_level=_TRANSACTION_ISOLATION[engine.dialect.name])
         #: The statements every job runs (create, claim, complete), on psycopg itself; SQLite keeps SQLAlchemy.
-        self._hot = PgHotPath(engine) if engine.dialect.name == "postgresql" else None
+        #: ``hold_connection``: each thread keeps its connection for them between calls (a worker process).
+        self._hot = PgHotPath(engine, hold=hold_connection) if engine.dialect.name == "postgresql" else None
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -886,8 +887,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_job_store(url: str, *, run_migrations: bool = True, pool_size: int = 10) -> JobStore:
-    """Open the job store at ``url`` (creating or upgrading its schema unless told not to)."""
+def create_job_store(
+    url: str, *, run_migrations: bool = True, pool_size: int = 10, hold_connection: bool = False
+) -> JobStore:
+    """Open the job store at ``url`` (creating or upgrading its schema unless told not to).
+
+    ``hold_connection``: for a process whose threads each run one job at a time (a worker): each thread
+    keeps one pooled connection for a job's create, claim and complete rather than one per statement.
+    """
     if run_migrations:
         migrate(url)
     sa_url = sqlalchemy_url(url)
@@ -899,4 +906,4 @@ def create_job_store(url: str, *, run_migrations: bool = True, pool_size: int = 
     else:
         engine = sa.create_engine(sa_url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT")
         ping_idle_connections(engine)
-    return JobStore(engine)
+    return JobStore(engine, hold_connection=hold_connection)
