@@ -155,6 +155,7 @@ def prepare_inputs(
         for item in planned:
             if item.upload is not None:
                 objects.put_bytes(item.key, item.upload.body, item.upload.content_type)
+                reader.remember(item.key, item.upload.body)  # the service's check reads its header from here
             elif item.source is not None:
                 try:
                     objects.copy(item.source, item.key)

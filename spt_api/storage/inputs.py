@@ -21,6 +21,11 @@ from spt_api.uws.errors import UsageError
 
 __all__ = ["StoredInputs", "check_ref_syntax", "no_input"]
 
+#: Bytes of an input's start read by :meth:`StoredInputs.check` and kept for the service's check: one
+#: ranged GET both proves the object readable and serves its header (a HEAD, then a HEAD and a GET for the
+#: header, cost three requests). Any .npy header fits (numpy writes a few hundred bytes, at most 64 KiB).
+HEAD_BYTES = 1 << 16
+
 #: An S3 bucket name (lower case, digits, dots and hyphens, 3 to 63 characters).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -77,6 +82,8 @@ class StoredInputs:
         self._workers = workers
         self._buckets: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
+        #: ref → its first bytes (at most HEAD_BYTES), read by check() or given by remember().
+        self._heads: dict[str, bytes] = {}
 
     def workers(self) -> list[Any]:
         return self._workers() if self._workers is not None else []
@@ -102,8 +109,9 @@ class StoredInputs:
         to a missing one is :func:`no_input`'s)."""
         store, key = self.locate(ref, parameter)
         try:
-            found = store.exists(key)
-        except ValueError:
+            self._heads[ref] = store.read_head(key, HEAD_BYTES)
+            found = True
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError):
             found = False
         except Exception as exc:  # S3 refused (403) or unreachable bucket: the reference is unusable
             raise UsageError(
@@ -113,9 +121,17 @@ class StoredInputs:
         if not found:
             raise no_input(ref, parameter, self.settings)
 
+    def remember(self, ref: str, data: bytes) -> None:
+        """``ref`` starts with ``data`` (an upload just stored): its head is read from here."""
+        self._heads[ref] = data[:HEAD_BYTES]
+
     def head(self, ref: str, n: int) -> bytes:
-        with self.open(ref) as handle:
-            return handle.read(n)
+        known = self._heads.get(ref)
+        # What check() read serves when it holds n bytes, or the whole object (shorter than HEAD_BYTES).
+        if known is not None and (n <= len(known) or len(known) < HEAD_BYTES):
+            return known[:n]
+        store, key = self.locate(ref)
+        return store.read_head(key, n)
 
     def size(self, ref: str) -> int:
         store, key = self.locate(ref)

@@ -11,7 +11,7 @@ from typing import Any
 from spt_api.services import InputReader, UsageError
 from workers.services.search import layout, routing
 from workers.services.search.npy_header import NpyHeader, c_order_header
-from workers.services.search.settings import SearchSettings
+from workers.services.search.settings import search_settings
 from workers.services.search.shapes import check_queries
 from workers.services.search.stores import object_store
 
@@ -37,8 +37,7 @@ def check_search_inputs(params: Any, inputs: InputReader) -> None:
         manifest = layout.read_pinned_manifest(storage, params.index, params.version)
     else:
         manifest = layout.read_current_manifest(storage, params.index)
-        own = SearchSettings.for_core(inputs.settings, "search")
-        routing.note(params.index, manifest["shards"], bool(getattr(own, "shard_queues", True)))
+        routing.note(params.index, manifest["shards"], search_settings(inputs.settings).shard_queues)
     found = header(inputs, params.queries, "queries")
     check_queries(found.dtype, found.shape, manifest["dimension"])
 
