@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import threading
 import time
+import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spt_api.services import ChildOutcome, FatalJobError, JobContext, MergeContext, SyncResult, UsageError
 from spt_api.services.npy import NpyFormatError, npy_header_of
+from spt_api.storage.inputs import StoredInputs
 from workers.services.search import layout
 from workers.services.search.background import background, wait_for
 from workers.services.search.eventlog import pending_deletes
@@ -124,24 +127,54 @@ def _index_state(
     return manifest, pending_deletes(storage, index, manifest, pending)
 
 
+#: storage → the reader of input references (kept: one for another bucket makes an S3 client).
+_READERS: weakref.WeakKeyDictionary[Any, StoredInputs] = weakref.WeakKeyDictionary()
+
+
+def _query_bytes(ref: str, storage: Any, settings: Any) -> Path | bytes:
+    """The queries file: in place on a local store, else its bytes (a search's queries are small: read into
+    memory, not downloaded to a job folder made and removed for them, then read back)."""
+    reader = _READERS.get(storage)
+    if reader is None:
+        reader = _READERS.setdefault(storage, StoredInputs(storage, settings))
+    store, key = reader.locate(ref, "queries")
+    try:
+        local = store.local_path(key)
+        return local if local is not None else b"".join(store.read_chunks(key, 8 << 20))
+    except FileNotFoundError:
+        raise UsageError(f"the input {ref!r} is no longer stored") from None
+
+
+def _load_queries(source: Path | bytes, dimension: int) -> np.ndarray:
+    """The float32 [q, dimension] array of an .npy file (a path or its bytes); a UsageError naming ``queries``."""
+    if isinstance(source, bytes):
+        head = source[:4096]
+    else:
+        with open(source, "rb") as handle:
+            head = handle.read(4096)
+    try:
+        npy_header_of(head)
+    except NpyFormatError as exc:
+        raise UsageError(f"queries: {exc}", parameter="queries") from None
+    try:
+        if isinstance(source, bytes):
+            queries = np.load(io.BytesIO(source), allow_pickle=False)
+        else:
+            queries = np.load(source, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
+    check_queries(queries.dtype.str, queries.shape, dimension)
+    return np.ascontiguousarray(queries, dtype=np.float32)
+
+
 def _search(
-    params: SearchParams, settings: Any, queries_path: Any, state: tuple[dict[str, Any], np.ndarray], storage: Any
+    params: SearchParams, settings: Any, queries: Path | bytes, state: tuple[dict[str, Any], np.ndarray], storage: Any
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """``state``: what :func:`_index_state` read."""
+    """``queries``: the .npy file or its bytes; ``state``: what :func:`_index_state` read."""
     apply_threads(settings)
     manifest, deleted = state
     version = manifest["version"]
-    with open(queries_path, "rb") as handle:
-        try:
-            npy_header_of(handle.read(4096))
-        except NpyFormatError as exc:
-            raise UsageError(f"queries: {exc}", parameter="queries") from None
-    try:
-        queries = np.load(queries_path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
-    check_queries(queries.dtype.str, queries.shape, manifest["dimension"])
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    queries_array = _load_queries(queries, manifest["dimension"])
     nprobe = params.nprobe or manifest.get("nprobe")
     shards = [params.shard] if params.shard is not None else list(range(manifest["shards"]))
     answers = []
@@ -149,7 +182,7 @@ def _search(
         if shard >= manifest["shards"]:
             raise UsageError(f"shard: index {params.index!r} has {manifest['shards']} shards", parameter="shard")
         loaded = load_shard(storage, settings, params.index, shard, version)
-        distances, ids = search_index(loaded.index, queries, params.k, nprobe, deleted)
+        distances, ids = search_index(loaded.index, queries_array, params.k, nprobe, deleted)
         answers.append((ids, distances))
     ids, distances = merge_neighbours(answers, params.k, manifest["metric"])
     return ids, distances, version
@@ -185,8 +218,8 @@ def run(params: SearchParams, ctx: JobContext) -> None:
     listed = _listed(params.index) if params.version is None else None  # taken before anything may fail
     # The index's listing (and log) while the queries download: two requests' wait, one paid.
     state = background(_index_state, storage, params.index, params.version, listed)
-    path = wait_for(state, lambda: ctx.input_path(params.queries))
-    ids, distances, version = _search(params, ctx.settings, path, state.result(), storage)
+    queries = wait_for(state, lambda: _query_bytes(params.queries, storage, ctx.settings))
+    ids, distances, version = _search(params, ctx.settings, queries, state.result(), storage)
     # No progress of 1 of 1 here: a store write and an event per search, for a job about to end (the
     # version searched is in the result).
     ctx.add_result(RESULT_NAME, _npz(ids, distances, version), RESULT_TYPE, result_id="neighbours")
@@ -194,22 +227,16 @@ def run(params: SearchParams, ctx: JobContext) -> None:
 
 def sync(params: SearchParams, settings: Any, service_settings: Any) -> SyncResult:
     """``/api/search/sync``: every shard searched in this worker (loaded on demand), one .npz answered."""
-    import tempfile
-    from pathlib import Path
-
     from workers.services.search.refs import storage_key
 
     storage = object_store(settings)
-    with tempfile.TemporaryDirectory(prefix="search-") as tmp:
-        path = Path(tmp) / "queries.npy"
-        try:
-            with path.open("wb") as handle:
-                for chunk in storage.read_chunks(storage_key(params.queries, settings, "queries")):
-                    handle.write(chunk)
-        except FileNotFoundError:
-            raise UsageError(f"queries: no stored file {params.queries[:200]!r}", parameter="queries") from None
-        state = _index_state(storage, params.index, params.version)
-        ids, distances, version = _search(params, settings, path, state, storage)
+    key = storage_key(params.queries, settings, "queries")
+    state = background(_index_state, storage, params.index, params.version)
+    try:
+        queries = wait_for(state, lambda: b"".join(storage.read_chunks(key, 8 << 20)))
+    except FileNotFoundError:
+        raise UsageError(f"queries: no stored file {params.queries[:200]!r}", parameter="queries") from None
+    ids, distances, version = _search(params, settings, queries, state.result(), storage)
     return SyncResult(_npz(ids, distances, version), RESULT_TYPE, RESULT_NAME)
 
 
