@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from spt_api.services import ChildOutcome, FatalJobError, JobContext, MergeContext, SyncResult, UsageError
-from spt_api.services.npy import NpyFormatError, npy_header_of
 from spt_api.storage.inputs import StoredInputs
 from workers.services.search import layout
 from workers.services.search.background import background, wait_for
@@ -27,7 +26,7 @@ from workers.services.search.faiss_index import apply_threads, search_index
 from workers.services.search.params import SearchParams
 from workers.services.search.refs import head
 from workers.services.search.settings import search_settings
-from workers.services.search.shapes import check_queries
+from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.shards import held, load_shard
 from workers.services.search.stores import object_store
 
@@ -86,10 +85,7 @@ def _holds_one_shard(storage: Any, index: str) -> bool:
 def _pieces(params: SearchParams, manifest: dict[str, Any], queries_head: bytes, shard_queues: bool) -> list[
     SearchParams
 ]:
-    try:
-        header = npy_header_of(queries_head)
-    except NpyFormatError as exc:
-        raise UsageError(f"queries: {exc}", parameter="queries") from None
+    header = c_order_header(queries_head, "queries")
     check_queries(header.dtype, header.shape, manifest["dimension"])
     return [
         params.model_copy(update={"shard": i, "version": manifest["version"], "shard_queue": shard_queues})
@@ -152,10 +148,7 @@ def _load_queries(source: Path | bytes, dimension: int) -> np.ndarray:
     else:
         with open(source, "rb") as handle:
             head = handle.read(4096)
-    try:
-        npy_header_of(head)
-    except NpyFormatError as exc:
-        raise UsageError(f"queries: {exc}", parameter="queries") from None
+    header = c_order_header(head, "queries")
     try:
         if isinstance(source, bytes):
             queries = np.load(io.BytesIO(source), allow_pickle=False)
@@ -163,7 +156,7 @@ def _load_queries(source: Path | bytes, dimension: int) -> np.ndarray:
             queries = np.load(source, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
-    check_queries(queries.dtype.str, queries.shape, dimension)
+    check_queries(header.dtype, queries.shape, dimension)
     return np.ascontiguousarray(queries, dtype=np.float32)
 
 
