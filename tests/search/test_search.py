@@ -204,6 +204,31 @@ def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[
     assert client.delete("/api/indexes/gone", headers=JSON).status_code == 404
 
 
+def test_an_index_deleted_and_built_again_is_searched_as_the_new_one(
+    server: ServerThread, client: httpx.Client
+) -> None:
+    """The new index of the same name gets a version its predecessor never had: the workers keep manifests and
+    shards by name and version, and must not answer from the deleted one's."""
+    storage = server.backends.jobs.objects
+    old, new, queries = clusters(300, 8, seed=21), clusters(300, 8, seed=22) + 5, clusters(10, 8, seed=23)
+    put_npy(storage, "datasets/again/old.npy", old)
+    put_npy(storage, "datasets/again/new.npy", new)
+    put_npy(storage, "datasets/again/queries.npy", queries)
+    assert run_job(client, "index", name="again", vectors="datasets/again/old.npy")["phase"] == "COMPLETED"
+    for _ in range(3):  # the pool's processes load and keep version 1
+        job = run_job(client, "search", index="again", queries="datasets/again/queries.npy", k="5")
+        assert job["phase"] == "COMPLETED", job
+    assert client.delete("/api/indexes/again", headers=JSON).status_code == 200
+    assert run_job(client, "index", name="again", vectors="datasets/again/new.npy")["phase"] == "COMPLETED"
+    assert client.get("/api/indexes/again", headers=JSON).json()["current_version"] == 2
+    truth, _ = exact(new, np.arange(300), queries, 5)
+    for _ in range(3):
+        job = run_job(client, "search", index="again", queries="datasets/again/queries.npy", k="5")
+        assert job["phase"] == "COMPLETED", job
+        answer = neighbours(client, job)
+        assert int(answer["version"]) == 2 and (answer["ids"] == truth).all()
+
+
 def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
     """Vectors and queries as multipart file parts: stored byte for byte, checked from their headers."""
     from tests.search.data import npy_bytes

@@ -95,9 +95,13 @@ def delete_index(req: ResourceRequest) -> Any:
     if layout.current_version(req.storage, name) is None:
         raise NotFoundError(f"no index named {name!r}")
     # The manifests first: from then on the index is gone for searches, whatever remains to delete.
-    for version in layout.versions(req.storage, name):
+    published = layout.versions(req.storage, name)
+    for version in published:
         req.storage.delete_prefix(layout.manifest_key(name, version))
     removed = req.storage.delete_prefix(layout.prefix(name))
+    # A new index of this name starts above these versions: a worker still holding this one's manifest or
+    # shard (kept by name and version) never takes it for the new one's.
+    layout.retire(req.storage, name, max(published, default=0))
     return {"deleted": name, "objects": removed}
 
 
