@@ -11,7 +11,7 @@ from typing import Any
 from spt_api.services import InputReader, UsageError
 from spt_api.services.npy import NpyHeader
 from workers.services.search import layout, routing
-from workers.services.search.settings import search_settings
+from workers.services.search.params import search_settings
 from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.stores import object_store
 

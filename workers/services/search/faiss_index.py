@@ -36,7 +36,7 @@ FLAT_BELOW = 10_000
 
 def apply_threads(settings: Any) -> None:
     """Set FAISS's thread count from ``SPT_API_SEARCH_THREADS`` (0: FAISS's default, one per core)."""
-    from workers.services.search.settings import search_settings
+    from workers.services.search.params import search_settings
 
     threads = search_settings(settings).threads
     if threads:

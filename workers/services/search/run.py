@@ -23,9 +23,8 @@ from workers.services.search import layout
 from workers.services.search.background import background, wait_for
 from workers.services.search.eventlog import pending_deletes
 from workers.services.search.faiss_index import apply_threads, search_index
-from workers.services.search.params import SearchParams
+from workers.services.search.params import SearchParams, search_settings
 from workers.services.search.refs import head
-from workers.services.search.settings import search_settings
 from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.shards import held, load_shard
 from workers.services.search.stores import object_store

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from spt_api.services import ServiceSettings, service_settings_config
 
-__all__ = ["SearchSettings", "search_settings"]
+__all__ = ["SearchSettings"]
 
 
 class SearchSettings(ServiceSettings):
@@ -30,12 +28,3 @@ class SearchSettings(ServiceSettings):
         300, title="A shard worker not seen for this many seconds is no longer listed with its index", ge=1
     )
 
-
-def search_settings(core: Any) -> SearchSettings:
-    """The search service's settings under the core settings ``core``, read once per core settings object
-    (``ServiceSpec.settings_for``): building a settings object reads the environment, a millisecond a time."""
-    from workers.services.search.params import SERVICE  # the declaration imports this module
-
-    found = SERVICE.settings_for(core)
-    assert isinstance(found, SearchSettings)
-    return found
