@@ -40,10 +40,6 @@ def _storage(ctx: Any | None, settings: Any) -> Any:
     return runtime.objects if runtime is not None else object_store(settings)
 
 
-def _holds(index: str, shard: int) -> bool:
-    return any(s.name == index and s.shard == shard for s in held())
-
-
 def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     """One piece per shard of the current version (one shard: one piece, on that shard's queue), the queries
     checked first (dimension, type) from their header alone.
