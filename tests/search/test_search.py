@@ -154,6 +154,9 @@ def test_bad_queries_are_400_naming_them(
         # The worker checks again (a stored object may change between the check and the run).
         with pytest.raises(UsageError, match=r"^queries: "):
             search_run.run(SearchParams(index="flat4", queries=ref), _Context(server, tmp_path))
+    # A missing input is the error said, whatever else is wrong (the service's check runs while it is read).
+    both = client.post("/api/search/jobs", data={"index": "nope", "queries": "datasets/bad/missing.npy"}, headers=JSON)
+    assert both.status_code == 400 and both.json()["message"] == cases["datasets/bad/missing.npy"], both.text
     for params, parameter in (({"k": "0"}, "k"), ({"k": "1001"}, "k"), ({"index": "No/pe"}, "index")):
         answer = client.post("/api/search/jobs", data={"index": "flat4", "queries": "q.npy", **params}, headers=JSON)
         assert answer.status_code == 400 and answer.json()["parameter"] == parameter, answer.text
