@@ -155,17 +155,33 @@ def prepare_inputs(
         for item in planned:
             if item.upload is not None:
                 objects.put_bytes(item.key, item.upload.body, item.upload.content_type)
+                reader.remember(item.key, item.upload.body)  # the service's check reads its header from here
             elif item.source is not None:
                 try:
                     objects.copy(item.source, item.key)
                 except (FileNotFoundError, ValueError):
                     raise refused_copy(item, settings) from None
-        for name, value in pairs:
-            if name.lower() in fields and value not in uploaded:
-                check_access(value, name, settings, safe_name(job_id))
+        refs = [(name, value) for name, value in pairs if name.lower() in fields and value not in uploaded]
+        for name, value in refs:
+            check_access(value, name, settings, safe_name(job_id))  # before anything of it is read
+        if check is not None and refs:
+            # The inputs' reads and the service's check (a search index's listing) wait at the same time; a
+            # missing input is still the error said, whatever the service's check thought of it.
+            for name, value in refs:
+                reader.begin_check(value, name)
+            try:
+                check(params, reader)
+            except Exception:
+                for name, value in refs:
+                    reader.check(value, name)
+                raise
+            for name, value in refs:
                 reader.check(value, name)
-        if check is not None:
-            check(params, reader)
+        else:
+            for name, value in refs:
+                reader.check(value, name)
+            if check is not None:
+                check(params, reader)
     except BaseException:
         for item in planned:
             objects.delete_prefix(item.key)

@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["NPY_MAGIC", "NPZ_MAGIC", "NpyFormatError", "NpyHeader", "npy_header", "npz_headers"]
+__all__ = ["NPY_MAGIC", "NPZ_MAGIC", "NpyFormatError", "NpyHeader", "npy_header", "npy_header_of", "npz_headers"]
 
 NPY_MAGIC = b"\x93NUMPY"
 NPZ_MAGIC = b"PK\x03\x04"
@@ -140,6 +140,18 @@ def npy_header(fileobj: IO[bytes], size: int | None = None) -> NpyHeader:
             f"of {header.dtype} needs {header.nbytes}"
         )
     return header
+
+
+def npy_header_of(head: bytes) -> NpyHeader:
+    """The header at the start of ``head``, a ``.npy`` file's first bytes (its data is not checked: a
+    header read from a stored object's first few KiB).
+
+    Raises
+    ------
+    NpyFormatError
+        Not a ``.npy`` file, or ``head`` ends inside the header.
+    """
+    return _parse_header(io.BytesIO(head))
 
 
 def npz_headers(fileobj: IO[bytes]) -> dict[str, NpyHeader]:

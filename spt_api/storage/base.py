@@ -49,6 +49,13 @@ class ObjectStore(ABC):
         """The object's size in bytes (raises FileNotFoundError)."""
         return sum(len(chunk) for chunk in self.read_chunks(key))
 
+    def read_head(self, key: str, n: int) -> bytes:
+        """The object's first ``n`` bytes, fewer when it is shorter (raises FileNotFoundError).
+
+        This default reads them through :meth:`open_read`; S3 asks for them in one ranged GET."""
+        with self.open_read(key) as handle:
+            return handle.read(n)
+
     def open_read(self, key: str) -> IO[bytes]:
         """A seekable binary file object reading the object (raises FileNotFoundError); close it after use.
 

@@ -8,9 +8,11 @@ both the API (the light ``check_inputs`` of a service, through :class:`StoredInp
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -20,6 +22,27 @@ from spt_api.storage.factory import s3_object_store
 from spt_api.uws.errors import UsageError
 
 __all__ = ["StoredInputs", "check_ref_syntax", "no_input"]
+
+#: Bytes of an input's start read by :meth:`StoredInputs.check` and kept for the service's check: one
+#: ranged GET both proves the object readable and serves its header (a HEAD, then a HEAD and a GET for the
+#: header, cost three requests). Any .npy header fits (numpy writes a few hundred bytes, at most 64 KiB).
+HEAD_BYTES = 1 << 16
+
+#: Input heads read at once by one API process (:meth:`StoredInputs.begin_check`).
+READ_THREADS = 4
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _reads() -> ThreadPoolExecutor:
+    """This process's threads for input reads (made on first use, again after a fork)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="input-head"))
+        return _POOL[1]
+
 
 #: An S3 bucket name (lower case, digits, dots and hyphens, 3 to 63 characters).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -77,6 +100,10 @@ class StoredInputs:
         self._workers = workers
         self._buckets: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
+        #: ref → its first bytes (at most HEAD_BYTES), read by check() or given by remember().
+        self._heads: dict[str, bytes] = {}
+        #: ref → the read begin_check() started, judged by check().
+        self._pending: dict[str, Future[bytes]] = {}
 
     def workers(self) -> list[Any]:
         return self._workers() if self._workers is not None else []
@@ -101,9 +128,11 @@ class StoredInputs:
         """400 naming ``parameter`` unless ``ref`` names an object that exists and can be read (the answer
         to a missing one is :func:`no_input`'s)."""
         store, key = self.locate(ref, parameter)
+        pending = self._pending.pop(ref, None)
         try:
-            found = store.exists(key)
-        except ValueError:
+            self._heads[ref] = pending.result() if pending is not None else store.read_head(key, HEAD_BYTES)
+            found = True
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError):
             found = False
         except Exception as exc:  # S3 refused (403) or unreachable bucket: the reference is unusable
             raise UsageError(
@@ -113,9 +142,26 @@ class StoredInputs:
         if not found:
             raise no_input(ref, parameter, self.settings)
 
+    def begin_check(self, ref: str, parameter: str) -> None:
+        """Start :meth:`check`'s read of ``ref`` in the background (a malformed reference is refused now):
+        the service's check runs meanwhile, its :meth:`head` waiting for the read; :meth:`check` judges it."""
+        store, key = self.locate(ref, parameter)
+        self._pending[ref] = _reads().submit(store.read_head, key, HEAD_BYTES)
+
+    def remember(self, ref: str, data: bytes) -> None:
+        """``ref`` starts with ``data`` (an upload just stored): its head is read from here."""
+        self._heads[ref] = data[:HEAD_BYTES]
+
     def head(self, ref: str, n: int) -> bytes:
-        with self.open(ref) as handle:
-            return handle.read(n)
+        pending = self._pending.get(ref)
+        if pending is not None and pending.exception() is None:  # waits for it; a failed one is read again below
+            self._heads[ref] = pending.result()
+        known = self._heads.get(ref)
+        # What check() read serves when it holds n bytes, or the whole object (shorter than HEAD_BYTES).
+        if known is not None and (n <= len(known) or len(known) < HEAD_BYTES):
+            return known[:n]
+        store, key = self.locate(ref)
+        return store.read_head(key, n)
 
     def size(self, ref: str) -> int:
         store, key = self.locate(ref)

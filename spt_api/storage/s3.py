@@ -85,6 +85,23 @@ class S3ObjectStore(ObjectStore):
             raise FileNotFoundError(key) from exc
         yield from body.iter_chunks(chunk_size)
 
+    def read_head(self, key: str, n: int) -> bytes:
+        # One ranged GET: open_read would first ask the size (a HEAD), then read (a GET).
+        if n <= 0:
+            self._head(key)  # FileNotFoundError when missing
+            return b""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{n - 1}")["Body"]
+        except self.client.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from exc
+            if code in ("416", "InvalidRange"):  # an empty object: no byte 0 to start from
+                return b""
+            raise
+        data: bytes = body.read()
+        return data
+
     def _head(self, key: str) -> dict[str, Any]:
         try:
             head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(key))

@@ -78,10 +78,10 @@ def test_the_split_runs_a_one_shard_search_in_place_only_where_the_shard_is_held
     monkeypatch.setattr(search_run, "held", lambda: [])
     pieces = search_run.split(params, server.settings)
     assert [(p.shard, p.version, p.shard_queue) for p in pieces] == [(0, 1, True)]
-    monkeypatch.setattr(search_run, "held", lambda: [SimpleNamespace(name="one1", shard=0)])
+    monkeypatch.setattr(search_run, "held", lambda: [SimpleNamespace(name="one1", shard=0, version=1)])
     assert search_run.split(params, server.settings) == [params]
     two = SearchParams(index="one2", queries="datasets/one/queries.npy", k=5)
-    monkeypatch.setattr(search_run, "held", lambda: [SimpleNamespace(name="one2", shard=0)])
+    monkeypatch.setattr(search_run, "held", lambda: [SimpleNamespace(name="one2", shard=0, version=1)])
     assert [p.shard for p in search_run.split(two, server.settings)] == [0, 1]
 
 

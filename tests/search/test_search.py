@@ -133,8 +133,8 @@ def test_bad_queries_are_400_naming_them(
     storage.put_bytes("datasets/bad/text.npy", b"not an array")
     cases = {
         "datasets/bad/dim.npy": "queries: expected shape [q, 16] (the index's dimension), got [40, 8]",
-        "datasets/bad/f64.npy": "queries: expected dtype float32 (<f4), got <f8",
-        "datasets/bad/text.npy": "queries: not a .npy file (no \\x93NUMPY magic)",
+        "datasets/bad/f64.npy": "queries: expected dtype float32 (<f4), got float64",
+        "datasets/bad/text.npy": "queries: not a .npy file (it does not start with \\x93NUMPY)",
         # A reference to nothing: refused by the core's check of InputFile parameters.
         "datasets/bad/missing.npy": (
             "parameter 'queries': no stored input 'datasets/bad/missing.npy' that you may read: upload the file, "
@@ -154,6 +154,9 @@ def test_bad_queries_are_400_naming_them(
         # The worker checks again (a stored object may change between the check and the run).
         with pytest.raises(UsageError, match=r"^queries: "):
             search_run.run(SearchParams(index="flat4", queries=ref), _Context(server, tmp_path))
+    # A missing input is the error said, whatever else is wrong (the service's check runs while it is read).
+    both = client.post("/api/search/jobs", data={"index": "nope", "queries": "datasets/bad/missing.npy"}, headers=JSON)
+    assert both.status_code == 400 and both.json()["message"] == cases["datasets/bad/missing.npy"], both.text
     for params, parameter in (({"k": "0"}, "k"), ({"k": "1001"}, "k"), ({"index": "No/pe"}, "index")):
         answer = client.post("/api/search/jobs", data={"index": "flat4", "queries": "q.npy", **params}, headers=JSON)
         assert answer.status_code == 400 and answer.json()["parameter"] == parameter, answer.text
@@ -169,7 +172,7 @@ def test_index_build_refuses_bad_vectors_and_an_existing_name(
     put_npy(storage, "datasets/bad/ints.npy", np.zeros((10, 4), dtype=np.int32))
     refused = client.post("/api/index/jobs", data={"name": "ints", "vectors": "datasets/bad/ints.npy"}, headers=JSON)
     assert refused.status_code == 400 and refused.json()["parameter"] == "vectors"
-    assert refused.json()["message"] == "vectors: expected float32 [n, d], got dtype <i4 shape [10, 4]"
+    assert refused.json()["message"] == "vectors: expected float32 [n, d], got dtype int32 shape [10, 4]"
     again = run_job(client, "index", name="flat1", vectors="datasets/flat/vectors.npy")
     assert again["phase"] == "ERROR" and "an index named 'flat1' exists" in again["errorSummary"]["message"]
     wrong = run_job(client, "index", name="wrong", vectors="datasets/flat/vectors.npy", factory="IVFxyz")
@@ -204,6 +207,31 @@ def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[
     assert client.delete("/api/indexes/gone", headers=JSON).status_code == 404
 
 
+def test_an_index_deleted_and_built_again_is_searched_as_the_new_one(
+    server: ServerThread, client: httpx.Client
+) -> None:
+    """The new index of the same name gets a version its predecessor never had: the workers keep manifests and
+    shards by name and version, and must not answer from the deleted one's."""
+    storage = server.backends.jobs.objects
+    old, new, queries = clusters(300, 8, seed=21), clusters(300, 8, seed=22) + 5, clusters(10, 8, seed=23)
+    put_npy(storage, "datasets/again/old.npy", old)
+    put_npy(storage, "datasets/again/new.npy", new)
+    put_npy(storage, "datasets/again/queries.npy", queries)
+    assert run_job(client, "index", name="again", vectors="datasets/again/old.npy")["phase"] == "COMPLETED"
+    for _ in range(3):  # the pool's processes load and keep version 1
+        job = run_job(client, "search", index="again", queries="datasets/again/queries.npy", k="5")
+        assert job["phase"] == "COMPLETED", job
+    assert client.delete("/api/indexes/again", headers=JSON).status_code == 200
+    assert run_job(client, "index", name="again", vectors="datasets/again/new.npy")["phase"] == "COMPLETED"
+    assert client.get("/api/indexes/again", headers=JSON).json()["current_version"] == 2
+    truth, _ = exact(new, np.arange(300), queries, 5)
+    for _ in range(3):
+        job = run_job(client, "search", index="again", queries="datasets/again/queries.npy", k="5")
+        assert job["phase"] == "COMPLETED", job
+        answer = neighbours(client, job)
+        assert int(answer["version"]) == 2 and (answer["ids"] == truth).all()
+
+
 def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
     """Vectors and queries as multipart file parts: stored byte for byte, checked from their headers."""
     from tests.search.data import npy_bytes
@@ -228,7 +256,7 @@ def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
     wrong = client.post("/api/search/sync", data={"index": "uploaded"}, headers=JSON,
                         files={"queries": ("q.npy", npy_bytes(queries.astype(np.float16)), "application/octet-stream")})
     assert wrong.status_code == 400 and wrong.json()["parameter"] == "queries"
-    assert wrong.json()["message"] == "queries: expected dtype float32 (<f4), got <f2"
+    assert wrong.json()["message"] == "queries: expected dtype float32 (<f4), got float16"
 
 
 def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: httpx.Client) -> None:

@@ -1,4 +1,5 @@
-"""The ``index`` service's run: build version 1 of an index from an .npy file of vectors.
+"""The ``index`` service's run: build an index's first version (1, or above a deleted index's of its name)
+from an .npy file of vectors.
 
 Vectors are read memory-mapped and added in batches with progress; training uses a sample drawn
 with ``seed``. Each shard is uploaded, then the manifest (the version's commit). The metadata's
@@ -121,7 +122,7 @@ def build_index(
         return {}
     nprobe = default_nprobe(parts[0])
     recall = measure_recall(parts, vectors, ids, metric, nprobe, seed)
-    version = 1
+    version = layout.first_version(storage, name)  # 1, or above a deleted index's of the same name
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = []
     for shard, index in enumerate(parts):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from spt_api.services import InputReader, UsageError
+from spt_api.services.npy import NpyHeader
 from workers.services.search import layout, routing
-from workers.services.search.npy_header import NpyHeader, c_order_header
-from workers.services.search.settings import SearchSettings
-from workers.services.search.shapes import check_queries
+from workers.services.search.params import search_settings
+from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.stores import object_store
 
 __all__ = ["check_index_inputs", "check_search_inputs"]
@@ -37,8 +37,7 @@ def check_search_inputs(params: Any, inputs: InputReader) -> None:
         manifest = layout.read_pinned_manifest(storage, params.index, params.version)
     else:
         manifest = layout.read_current_manifest(storage, params.index)
-        own = SearchSettings.for_core(inputs.settings, "search")
-        routing.note(params.index, manifest["shards"], bool(getattr(own, "shard_queues", True)))
+        routing.note(params.index, manifest["shards"], search_settings(inputs.settings).shard_queues)
     found = header(inputs, params.queries, "queries")
     check_queries(found.dtype, found.shape, manifest["dimension"])
 
@@ -46,7 +45,7 @@ def check_search_inputs(params: Any, inputs: InputReader) -> None:
 def check_index_inputs(params: Any, inputs: InputReader) -> None:
     """The vectors are float32 [n, d]; the ids, when given, int [n]."""
     vectors = header(inputs, params.vectors, "vectors")
-    if vectors.dtype != "<f4" or len(vectors.shape) != 2:
+    if vectors.dtype != "float32" or len(vectors.shape) != 2:
         raise UsageError(
             f"vectors: expected float32 [n, d], got dtype {vectors.dtype} shape {list(vectors.shape)}",
             parameter="vectors",
@@ -55,7 +54,7 @@ def check_index_inputs(params: Any, inputs: InputReader) -> None:
         raise UsageError("vectors: no vectors", parameter="vectors")
     if params.ids:
         ids = header(inputs, params.ids, "ids")
-        if ids.dtype not in ("<i8", "<i4", "<u4", "<u8") or ids.shape != (vectors.shape[0],):
+        if ids.dtype not in ("int64", "int32", "uint32", "uint64") or ids.shape != (vectors.shape[0],):
             raise UsageError(
                 f"ids: expected int64 [{vectors.shape[0]}], got dtype {ids.dtype} shape {list(ids.shape)}",
                 parameter="ids",

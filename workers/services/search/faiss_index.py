@@ -36,10 +36,9 @@ FLAT_BELOW = 10_000
 
 def apply_threads(settings: Any) -> None:
     """Set FAISS's thread count from ``SPT_API_SEARCH_THREADS`` (0: FAISS's default, one per core)."""
-    from workers.services.search.settings import SearchSettings
+    from workers.services.search.params import search_settings
 
-    own = SearchSettings.for_core(settings, "search")
-    threads = getattr(own, "threads", 0)
+    threads = search_settings(settings).threads
     if threads:
         faiss.omp_set_num_threads(threads)
 

@@ -6,6 +6,9 @@ manifest does, and the current version is the highest such ``k``. Nothing of a p
 is ever overwritten; a compaction publishes ``k+1`` by writing its manifest (the swap).
 ``indexes/<name>/log/<time>-<token>.json`` are the pending changes (the event log, each entry an
 object written once, its data under ``log/data/``); a manifest lists the log entries it includes.
+``indexes/<name>/retired.json`` is what a deleted index leaves: its last version, above which a new
+index of that name starts, so that a (name, version) pair never names two different indexes (the
+workers keep manifests and shards by it).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "check_name",
     "current_version",
     "current_with_log",
+    "first_version",
     "index_names",
     "log_entry_key",
     "log_prefix",
@@ -33,6 +37,8 @@ __all__ = [
     "read_json",
     "read_manifest",
     "read_pinned_manifest",
+    "retire",
+    "retired_key",
     "shard_key",
     "shard_queue",
     "versions",
@@ -75,6 +81,25 @@ def shard_key(name: str, version: int, shard: int) -> str:
 
 def version_prefix(name: str, version: int) -> str:
     return f"indexes/{name}/v{version}/"
+
+
+def retired_key(name: str) -> str:
+    return f"indexes/{name}/retired.json"
+
+
+def first_version(storage: Any, name: str) -> int:
+    """The version a new index named ``name`` is published as: one above the last of a deleted index of
+    that name, else 1."""
+    try:
+        return int(read_json(storage, retired_key(name))["last_version"]) + 1
+    except FileNotFoundError:
+        return 1
+
+
+def retire(storage: Any, name: str, last_version: int) -> None:
+    """Note, once the index's objects are deleted, the last version it had (:func:`first_version`)."""
+    body = json.dumps({"last_version": last_version}).encode()
+    storage.put_bytes(retired_key(name), body, "application/json")
 
 
 def log_prefix(name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from spt_api.services import InputFile, ParamsModel, ServiceSpec
@@ -9,7 +11,7 @@ from workers.services.search import routing
 from workers.services.search.layout import INDEX_NAME, shard_queue
 from workers.services.search.settings import SearchSettings
 
-__all__ = ["SERVICE", "SearchParams"]
+__all__ = ["SERVICE", "SearchParams", "search_settings"]
 
 
 class SearchParams(ParamsModel):
@@ -57,3 +59,11 @@ SERVICE = ServiceSpec(
     resources="workers.services.search.resources:resources",
     check_inputs="workers.services.search.check:check_search_inputs",
 )
+
+
+def search_settings(core: Any) -> SearchSettings:
+    """The search service's settings under the core settings ``core``, read once per core settings object
+    (``ServiceSpec.settings_for``): building a settings object reads the environment, a millisecond a time."""
+    found = SERVICE.settings_for(core)
+    assert isinstance(found, SearchSettings)
+    return found

@@ -6,7 +6,6 @@ split, the sync search) the object's key is found with :func:`storage_key` and i
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,11 +34,8 @@ def storage_key(ref: str, settings: Any, parameter: str) -> str:
 def head(storage: Any, ref: str, settings: Any, parameter: str, size: int = 4096) -> bytes:
     """The first ``size`` bytes of the referenced object (fewer when it is smaller)."""
     key = storage_key(ref, settings, parameter)
-    chunks = storage.read_chunks(key, size)
     try:
-        return next(chunks, b"")
+        head: bytes = storage.read_head(key, size)
     except FileNotFoundError:
         raise UsageError(f"{parameter}: no stored file {ref[:200]!r}", parameter=parameter) from None
-    finally:
-        with contextlib.suppress(Exception):
-            chunks.close()
+    return head

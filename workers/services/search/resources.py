@@ -14,16 +14,17 @@ from typing import Any
 
 from spt_api.input_access import check_access
 from spt_api.services import NotFoundError, PermissionDeniedError, Resource, ResourceRequest, UsageError
+from spt_api.services.npy import NpyHeader
 from workers.services.search import layout
-from workers.services.search.npy_header import NpyHeader, c_order_header
 from workers.services.search.refs import head, storage_key
+from workers.services.search.shapes import c_order_header
 
 __all__ = ["resources"]
 
 #: Most ids one delete request may list inline (more: send them as an .npy file).
 MAX_INLINE_IDS = 100_000
 #: Types the log accepts for ids (stored as they are; workers read them as int64).
-ID_TYPES = ("<i8", "<i4", "<u4")
+ID_TYPES = ("int64", "int32", "uint32")
 
 
 def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -94,9 +95,13 @@ def delete_index(req: ResourceRequest) -> Any:
     if layout.current_version(req.storage, name) is None:
         raise NotFoundError(f"no index named {name!r}")
     # The manifests first: from then on the index is gone for searches, whatever remains to delete.
-    for version in layout.versions(req.storage, name):
+    published = layout.versions(req.storage, name)
+    for version in published:
         req.storage.delete_prefix(layout.manifest_key(name, version))
     removed = req.storage.delete_prefix(layout.prefix(name))
+    # A new index of this name starts above these versions: a worker still holding this one's manifest or
+    # shard (kept by name and version) never takes it for the new one's.
+    layout.retire(req.storage, name, max(published, default=0))
     return {"deleted": name, "objects": removed}
 
 
@@ -172,7 +177,7 @@ def add_vectors(req: ResourceRequest) -> Any:
     manifest = layout.read_manifest(req.storage, name, parameter="name")
     key, header = _npy(req, "vectors")
     dim = manifest["dimension"]
-    if header.dtype != "<f4":
+    if header.dtype != "float32":
         raise UsageError(f"vectors: expected dtype float32 (<f4), got {header.dtype}", parameter="vectors")
     if len(header.shape) != 2 or header.shape[1] != dim:
         raise UsageError(

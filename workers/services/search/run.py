@@ -9,18 +9,23 @@ that version. The result ``neighbours`` is an .npz: ``ids`` int64 [q, k], ``dist
 from __future__ import annotations
 
 import io
+import threading
+import time
+import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spt_api.services import ChildOutcome, FatalJobError, JobContext, MergeContext, SyncResult, UsageError
+from spt_api.storage.inputs import StoredInputs
 from workers.services.search import layout
+from workers.services.search.background import background, wait_for
 from workers.services.search.eventlog import pending_deletes
 from workers.services.search.faiss_index import apply_threads, search_index
-from workers.services.search.npy_header import parse_npy_header
-from workers.services.search.params import SearchParams
+from workers.services.search.params import SearchParams, search_settings
 from workers.services.search.refs import head
-from workers.services.search.shapes import check_queries
+from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.shards import held, load_shard
 from workers.services.search.stores import object_store
 
@@ -35,17 +40,6 @@ def _storage(ctx: Any | None, settings: Any) -> Any:
     return runtime.objects if runtime is not None else object_store(settings)
 
 
-def _manifest(storage: Any, params: SearchParams) -> dict[str, Any]:
-    """The version the split pinned (read once per process: published versions never change), else the current."""
-    if params.version is not None:
-        return layout.read_pinned_manifest(storage, params.index, params.version)
-    return layout.read_current_manifest(storage, params.index)
-
-
-def _holds(index: str, shard: int) -> bool:
-    return any(s.name == index and s.shard == shard for s in held())
-
-
 def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     """One piece per shard of the current version (one shard: one piece, on that shard's queue), the queries
     checked first (dimension, type) from their header alone.
@@ -55,18 +49,38 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     queue (``SPT_API_SEARCH_SHARD_QUEUES=false``)."""
     if params.shard is not None:
         return [params]
-    from workers.services.search.settings import SearchSettings
-
     storage = object_store(settings)
-    manifest = _manifest(storage, params)
-    own = SearchSettings.for_core(settings, "search")
-    shard_queues = bool(getattr(own, "shard_queues", True))
-    if manifest["shards"] == 1 and (not shard_queues or _holds(params.index, 0)):
-        return [params]  # the run reads and checks the queries
-    try:
-        header = parse_npy_header(head(storage, params.queries, settings, "queries"))
-    except ValueError as exc:
-        raise UsageError(f"queries: {exc}", parameter="queries") from None
+    shard_queues = search_settings(settings).shard_queues
+    if params.version is not None:
+        manifest = layout.read_pinned_manifest(storage, params.index, params.version)
+    elif _holds_one_shard(storage, params.index):
+        # Its run lists the index (while it reads the queries) and checks the queries: nothing to do here.
+        return [params]
+    elif not shard_queues:
+        manifest, pending = layout.current_with_log(storage, params.index)  # the listing its run needs
+        if manifest["shards"] == 1:
+            _LISTED.value = (params.index, manifest, pending, time.monotonic())
+            return [params]  # the run reads and checks the queries
+    else:
+        # The versions' listing and the queries' header, at once.
+        header_read = background(head, storage, params.queries, settings, "queries")
+        manifest = wait_for(header_read, lambda: layout.read_current_manifest(storage, params.index))
+        return _pieces(params, manifest, header_read.result(), shard_queues)
+    return _pieces(params, manifest, head(storage, params.queries, settings, "queries"), shard_queues)
+
+
+def _holds_one_shard(storage: Any, index: str) -> bool:
+    """This process holds shard 0 of a version of ``index`` that has one shard (compactions keep the count)."""
+    return any(
+        s.name == index and s.shard == 0 and layout.read_pinned_manifest(storage, index, s.version)["shards"] == 1
+        for s in held()
+    )
+
+
+def _pieces(params: SearchParams, manifest: dict[str, Any], queries_head: bytes, shard_queues: bool) -> list[
+    SearchParams
+]:
+    header = c_order_header(queries_head, "queries")
     check_queries(header.dtype, header.shape, manifest["dimension"])
     return [
         params.model_copy(update={"shard": i, "version": manifest["version"], "shard_queue": shard_queues})
@@ -74,26 +88,81 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
     ]
 
 
-def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    apply_threads(settings)
+#: What the split just listed for a search it runs in place (index, manifest, pending log entries, when), taken
+#: by that search's run in the same thread: the split and the run come one after the other in one job, and a
+#: second listing a few milliseconds later cost as much as the split's (a LIST request per search).
+_LISTED = threading.local()
+#: Oldest listing a run takes from its split (seconds): a guard, the run follows its split at once.
+LISTED_MAX_AGE = 1.0
+
+
+def _listed(index: str) -> tuple[dict[str, Any], list[str]] | None:
+    """What the split of this job listed for ``index``, taken once; None when it listed nothing for it."""
+    listed = getattr(_LISTED, "value", None)
+    _LISTED.value = None
+    if listed is not None and listed[0] == index and time.monotonic() - listed[3] < LISTED_MAX_AGE:
+        return listed[1], listed[2]
+    return None
+
+
+def _index_state(
+    storage: Any, index: str, version: int | None, listed: tuple[dict[str, Any], list[str]] | None = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The manifest to search (of ``version``, else the current one) and the ids deleted since: one listing,
+    none when ``listed`` holds the split's."""
     pending: list[str] | None = None
-    if params.version is None:
-        manifest, pending = layout.current_with_log(storage, params.index)  # one listing for both
+    if version is None:
+        manifest, pending = listed or layout.current_with_log(storage, index)  # one listing for both
     else:
-        manifest = layout.read_pinned_manifest(storage, params.index, params.version)
-    version = manifest["version"]
-    with open(queries_path, "rb") as handle:
-        try:
-            parse_npy_header(handle.read(4096))
-        except ValueError as exc:
-            raise UsageError(f"queries: {exc}", parameter="queries") from None
+        manifest = layout.read_pinned_manifest(storage, index, version)
+    return manifest, pending_deletes(storage, index, manifest, pending)
+
+
+#: storage → the reader of input references (kept: one for another bucket makes an S3 client).
+_READERS: weakref.WeakKeyDictionary[Any, StoredInputs] = weakref.WeakKeyDictionary()
+
+
+def _query_bytes(ref: str, storage: Any, settings: Any) -> Path | bytes:
+    """The queries file: in place on a local store, else its bytes (a search's queries are small: read into
+    memory, not downloaded to a job folder made and removed for them, then read back)."""
+    reader = _READERS.get(storage)
+    if reader is None:
+        reader = _READERS.setdefault(storage, StoredInputs(storage, settings))
+    store, key = reader.locate(ref, "queries")
     try:
-        queries = np.load(queries_path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
+        local = store.local_path(key)
+        return local if local is not None else b"".join(store.read_chunks(key, 8 << 20))
+    except FileNotFoundError:
+        raise UsageError(f"the input {ref!r} is no longer stored") from None
+
+
+def _load_queries(source: Path | bytes, dimension: int) -> np.ndarray:
+    """The float32 [q, dimension] array of an .npy file (a path or its bytes); a UsageError naming ``queries``."""
+    if isinstance(source, bytes):
+        head = source[:4096]
+    else:
+        with open(source, "rb") as handle:
+            head = handle.read(4096)
+    header = c_order_header(head, "queries")
+    try:
+        if isinstance(source, bytes):
+            queries = np.load(io.BytesIO(source), allow_pickle=False)
+        else:
+            queries = np.load(source, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"queries: not a readable .npy file ({exc})", parameter="queries") from None
-    check_queries(queries.dtype.str, queries.shape, manifest["dimension"])
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    deleted = pending_deletes(storage, params.index, manifest, pending)
+    check_queries(header.dtype, queries.shape, dimension)
+    return np.ascontiguousarray(queries, dtype=np.float32)
+
+
+def _search(
+    params: SearchParams, settings: Any, queries: Path | bytes, state: tuple[dict[str, Any], np.ndarray], storage: Any
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``queries``: the .npy file or its bytes; ``state``: what :func:`_index_state` read."""
+    apply_threads(settings)
+    manifest, deleted = state
+    version = manifest["version"]
+    queries_array = _load_queries(queries, manifest["dimension"])
     nprobe = params.nprobe or manifest.get("nprobe")
     shards = [params.shard] if params.shard is not None else list(range(manifest["shards"]))
     answers = []
@@ -101,7 +170,7 @@ def _search(params: SearchParams, storage: Any, settings: Any, queries_path: Any
         if shard >= manifest["shards"]:
             raise UsageError(f"shard: index {params.index!r} has {manifest['shards']} shards", parameter="shard")
         loaded = load_shard(storage, settings, params.index, shard, version)
-        distances, ids = search_index(loaded.index, queries, params.k, nprobe, deleted)
+        distances, ids = search_index(loaded.index, queries_array, params.k, nprobe, deleted)
         answers.append((ids, distances))
     ids, distances = merge_neighbours(answers, params.k, manifest["metric"])
     return ids, distances, version
@@ -134,8 +203,11 @@ def _npz(ids: np.ndarray, distances: np.ndarray, version: int) -> bytes:
 
 def run(params: SearchParams, ctx: JobContext) -> None:
     storage = _storage(ctx, ctx.settings)
-    path = ctx.input_path(params.queries)
-    ids, distances, version = _search(params, storage, ctx.settings, path)
+    listed = _listed(params.index) if params.version is None else None  # taken before anything may fail
+    # The index's listing (and log) while the queries download: two requests' wait, one paid.
+    state = background(_index_state, storage, params.index, params.version, listed)
+    queries = wait_for(state, lambda: _query_bytes(params.queries, storage, ctx.settings))
+    ids, distances, version = _search(params, ctx.settings, queries, state.result(), storage)
     # No progress of 1 of 1 here: a store write and an event per search, for a job about to end (the
     # version searched is in the result).
     ctx.add_result(RESULT_NAME, _npz(ids, distances, version), RESULT_TYPE, result_id="neighbours")
@@ -143,21 +215,16 @@ def run(params: SearchParams, ctx: JobContext) -> None:
 
 def sync(params: SearchParams, settings: Any, service_settings: Any) -> SyncResult:
     """``/api/search/sync``: every shard searched in this worker (loaded on demand), one .npz answered."""
-    import tempfile
-    from pathlib import Path
-
     from workers.services.search.refs import storage_key
 
     storage = object_store(settings)
-    with tempfile.TemporaryDirectory(prefix="search-") as tmp:
-        path = Path(tmp) / "queries.npy"
-        try:
-            with path.open("wb") as handle:
-                for chunk in storage.read_chunks(storage_key(params.queries, settings, "queries")):
-                    handle.write(chunk)
-        except FileNotFoundError:
-            raise UsageError(f"queries: no stored file {params.queries[:200]!r}", parameter="queries") from None
-        ids, distances, version = _search(params, storage, settings, path)
+    key = storage_key(params.queries, settings, "queries")
+    state = background(_index_state, storage, params.index, params.version)
+    try:
+        queries = wait_for(state, lambda: b"".join(storage.read_chunks(key, 8 << 20)))
+    except FileNotFoundError:
+        raise UsageError(f"queries: no stored file {params.queries[:200]!r}", parameter="queries") from None
+    ids, distances, version = _search(params, settings, queries, state.result(), storage)
     return SyncResult(_npz(ids, distances, version), RESULT_TYPE, RESULT_NAME)
 
 
@@ -176,9 +243,10 @@ def merge(params: SearchParams, children: list[ChildOutcome], ctx: MergeContext)
         result = next(r for r in ordered[0].results if r.result_id == "neighbours")
         ctx.adopt_result(result)
         return
-    for child in ordered:
-        result = next(r for r in child.results if r.result_id == "neighbours")
-        with np.load(io.BytesIO(ctx.read_result(result)), allow_pickle=False) as data:
+    # The pieces' answers fetched at once, not one request after another.
+    reads = [background(ctx.read_result, next(r for r in c.results if r.result_id == "neighbours")) for c in ordered]
+    for read in reads:
+        with np.load(io.BytesIO(read.result()), allow_pickle=False) as data:
             answers.append((data["ids"], data["distances"]))
             versions.add(int(data["version"]))
     if len(versions) != 1:
