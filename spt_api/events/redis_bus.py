@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,8 +48,9 @@ class RedisEventPublisher:
         self._connection_class = pool.connection_class
         self._connection_kwargs = pool.connection_kwargs
         self._local = threading.local()
+        # For close(); weak, so that the connection of a thread that ended goes (and closes) with it.
         # redis-py's connections are untyped: Any, not a cast on every call.
-        self._all: list[Any] = []
+        self._all: weakref.WeakSet[Any] = weakref.WeakSet()
         self._all_lock = threading.Lock()
         self.prefix = prefix
 
@@ -70,7 +72,7 @@ class RedisEventPublisher:
         if getattr(self._local, "pid", None) != pid:
             connection = self._connection_class(**self._connection_kwargs)
             with self._all_lock:
-                self._all.append(connection)
+                self._all.add(connection)
             self._local.connection, self._local.pid = connection, pid
         return self._local.connection
 
@@ -87,7 +89,8 @@ class RedisEventPublisher:
     def close(self) -> None:
         """Close every thread's connection (a thread that publishes afterwards opens a new one)."""
         with self._all_lock:
-            connections, self._all = self._all, []
+            connections = list(self._all)
+            self._all.clear()
         for connection in connections:
             connection.disconnect()
         self._local = threading.local()
