@@ -130,6 +130,7 @@ class PgHotPath:
                 self.engine.dialect.do_ping(connection)
             except Exception:
                 # Dead while idle (a server restart): drop it; the pool replaces it, as on a checkout ping.
+                self._local.held = None
                 held.fairy.invalidate()
                 held.fairy.close()
                 held = None

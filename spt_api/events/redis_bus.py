@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
 from spt_api.events.bus import EventBus, InProcessEventBus, Subscription
 from spt_api.events.messages import JobEvent
+from spt_api.redis_direct import DirectRedis
 from spt_api.uws.principal import Principal
 
 __all__ = ["RedisEventBus", "RedisEventPublisher"]
@@ -32,24 +30,11 @@ CLAIM_BATCH_SECONDS = 0.05
 
 
 class RedisEventPublisher:
-    """Synchronous publisher for workers; a Redis outage loses the event, never the job.
-
-    Each thread (and process) keeps one connection of its own and speaks to it directly: a
-    ``redis.Redis`` client takes a connection from its pool and hands it back, checks its process id
-    and wraps the call in retries on every command, about half of what a PUBLISH costs. A lost
-    connection is made again on the next command (the first failure is retried once on a fresh one,
-    as the client's retry would).
-    """
+    """Synchronous publisher for workers (and the API's pool threads); a Redis outage loses the event,
+    never the job. Each thread publishes on a connection of its own (:class:`~spt_api.redis_direct.DirectRedis`)."""
 
     def __init__(self, url: str, prefix: str = CHANNEL_PREFIX) -> None:
-        # The pool only parses the URL (host, port, db, password, TLS, unix socket); it lends no connection.
-        pool = redis.ConnectionPool.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        self._connection_class = pool.connection_class
-        self._connection_kwargs = pool.connection_kwargs
-        self._local = threading.local()
-        # redis-py's connections are untyped: Any, not a cast on every call.
-        self._all: list[Any] = []
-        self._all_lock = threading.Lock()
+        self._redis = DirectRedis(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
 
     def publish(self, job_id: str, event: JobEvent) -> None:
@@ -57,44 +42,14 @@ class RedisEventPublisher:
 
     def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
         """Publish ``events`` in order, in one round trip (one write, then their answers)."""
-        commands = [("PUBLISH", self.prefix + job_id, event.to_json()) for job_id, event in events]
         try:
-            try:
-                self._send(commands)
-            except (redis.ConnectionError, redis.TimeoutError):
-                # A connection that died since the last event (a Redis restart): once more on a new one.
-                self._send(commands)
+            self._redis.execute([("PUBLISH", self.prefix + job_id, event.to_json()) for job_id, event in events])
         except redis.RedisError as exc:
-            log.warning("event not published (%d in the batch): %s", len(commands), exc, extra={"job_id": events[0][0]})
-
-    def _connection(self) -> Any:
-        """This thread's connection; a forked child makes its own (and leaves its parent's socket alone)."""
-        pid = os.getpid()
-        if getattr(self._local, "pid", None) != pid:
-            connection = self._connection_class(**self._connection_kwargs)
-            with self._all_lock:
-                self._all.append(connection)
-            self._local.connection, self._local.pid = connection, pid
-        return self._local.connection
-
-    def _send(self, commands: Sequence[tuple[str, str, bytes]]) -> None:
-        connection = self._connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-            for _ in commands:
-                connection.read_response()
-        except BaseException:
-            # Half a command may be on the wire, or its answer still to come: never reuse that socket.
-            connection.disconnect()
-            raise
+            log.warning("event not published (%d in the batch): %s", len(events), exc, extra={"job_id": events[0][0]})
 
     def close(self) -> None:
         """Close every thread's connection (a thread that publishes afterwards opens a new one)."""
-        with self._all_lock:
-            connections, self._all = self._all, []
-        for connection in connections:
-            connection.disconnect()
-        self._local = threading.local()
+        self._redis.close()
 
 
 class RedisEventBus(EventBus):

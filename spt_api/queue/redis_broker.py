@@ -22,7 +22,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import redis
+from spt_api.redis_direct import DirectRedis
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -48,12 +48,12 @@ class RedisTaskWriter:
     def __init__(self, app: Celery, broker_url: str) -> None:
         self.app = app
         transport_options = app.conf.broker_transport_options or {}
-        self.client = redis.Redis.from_url(
+        # Each sending thread pushes on a connection of its own; a lost one is made again once (a
+        # repeated push is harmless: a second delivery of a job's message finds it claimed).
+        self.redis = DirectRedis(
             broker_url,
             socket_timeout=transport_options.get("socket_timeout", 5),
             socket_connect_timeout=transport_options.get("socket_connect_timeout", 3),
-            # As Celery's publish retry policy does: a broker blip costs a retry, not the send.
-            retry_on_timeout=True,
         )
         from celery.utils.nodenames import anon_nodename
 
@@ -102,7 +102,7 @@ class RedisTaskWriter:
 
     def push(self, queue: str, message: bytes) -> None:
         """Queue ``message``; the queue's list has the queue's name, as at priority 0 in kombu."""
-        self.client.lpush(queue, message)
+        self.redis.execute([("LPUSH", queue, message)])
 
     def close(self) -> None:
-        self.client.close()
+        self.redis.close()

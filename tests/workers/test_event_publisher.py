@@ -111,16 +111,27 @@ def test_a_redis_that_is_down_loses_the_event_with_a_warning(
 def test_threads_publish_on_connections_of_their_own(server: PrivateRedis) -> None:
     listener = Listener(server.url)
     publisher = RedisEventPublisher(server.url)
+    published = threading.Barrier(4)
+    counted = threading.Event()
+
+    def publish() -> None:
+        publisher.publish("j1", EVENT)
+        published.wait(timeout=10)
+        counted.wait(timeout=10)  # alive (and holding its connection) until counted
+
+    threads = [threading.Thread(target=publish) for _ in range(3)]
     try:
         publisher.publish("j1", EVENT)
-        threads = [threading.Thread(target=publisher.publish, args=("j1", EVENT)) for _ in range(3)]
         for thread in threads:
             thread.start()
+        published.wait(timeout=10)
+        # One per thread that published (the API publishes from its pool threads at once).
+        assert len(publisher._redis._all) == 4
+        counted.set()
+        assert [listener.next() for _ in range(4)] == [EVENT.to_json()] * 4
+    finally:
+        counted.set()
         for thread in threads:
             thread.join()
-        assert [listener.next() for _ in range(4)] == [EVENT.to_json()] * 4
-        # One per thread that published (the API publishes from its pool threads at once).
-        assert len(publisher._all) == 4
-    finally:
         publisher.close()
         listener.close()
