@@ -201,17 +201,7 @@ class InProcessEventBus(EventBus):
             return sum(len(s) for s in self._subscribers.values()) + len(self._every_job)
 
     def publish(self, job_id: str, event: JobEvent) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._deliver(job_id, event)
-        else:
-            loop.call_soon_threadsafe(self._deliver, job_id, event)
+        self.publish_many([(job_id, event)])
 
     def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
         loop = self._loop

@@ -45,30 +45,32 @@ class Listener:
         self.pubsub.close()
 
 
-def test_events_arrive_as_the_events_json(server: PrivateRedis) -> None:
+@pytest.fixture
+def listened(server: PrivateRedis) -> Iterator[tuple[Listener, RedisEventPublisher]]:
+    """A listener subscribed to j1's channel, and a publisher, on the server."""
     listener = Listener(server.url)
     publisher = RedisEventPublisher(server.url)
     try:
-        for _ in range(3):
-            publisher.publish("j1", EVENT)
-            assert listener.next() == EVENT.to_json()
+        yield listener, publisher
     finally:
         publisher.close()
         listener.close()
 
 
-def test_a_batch_arrives_whole_and_in_order(server: PrivateRedis) -> None:
+def test_events_arrive_as_the_events_json(listened: tuple[Listener, RedisEventPublisher]) -> None:
+    listener, publisher = listened
+    for _ in range(3):
+        publisher.publish("j1", EVENT)
+        assert listener.next() == EVENT.to_json()
+
+
+def test_a_batch_arrives_whole_and_in_order(listened: tuple[Listener, RedisEventPublisher]) -> None:
     """publish_many (a job's held start with its end) sends its events in order, in one round trip."""
-    listener = Listener(server.url)
-    publisher = RedisEventPublisher(server.url)
+    listener, publisher = listened
     started = JobEvent(type="phase", phase="EXECUTING", job_id="j1")
     ended = JobEvent(type="phase", phase="COMPLETED", job_id="j1", duration=0.001)
-    try:
-        publisher.publish_many([("j1", started), ("j1", ended)])
-        assert [listener.next(), listener.next()] == [started.to_json(), ended.to_json()]
-    finally:
-        publisher.close()
-        listener.close()
+    publisher.publish_many([("j1", started), ("j1", ended)])
+    assert [listener.next(), listener.next()] == [started.to_json(), ended.to_json()]
 
 
 def test_the_first_event_after_a_redis_restart_gets_through(
