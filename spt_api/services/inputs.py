@@ -10,8 +10,10 @@ whole file with ``ctx.input_path(ref)`` or ``ctx.open_input(ref)``.
 
 from __future__ import annotations
 
+import functools
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import IO, Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -52,15 +54,18 @@ def _is_input(annotation: Any, metadata: Sequence[Any]) -> bool:
     return False
 
 
-def input_fields(model: type[BaseModel]) -> dict[str, str]:
-    """The model's :data:`InputFile` fields: every accepted lower-cased name (field and alias) → field name."""
+@functools.cache
+def input_fields(model: type[BaseModel]) -> Mapping[str, str]:
+    """The model's :data:`InputFile` fields: every accepted lower-cased name (field and alias) → field name.
+
+    Remembered per model (a class does not change): every submission asks, three times."""
     names: dict[str, str] = {}
     for name, info in model.model_fields.items():
         if _is_input(info.annotation, info.metadata):
             names[name.lower()] = name
             if info.alias:
                 names[info.alias.lower()] = name
-    return names
+    return MappingProxyType(names)
 
 
 class InputReader(Protocol):
