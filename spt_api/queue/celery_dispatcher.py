@@ -34,12 +34,8 @@ class CeleryDispatcher(Dispatcher):
     def send(self, job: Job) -> str | None:
         task_id = job.task_id or new_task_id(job.job_id)
         args, kwargs, options = task_message(job, job.queue, task_id)
-        if self.writer is not None:
-            queue = options.pop("queue")
-            del options["task_id"]
-            self.writer.push(queue, self.writer.message(RUN_JOB_TASK, task_id, args, kwargs, queue, **options))
-        else:
-            self.app.send_task(RUN_JOB_TASK, args=args, kwargs=kwargs, **options)
+        send_task = self.writer.send_task if self.writer is not None else self.app.send_task
+        send_task(RUN_JOB_TASK, args=args, kwargs=kwargs, **options)
         return task_id
 
     def stop(self) -> None:

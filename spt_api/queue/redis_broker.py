@@ -100,9 +100,12 @@ class RedisTaskWriter:
             }
         ).encode()
 
-    def push(self, queue: str, message: bytes) -> None:
-        """Queue ``message``; the queue's list has the queue's name, as at priority 0 in kombu."""
-        self.redis.execute([("LPUSH", queue, message)])
+    def send_task(
+        self, name: str, *, args: list[Any], kwargs: dict[str, Any], queue: str, task_id: str, **options: Any
+    ) -> None:
+        """What ``Celery.send_task`` does with the same arguments: the message pushed onto the queue's list
+        (named after the queue, as at priority 0 in kombu)."""
+        self.redis.execute([("LPUSH", queue, self.message(name, task_id, args, kwargs, queue, **options))])
 
     def close(self) -> None:
         self.redis.close()
