@@ -59,13 +59,7 @@ class HeldStartPublisher:
                 self._lock.notify()
 
     def publish(self, job_id: str, event: JobEvent) -> None:
-        # Sent under the lock, as the timer thread sends: a start it is releasing cannot be overtaken.
-        with self._lock:
-            held = self._held.pop(job_id, None)
-            if held is None:
-                self.publisher.publish(job_id, event)
-            else:
-                self.publisher.publish_many([(job_id, held[1]), (job_id, event)])
+        self.publish_many([(job_id, event)])
 
     def drop(self, job_id: str) -> None:
         """Forget the held start of a job that ended without an event of ours (aborted, or taken over):
@@ -74,12 +68,11 @@ class HeldStartPublisher:
             self._held.pop(job_id, None)
 
     def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
+        # Sent under the lock, as the timer thread sends: a start it is releasing cannot be overtaken. The
+        # held starts of these jobs go first, in the same batch.
         with self._lock:
-            for job_id, _ in events:
-                held = self._held.pop(job_id, None)
-                if held is not None:
-                    self.publisher.publish(job_id, held[1])
-            self.publisher.publish_many(events)
+            held = [(job_id, start[1]) for job_id, _ in events if (start := self._held.pop(job_id, None))]
+            self.publisher.publish_many([*held, *events])
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._owner_pid == os.getpid() and self._thread.is_alive():
