@@ -48,6 +48,13 @@ def run_job(client: httpx.Client, service: str, timeout: float = 120, **params: 
     return job
 
 
+def build_index(client: httpx.Client, name: str, **params: Any) -> dict[str, Any]:
+    """Run an index job that must complete (``params``: vectors, shards, factory...); its JSON."""
+    job = run_job(client, "index", name=name, **params)
+    assert job["phase"] == "COMPLETED", job
+    return job
+
+
 def neighbours(client: httpx.Client, job: dict[str, Any]) -> dict[str, np.ndarray]:
     answer = client.get(f"{job['url']}/results/neighbours", follow_redirects=True)
     assert answer.status_code == 200, answer.text
