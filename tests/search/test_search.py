@@ -5,6 +5,7 @@ Data are seeded Gaussian clusters; the truth is exact numpy search (float64).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 from spt_api.services import UsageError
 from spt_api.storage.inputs import StoredInputs
 from spt_api.testing import ServerThread
-from tests.search.data import JSON, build_index, clusters, exact, neighbours, put_npy, run_job
+from tests.api.uws_helpers import wait_until_final
+from tests.search.data import JSON, build_index, clusters, exact, neighbours, npy_bytes, put_npy, run_job
 from workers.services.search import run as search_run
 from workers.services.search.faiss_index import recall_at
 from workers.services.search.params import SearchParams
@@ -72,8 +74,6 @@ def test_fewer_than_k_are_padded_and_sync_answers_the_npz(
     build_index(client, "small", vectors="datasets/small/vectors.npy", shards="2")
     answer = client.post("/api/search/sync", data={"index": "small", "queries": "datasets/flat/queries.npy", "k": "8"})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         ids, distances = data["ids"], data["distances"]
     assert ids.shape == (40, 8)
@@ -230,22 +230,16 @@ def test_an_index_deleted_and_built_again_is_searched_as_the_new_one(
 
 def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
     """Vectors and queries as multipart file parts: stored byte for byte, checked from their headers."""
-    from tests.search.data import npy_bytes
-
     vectors = flat["vectors"][:500]
     built = client.post("/api/index/jobs", data={"name": "uploaded", "PHASE": "RUN"},
                         files={"vectors": ("v.npy", npy_bytes(vectors), "application/octet-stream")}, headers=JSON)
     assert built.status_code == 303, built.text
-    job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": "EXECUTING"}, headers=JSON).json()
-    while job["phase"] in ("QUEUED", "EXECUTING"):
-        job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": job["phase"]}, headers=JSON).json()
+    job = wait_until_final(client, built.headers["Location"], timeout=120)
     assert job["phase"] == "COMPLETED", job
     queries = flat["queries"][:5]
     answer = client.post("/api/search/sync", data={"index": "uploaded", "k": "3"},
                          files={"queries": ("q.npy", npy_bytes(queries), "application/octet-stream")})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         truth, _ = exact(vectors, np.arange(500), queries, 3)
         assert (data["ids"] != truth).mean() < 0.01
@@ -258,8 +252,6 @@ def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
 def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: httpx.Client) -> None:
     """/vectors and /delete take multipart .npy parts: checked from their headers, kept in the log, and the
     request's own upload objects are gone after the call."""
-    from tests.search.data import npy_bytes
-
     storage = server.backends.jobs.objects
     vectors = clusters(200, D, seed=41)
     put_npy(storage, "datasets/logup/vectors.npy", vectors)
@@ -284,8 +276,6 @@ def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: htt
     answer = client.post("/api/search/sync", data={"index": "logup", "k": "10"},
                          files={"queries": ("q.npy", npy_bytes(vectors[4:8]), octet)})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         found = data["ids"]
     assert found.shape == (4, 10) and not np.isin(found, [5, 6]).any()
