@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 
 from tests.api.uws_helpers import JSON, wait_until_final
+from tests.support.arrays import npy_bytes
 
 
 def clusters(n: int, d: int, seed: int, centres: int = 20) -> np.ndarray:
@@ -16,12 +17,6 @@ def clusters(n: int, d: int, seed: int, centres: int = 20) -> np.ndarray:
     middle = rng.normal(0, 4, (centres, d))
     which = rng.integers(0, centres, n)
     return (middle[which] + rng.normal(0, 1, (n, d))).astype(np.float32)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def put_npy(storage: Any, key: str, array: np.ndarray) -> str:

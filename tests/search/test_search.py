@@ -19,7 +19,8 @@ from spt_api.services import UsageError
 from spt_api.storage.inputs import StoredInputs
 from spt_api.testing import ServerThread
 from tests.api.uws_helpers import wait_until_final
-from tests.search.data import JSON, build_index, clusters, exact, neighbours, npy_bytes, put_npy, run_job
+from tests.search.data import JSON, build_index, clusters, exact, neighbours, put_npy, run_job
+from tests.support.arrays import npy_bytes
 from workers.services.search import run as search_run
 from workers.services.search.faiss_index import recall_at
 from workers.services.search.params import SearchParams
