@@ -65,8 +65,11 @@ def children(element: ET.Element) -> list[str]:
     return [child.tag.split("}", 1)[1] for child in element]
 
 
-def get_job(client: httpx.Client, job_url: str, **params: Any) -> dict[str, Any]:
-    response = client.get(job_url, params=params, headers=JSON)
+def get_job(
+    client: httpx.Client, job_url: str, *, headers: dict[str, str] | None = None, **params: Any
+) -> dict[str, Any]:
+    """The job's JSON document (``headers``: more request headers, e.g. a user's bearer token)."""
+    response = client.get(job_url, params=params, headers={**JSON, **(headers or {})})
     assert response.status_code == 200, response.text
     job: dict[str, Any] = response.json()
     return job
@@ -82,18 +85,24 @@ def get_job_xml(client: httpx.Client, job_url: str, **params: Any) -> ET.Element
 
 
 def wait_for_phase(
-    client: httpx.Client, job_url: str, phases: set[str] | frozenset[str], timeout: float = 30
+    client: httpx.Client,
+    job_url: str,
+    phases: set[str] | frozenset[str],
+    timeout: float = 30,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Follow the job with WAIT (PHASE = the phase last seen) until it is in one of ``phases``."""
     deadline = time.monotonic() + timeout
-    job = get_job(client, job_url)
+    job = get_job(client, job_url, headers=headers)
     while job["phase"] not in phases:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"job still {job['phase']} after {timeout}s, wanted {sorted(phases)}"
         assert job["phase"] in ACTIVE, f"job ended {job['phase']}, wanted {sorted(phases)}: {job}"
-        job = get_job(client, job_url, WAIT=max(1, min(5, int(remaining))), PHASE=job["phase"])
+        job = get_job(client, job_url, headers=headers, WAIT=max(1, min(5, int(remaining))), PHASE=job["phase"])
     return job
 
 
-def wait_until_final(client: httpx.Client, job_url: str, timeout: float = 30) -> dict[str, Any]:
-    return wait_for_phase(client, job_url, {"COMPLETED", "ERROR", "ABORTED", "HELD", "ARCHIVED"}, timeout)
+def wait_until_final(
+    client: httpx.Client, job_url: str, timeout: float = 30, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return wait_for_phase(client, job_url, {"COMPLETED", "ERROR", "ABORTED", "HELD", "ARCHIVED"}, timeout, headers)

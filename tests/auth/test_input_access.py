@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.uws_helpers import wait_until_final
 from tests.auth.conftest import auth_settings, bearer
 from tests.auth.standin import KeycloakStandIn
 from tests.support.server import RunningServer, start_server
@@ -54,9 +55,7 @@ class Users:
     def completed(self, user: str, response: httpx.Response) -> tuple[str, dict[str, Any]]:
         assert response.status_code == 303, response.text
         url = response.headers["Location"]
-        job = self.job(user, url)
-        while job["phase"] in ("PENDING", "QUEUED", "EXECUTING"):
-            job = self.job(user, url, WAIT="30")
+        job = wait_until_final(self.http, url, timeout=120, headers=bearer(self.tokens[user]))
         assert job["phase"] == "COMPLETED", job
         return url, job
 

@@ -15,7 +15,7 @@ from tests.api.uws_helpers import job_id_of
 from tests.auth.conftest import bearer
 from tests.auth.standin import KeycloakStandIn
 from tests.auth.test_login import PAGE, login
-from tests.live.ws_client import connect, next_message, read_until, ws_url
+from tests.live.ws_client import connect, events_url, next_message, read_until
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -29,11 +29,6 @@ def create(server: RunningServer, token: str, run: bool = False, **params: str) 
     return response.headers["Location"]
 
 
-def socket_of(server: RunningServer, job_url: str | None = None) -> str:
-    path = f"/echo/jobs/{job_id_of(job_url)}/events" if job_url else "/events"
-    return ws_url(server.base_url, server.settings.base_path + path)
-
-
 async def closed_with(conn: Any) -> tuple[int | None, str | None]:
     assert await next_message(conn) is None
     return conn.close_code, conn.close_reason
@@ -45,18 +40,18 @@ async def test_a_token_as_first_message_opens_my_jobs_and_not_anothers(
     alice, bob = keycloak.access_token("alice"), keycloak.access_token("bob")
     mine, theirs = create(auth_server, alice, message="alice's"), create(auth_server, bob, message="bob's")
 
-    conn = await connect(socket_of(auth_server, mine))
+    conn = await connect(events_url(auth_server, mine))
     await conn.write_message(f'{{"type": "auth", "token": "{alice}"}}')
     first = await next_message(conn)
     assert first is not None and first["jobId"] == job_id_of(mine) and first["job"]["ownerId"] == "alice"
     conn.close()
 
-    conn = await connect(socket_of(auth_server, theirs))
+    conn = await connect(events_url(auth_server, theirs))
     await conn.write_message(f'{{"type": "auth", "token": "{alice}"}}')
     assert await closed_with(conn) == (4404, f"no job {job_id_of(theirs)!r}")
 
     # All of alice's jobs: bob's never appear, not even as they change.
-    everything = await connect(socket_of(auth_server))
+    everything = await connect(events_url(auth_server))
     await everything.write_message(f'{{"type": "auth", "token": "{alice}"}}')
     current = await read_until(everything, lambda m: m["jobId"] == job_id_of(mine))
     assert job_id_of(theirs) not in {m["jobId"] for m in current}
@@ -71,7 +66,7 @@ async def test_a_token_as_first_message_opens_my_jobs_and_not_anothers(
 async def test_a_bearer_header_needs_no_first_message(auth_server: RunningServer, keycloak: KeycloakStandIn) -> None:
     token = keycloak.access_token("bob")
     job = create(auth_server, token, message="header")
-    conn = await connect(socket_of(auth_server, job), Authorization=f"Bearer {token}")
+    conn = await connect(events_url(auth_server, job), Authorization=f"Bearer {token}")
     assert (await next_message(conn) or {})["jobId"] == job_id_of(job)
     conn.close()
 
@@ -95,17 +90,17 @@ def expired_token(keycloak: KeycloakStandIn) -> str:
 async def test_a_bad_token_closes_the_socket(
     auth_server: RunningServer, keycloak: KeycloakStandIn, token_of: Any, code: int
 ) -> None:
-    conn = await connect(socket_of(auth_server))
+    conn = await connect(events_url(auth_server))
     await conn.write_message(f'{{"type": "auth", "token": "{token_of(keycloak)}"}}')
     assert (await closed_with(conn))[0] == code
     # The same token as a header: the same answer.
-    conn = await connect(socket_of(auth_server), Authorization=f"Bearer {token_of(keycloak)}")
+    conn = await connect(events_url(auth_server), Authorization=f"Bearer {token_of(keycloak)}")
     assert (await closed_with(conn))[0] == code
 
 
 async def test_no_credentials_at_all_is_4401(auth_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spt_api.handlers.live, "AUTH_MESSAGE_TIMEOUT", 0.5)
-    conn = await connect(socket_of(auth_server))
+    conn = await connect(events_url(auth_server))
     assert (await closed_with(conn))[0] == 4401
 
 
@@ -130,7 +125,7 @@ async def test_a_login_session_opens_a_socket_with_the_xsrf_token_only(
     assert page.status_code == 200 and 'name="_xsrf"' in page.text
     xsrf = browser.cookies.get("_xsrf")
     assert xsrf
-    url = socket_of(auth_server, job)
+    url = events_url(auth_server, job)
     conn = await connect(f"{url}?_xsrf={xsrf}", Cookie=cookies(browser))
     assert (await next_message(conn) or {})["job"]["ownerId"] == "alice"
     conn.close()

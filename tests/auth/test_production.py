@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.api.uws_helpers import wait_until_final
 from tests.auth.conftest import SESSION_SECRET, bearer
 from tests.auth.standin import KeycloakStandIn
 from tests.support.server import start_server
@@ -23,9 +24,7 @@ def test_owned_jobs_on_postgres_and_celery(keycloak: KeycloakStandIn, production
                                 headers=alice)
             assert created.status_code == 303, created.text
             job = created.headers["Location"]
-            document = http.get(job, params={"WAIT": "30", "PHASE": "QUEUED"}, headers=alice).json()
-            while document["phase"] in ("QUEUED", "EXECUTING"):
-                document = http.get(job, params={"WAIT": "30"}, headers=alice).json()
+            document = wait_until_final(http, job, timeout=120, headers=alice)
             assert document["phase"] == "COMPLETED" and document["ownerId"] == "alice"
             assert http.get(job + "/results/message", headers=bob).status_code == 404
             assert http.get(job, headers=bob).status_code == 404

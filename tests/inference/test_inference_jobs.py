@@ -17,20 +17,9 @@ from spt_api.testing import ServerThread
 from tests.api.uws_helpers import JSON, wait_until_final
 from tests.inference.models import Models, save, two_io_model
 from tests.support._proc import wait_until
+from tests.support.arrays import npy_bytes, npz_bytes
 
 RTOL = 1e-5
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def npz(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def plain(models: Models, name: str, feed: dict[str, np.ndarray], version: int = 1) -> list[np.ndarray]:
@@ -60,7 +49,7 @@ def result(client: httpx.Client, response: httpx.Response) -> tuple[dict[str, An
 def test_digits_classifier_matches_scikit_learn_and_onnxruntime(inference_server: ServerThread, models: Models) -> None:
     x = models.digits_x[1200:]
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        job, body = result(client, submit(client, npy(x), model="digits", batch_size=100))
+        job, body = result(client, submit(client, npy_bytes(x), model="digits", batch_size=100))
     out = np.load(io.BytesIO(body))
     assert sorted(out.files) == ["label", "probabilities"]
     label, probabilities = plain(models, "digits", {"X": x})
@@ -75,7 +64,7 @@ def test_digits_classifier_matches_scikit_learn_and_onnxruntime(inference_server
 def test_conv_graph_matches_numpy_and_onnxruntime(inference_server: ServerThread, models: Models) -> None:
     images = np.random.default_rng(3).standard_normal((40, 1, 8, 8)).astype(np.float32)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        _, body = result(client, submit(client, npy(images), model="conv", output_format="npy"))
+        _, body = result(client, submit(client, npy_bytes(images), model="conv", output_format="npy"))
     features = np.load(io.BytesIO(body))  # npy: the single output
     np.testing.assert_allclose(features, plain(models, "conv", {"image": images})[0], rtol=RTOL)
     # The original: a 3x3 valid convolution (cross-correlation) of each image, then ReLU.
@@ -91,11 +80,11 @@ def test_two_inputs_two_outputs_in_every_format(inference_server: ServerThread, 
     np.testing.assert_allclose(total, a + b, rtol=RTOL)
     np.testing.assert_allclose(dot[:, 0], (a * b).sum(1), rtol=1e-4, atol=1e-6)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        _, body = result(client, submit(client, npz(a=a, b=b), "ab.npz", model="pair", batch_size=64))
+        _, body = result(client, submit(client, npz_bytes(a=a, b=b), "ab.npz", model="pair", batch_size=64))
         out = np.load(io.BytesIO(body))
         np.testing.assert_allclose(out["total"], total, rtol=RTOL)
         np.testing.assert_allclose(out["dot"], dot, rtol=RTOL)
-        _, body = result(client, submit(client, npz(a=a, b=b), "ab.npz", model="pair", output_format="parquet"))
+        _, body = result(client, submit(client, npz_bytes(a=a, b=b), "ab.npz", model="pair", output_format="parquet"))
     table = pq.read_table(io.BytesIO(body))
     assert table.column_names == ["total", "dot"]
     np.testing.assert_allclose(np.array(table.column("total").to_pylist(), np.float32), total, rtol=RTOL)
@@ -125,15 +114,15 @@ def test_bad_submissions_are_400_naming_the_input(
 ) -> None:
     x = np.zeros((3, 64), np.float32)
     bodies = {
-        "digits": npy(x),
-        "f64": npy(x.astype(np.float64)),
-        "rank1": npy(x[0]),
-        "conv": npy(np.zeros((2, 1, 8, 8), np.float32)),
-        "conv9": npy(np.zeros((2, 1, 9, 8), np.float32)),
-        "only_a": npz(a=np.zeros((2, 4), np.float32)),
-        "ab": npz(a=np.zeros((2, 4), np.float32), b=np.zeros((2, 4), np.float32)),
+        "digits": npy_bytes(x),
+        "f64": npy_bytes(x.astype(np.float64)),
+        "rank1": npy_bytes(x[0]),
+        "conv": npy_bytes(np.zeros((2, 1, 8, 8), np.float32)),
+        "conv9": npy_bytes(np.zeros((2, 1, 9, 8), np.float32)),
+        "only_a": npz_bytes(a=np.zeros((2, 4), np.float32)),
+        "ab": npz_bytes(a=np.zeros((2, 4), np.float32), b=np.zeros((2, 4), np.float32)),
         "garbage": b"\xff\xfe not an array",
-        "truncated": npy(x)[:150],
+        "truncated": npy_bytes(x)[:150],
     }
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
         response = submit(client, bodies[body], "x.npz" if body in ("only_a", "ab") else "x.npy", **params)
@@ -145,7 +134,7 @@ def test_bad_submissions_are_400_naming_the_input(
 def test_a_gpu_model_never_falls_back_to_the_cpu(inference_server: ServerThread) -> None:
     a = np.ones((2, 4), np.float32)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        response = submit(client, npz(a=a, b=a), "ab.npz", model="pair_gpu")
+        response = submit(client, npz_bytes(a=a, b=a), "ab.npz", model="pair_gpu")
         assert response.status_code == 303, response.text
         job = wait_until_final(client, response.headers["Location"], 60)
     assert job["phase"] == "ERROR"
@@ -157,16 +146,16 @@ def test_a_new_version_is_used_without_restarting_and_sync_answers_the_file(
 ) -> None:
     a = np.full((3, 4), 2.0, np.float32)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        _, body = result(client, submit(client, npz(a=a, b=a), "ab.npz", model="pair"))
+        _, body = result(client, submit(client, npz_bytes(a=a, b=a), "ab.npz", model="pair"))
         assert np.allclose(np.load(io.BytesIO(body))["total"], 4.0)
         save(two_io_model(scale=10.0), models.repository / "pair" / "2" / "model.onnx")
         try:
-            _, body = result(client, submit(client, npz(a=a, b=a), "ab.npz", model="pair"))
+            _, body = result(client, submit(client, npz_bytes(a=a, b=a), "ab.npz", model="pair"))
             assert np.allclose(np.load(io.BytesIO(body))["total"], 40.0)
-            _, body = result(client, submit(client, npz(a=a, b=a), "ab.npz", model="pair", version=1))
+            _, body = result(client, submit(client, npz_bytes(a=a, b=a), "ab.npz", model="pair", version=1))
             assert np.allclose(np.load(io.BytesIO(body))["total"], 4.0)
             sync = client.post("/api/inference/sync", data={"model": "pair", "output_format": "npz"},
-                               files={"input": ("ab.npz", npz(a=a, b=a))})
+                               files={"input": ("ab.npz", npz_bytes(a=a, b=a))})
             assert sync.status_code == 200, sync.text
             assert np.allclose(np.load(io.BytesIO(sync.content))["total"], 40.0)
         finally:
@@ -177,7 +166,7 @@ def test_a_new_version_is_used_without_restarting_and_sync_answers_the_file(
 
 def test_the_npz_result_is_a_plain_numpy_archive(inference_server: ServerThread) -> None:
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
-        _, body = result(client, submit(client, npy(np.zeros((5, 64), np.float32)), model="digits"))
+        _, body = result(client, submit(client, npy_bytes(np.zeros((5, 64), np.float32)), model="digits"))
     assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["label.npy", "probabilities.npy"]
 
 
@@ -238,7 +227,7 @@ def test_a_parameter_update_is_checked_as_a_creation(inference_server: ServerThr
     a = np.ones((2, 4), np.float32)
     with httpx.Client(base_url=inference_server.base_url, timeout=60) as client:
         created = client.post("/api/inference/jobs", data={"model": "pair"},
-                              files={"input": ("ab.npz", npz(a=a, b=a))}, headers=JSON)
+                              files={"input": ("ab.npz", npz_bytes(a=a, b=a))}, headers=JSON)
         assert created.status_code == 303
         url = created.headers["Location"]
         wrong = client.post(f"{url}/parameters", data={"model": "digits"}, headers=JSON)

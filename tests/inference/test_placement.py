@@ -5,26 +5,17 @@ there only, and fails naming the missing provider rather than falling back to th
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import numpy as np
 
 from spt_api.testing import start_server_thread
-from spt_api.uws.principal import Principal
 from tests.api.uws_helpers import JSON, wait_until_final
 from tests.conftest import ProductionInfra
 from tests.inference.models import Models
 from tests.support._proc import wait_until
+from tests.support.arrays import npz_bytes
 from tests.support.celery_worker import CeleryWorker
-
-SYSTEM = Principal.system_actor("test")
-
-
-def npz(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+from tests.support.principals import SYSTEM
 
 
 def test_jobs_go_to_the_server_whose_capabilities_fit(production_infra: ProductionInfra, models: Models) -> None:
@@ -45,7 +36,7 @@ def test_jobs_go_to_the_server_whose_capabilities_fit(production_infra: Producti
         with httpx.Client(base_url=server.base_url, timeout=60) as client:
             def submit(model: str) -> str:
                 response = client.post("/api/inference/jobs", data={"model": model, "PHASE": "RUN"},
-                                       files={"input": ("ab.npz", npz(a=a, b=a))}, headers=JSON)
+                                       files={"input": ("ab.npz", npz_bytes(a=a, b=a))}, headers=JSON)
                 assert response.status_code == 303, response.text
                 return str(response.headers["Location"])
 

@@ -24,7 +24,7 @@ from spt_api.uws.models import Job
 from spt_api.uws.principal import Principal
 from tests.api.uws_helpers import job_id_of
 from tests.conftest import embedded_settings
-from tests.live.ws_client import RawSocket, connect, next_message, read_until, ws_url
+from tests.live.ws_client import RawSocket, connect, events_path, events_url, next_message, read_until, ws_url
 from tests.support._proc import wait_until
 from tests.support.principals import SYSTEM
 from tests.support.server import RunningServer, serving, start_server
@@ -53,10 +53,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 def on_server(server: RunningServer, coro: Any) -> Any:
     future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, server.loop)
     return future.result(timeout=60)
-
-
-def events_path(server: RunningServer, job_url: str) -> str:
-    return f"{server.settings.base_path}/echo/jobs/{job_id_of(job_url)}/events"
 
 
 # -- a client too slow to read ---------------------------------------------------------------------
@@ -93,7 +89,7 @@ async def test_a_client_that_never_reads_is_closed_with_4408_and_costs_no_memory
 async def test_a_trusted_origin_may_open_a_socket_and_others_not(live_server: RunningServer) -> None:
     from tornado.httpclient import HTTPClientError
 
-    url = ws_url(live_server.base_url, live_server.settings.base_path + "/events")
+    url = events_url(live_server)
     for trusted in ("https://app.example.org", "HTTPS://App.Example.org/"):  # in SPT_API_CORS_ORIGINS
         conn = await connect(url, Origin=trusted)
         conn.close()
@@ -108,7 +104,7 @@ async def test_a_trusted_origin_may_open_a_socket_and_others_not(live_server: Ru
 
 async def test_500_sockets_on_one_process_all_get_one_change(live_server: RunningServer) -> None:
     url = live_server.create_job(message="watched by many")
-    socket_url = ws_url(live_server.base_url, events_path(live_server, url))
+    socket_url = events_url(live_server, url)
     rss_before = rss_bytes()
     conns = []
     for _ in range(0, SOCKETS, 50):
@@ -153,7 +149,7 @@ async def test_500_sockets_on_one_process_all_get_one_change(live_server: Runnin
 async def test_shutdown_closes_the_sockets_with_1001(tmp_path: Path) -> None:
     server, stop = start_server(embedded_settings(tmp_path, embedded_pool_size=1))
     url = server.create_job(message="until shutdown")
-    conn = await connect(ws_url(server.base_url, events_path(server, url)))
+    conn = await connect(events_url(server, url))
     assert (await next_message(conn) or {})["phase"] == "PENDING"
     stopping = asyncio.get_running_loop().run_in_executor(None, stop)
     assert await next_message(conn) is None
@@ -226,7 +222,7 @@ async def authenticated(url: str, token: str | None) -> Any:
     ],
 )
 async def test_a_bad_first_message_closes_the_socket(auth_server: RunningServer, first_message: str, code: int) -> None:
-    conn = await connect(ws_url(auth_server.base_url, auth_server.settings.base_path + "/events"))
+    conn = await connect(events_url(auth_server))
     await conn.write_message(first_message)
     assert await next_message(conn) is None
     assert conn.close_code == code, conn.close_reason
@@ -236,7 +232,7 @@ async def test_a_silent_client_is_closed_with_4401(
     auth_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(spt_api.handlers.live, "AUTH_MESSAGE_TIMEOUT", 0.5)
-    conn = await connect(ws_url(auth_server.base_url, auth_server.settings.base_path + "/events"))
+    conn = await connect(events_url(auth_server))
     assert await next_message(conn) is None
     assert conn.close_code == 4401
 
@@ -255,7 +251,7 @@ async def test_another_users_job_is_4404_and_their_changes_never_reach_me(auth_s
     own = await authenticated(job_url(mine), "alice-token")
     assert (await next_message(own) or {})["jobId"] == mine.job_id
 
-    everything = await authenticated(ws_url(auth_server.base_url, f"{base}/events"), "alice-token")
+    everything = await authenticated(events_url(auth_server), "alice-token")
     current = await read_until(everything, lambda m: m["jobId"] == mine.job_id)
     assert theirs.job_id not in {m["jobId"] for m in current}
     # Bob's job runs to its end, then mine: only mine is seen.

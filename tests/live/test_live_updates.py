@@ -9,14 +9,10 @@ import httpx
 import pytest
 
 from tests.api.uws_helpers import JSON, job_id_of
-from tests.live.ws_client import connect, next_message, read_until, ws_url
+from tests.live.ws_client import connect, events_url, next_message, read_until, ws_url
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-def job_socket(server: RunningServer, job_url: str) -> str:
-    return ws_url(server.base_url, f"{server.settings.base_path}/echo/jobs/{job_id_of(job_url)}/events")
 
 
 def final(message: dict[str, Any]) -> bool:
@@ -25,7 +21,7 @@ def final(message: dict[str, Any]) -> bool:
 
 async def test_job_socket_sends_the_current_state_then_each_change(server: RunningServer) -> None:
     url = server.create_job(message="live", steps=3, delay=0.6)
-    conn = await connect(job_socket(server, url))
+    conn = await connect(events_url(server, url))
     first = await next_message(conn)
     with server.client() as client:
         document = client.get(url, headers=JSON).json()
@@ -57,7 +53,7 @@ async def test_job_socket_sends_the_current_state_then_each_change(server: Runni
 async def test_a_reconnect_gets_the_current_state_first(server: RunningServer) -> None:
     url = server.create_job(message="again", run=True)
     server.wait_final(url)
-    conn = await connect(job_socket(server, url))
+    conn = await connect(events_url(server, url))
     first = await next_message(conn)
     assert first is not None and first["phase"] == "COMPLETED" and first["job"]["results"]
     conn.close()
@@ -65,7 +61,7 @@ async def test_a_reconnect_gets_the_current_state_first(server: RunningServer) -
 
 async def test_a_deleted_job_says_so_and_closes(server: RunningServer) -> None:
     url = server.create_job(message="short-lived")
-    conn = await connect(job_socket(server, url))
+    conn = await connect(events_url(server, url))
     assert (await next_message(conn) or {})["phase"] == "PENDING"
     with server.client() as client:
         assert client.delete(url).status_code == 303
@@ -98,7 +94,7 @@ async def test_events_socket_sends_my_unfinished_jobs_then_their_changes(server:
     newer = server.create_job(message="newer")
     done = server.create_job(message="finished", run=True)
     server.wait_final(done)
-    conn = await connect(ws_url(server.base_url, server.settings.base_path + "/events"))
+    conn = await connect(events_url(server))
     first = await read_until(conn, lambda m: m["jobId"] == job_id_of(older))
     ids = [m["jobId"] for m in first]
     assert ids.index(job_id_of(newer)) < ids.index(job_id_of(older)), "not newest first"
@@ -122,7 +118,7 @@ async def test_events_socket_sends_my_unfinished_jobs_then_their_changes(server:
 async def test_a_cross_site_page_may_not_open_a_socket(server: RunningServer) -> None:
     from tornado.httpclient import HTTPClientError
 
-    url = ws_url(server.base_url, server.settings.base_path + "/events")
+    url = events_url(server)
     with pytest.raises(HTTPClientError) as refused:
         await connect(url, Origin="https://evil.example.com")
     assert refused.value.code == 403

@@ -4,7 +4,6 @@ the Run button works as a plain form, and the job list shows a new job and its p
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,11 @@ import pytest
 
 from tests.api.uws_helpers import job_id_of
 from tests.conftest import embedded_settings
+from tests.support.browser import CHROMIUM, chromium
 from tests.support.server import RunningServer, serving
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"needs {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +26,9 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+def browser() -> Iterator[Any]:
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def watch_console(page: Any) -> list[str]:

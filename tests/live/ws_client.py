@@ -12,7 +12,10 @@ from typing import Any
 
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-__all__ = ["RawSocket", "connect", "next_message", "read_until", "ws_url"]
+from tests.api.uws_helpers import job_id_of
+from tests.support.server import RunningServer
+
+__all__ = ["RawSocket", "connect", "events_path", "events_url", "next_message", "read_until", "ws_url"]
 
 #: Longest a test waits for one message (a job on a loaded 2-core machine still moves well within it).
 MESSAGE_TIMEOUT = 30.0
@@ -20,6 +23,17 @@ MESSAGE_TIMEOUT = 30.0
 
 def ws_url(base_url: str, path: str) -> str:
     return "ws" + base_url.removeprefix("http") + path
+
+
+def events_path(server: RunningServer, job_url: str | None = None) -> str:
+    """The path of an echo job's socket, or without ``job_url`` of ``/events`` (every job of mine)."""
+    path = f"/echo/jobs/{job_id_of(job_url)}/events" if job_url else "/events"
+    return server.settings.base_path + path
+
+
+def events_url(server: RunningServer, job_url: str | None = None) -> str:
+    """The ws:// URL of :func:`events_path`."""
+    return ws_url(server.base_url, events_path(server, job_url))
 
 
 async def connect(url: str, **headers: str) -> WebSocketClientConnection:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import httpx
 import numpy as np
 
-JSON = {"Accept": "application/json"}
+from tests.api.uws_helpers import JSON, wait_until_final
+from tests.support.arrays import npy_bytes
 
 
 def clusters(n: int, d: int, seed: int, centres: int = 20) -> np.ndarray:
@@ -17,12 +17,6 @@ def clusters(n: int, d: int, seed: int, centres: int = 20) -> np.ndarray:
     middle = rng.normal(0, 4, (centres, d))
     which = rng.integers(0, centres, n)
     return (middle[which] + rng.normal(0, 1, (n, d))).astype(np.float32)
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def put_npy(storage: Any, key: str, array: np.ndarray) -> str:
@@ -40,15 +34,20 @@ def exact(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> 
 
 
 def run_job(client: httpx.Client, service: str, timeout: float = 120, **params: Any) -> dict[str, Any]:
+    """Create and run a job, follow it to its end; its JSON, with its ``url`` added."""
     created = client.post(f"/api/{service}/jobs", data={**params, "PHASE": "RUN"}, headers=JSON)
     assert created.status_code == 303, created.text
     url = created.headers["Location"]
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, Any] = client.get(url, params={"WAIT": 10}, headers=JSON).json()
-        if job["phase"] in ("COMPLETED", "ERROR", "ABORTED") or time.monotonic() > deadline:
-            job["url"] = url
-            return job
+    job = wait_until_final(client, url, timeout)
+    job["url"] = url
+    return job
+
+
+def build_index(client: httpx.Client, name: str, **params: Any) -> dict[str, Any]:
+    """Run an index job that must complete (``params``: vectors, shards, factory...); its JSON."""
+    job = run_job(client, "index", name=name, **params)
+    assert job["phase"] == "COMPLETED", job
+    return job
 
 
 def neighbours(client: httpx.Client, job: dict[str, Any]) -> dict[str, np.ndarray]:

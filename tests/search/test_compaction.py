@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 
 from spt_api.testing import ServerThread
-from tests.search.data import JSON, clusters, exact, neighbours, put_npy, run_job
+from tests.search.data import JSON, build_index, clusters, exact, neighbours, put_npy, run_job
 from workers.services.search import compact as compaction
 from workers.services.search import layout
 
@@ -23,8 +23,7 @@ D, K = 8, 10
 def _build(server: ServerThread, client: httpx.Client, name: str, n: int, seed: int) -> np.ndarray:
     vectors = clusters(n, D, seed=seed)
     put_npy(server.backends.jobs.objects, f"datasets/{name}/vectors.npy", vectors)
-    job = run_job(client, "index", name=name, vectors=f"datasets/{name}/vectors.npy", shards="2")
-    assert job["phase"] == "COMPLETED", job
+    build_index(client, name, vectors=f"datasets/{name}/vectors.npy", shards="2")
     return vectors
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from spt_api.testing import ServerThread
-from tests.search.data import clusters, exact, neighbours, put_npy, run_job
+from tests.search.data import build_index, clusters, exact, neighbours, put_npy, run_job
 from tests.support.principals import SYSTEM
 from workers.services.search import routing
 from workers.services.search import run as search_run
@@ -30,9 +30,7 @@ def indexes(server: ServerThread, client: httpx.Client) -> dict[str, Any]:
     put_npy(storage, "datasets/one/vectors.npy", vectors)
     put_npy(storage, "datasets/one/queries.npy", queries)
     for name, shards in (("one1", 1), ("one2", 2)):
-        job = run_job(client, "index", name=name, vectors="datasets/one/vectors.npy", factory="Flat",
-                      shards=str(shards))
-        assert job["phase"] == "COMPLETED", job
+        build_index(client, name, vectors="datasets/one/vectors.npy", factory="Flat", shards=str(shards))
     return {"vectors": vectors, "queries": queries}
 
 

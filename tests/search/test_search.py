@@ -5,6 +5,7 @@ Data are seeded Gaussian clusters; the truth is exact numpy search (float64).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +18,9 @@ import pytest
 from spt_api.services import UsageError
 from spt_api.storage.inputs import StoredInputs
 from spt_api.testing import ServerThread
-from tests.search.data import JSON, clusters, exact, neighbours, put_npy, run_job
+from tests.api.uws_helpers import wait_until_final
+from tests.search.data import JSON, build_index, clusters, exact, neighbours, put_npy, run_job
+from tests.support.arrays import npy_bytes
 from workers.services.search import run as search_run
 from workers.services.search.faiss_index import recall_at
 from workers.services.search.params import SearchParams
@@ -35,9 +38,7 @@ def flat(server: ServerThread, client: httpx.Client) -> dict[str, Any]:
     put_npy(storage, "datasets/flat/ids.npy", ids)
     put_npy(storage, "datasets/flat/queries.npy", queries)
     for name, shards in (("flat1", 1), ("flat4", 4)):
-        job = run_job(client, "index", name=name, vectors="datasets/flat/vectors.npy", ids="datasets/flat/ids.npy",
-                      shards=str(shards))
-        assert job["phase"] == "COMPLETED", job
+        build_index(client, name, vectors="datasets/flat/vectors.npy", ids="datasets/flat/ids.npy", shards=str(shards))
     return {"vectors": vectors, "ids": ids, "queries": queries}
 
 
@@ -71,12 +72,9 @@ def test_fewer_than_k_are_padded_and_sync_answers_the_npz(
     storage = server.backends.jobs.objects
     small = clusters(5, D, seed=9)
     put_npy(storage, "datasets/small/vectors.npy", small)
-    built = run_job(client, "index", name="small", vectors="datasets/small/vectors.npy", shards="2")
-    assert built["phase"] == "COMPLETED"
+    build_index(client, "small", vectors="datasets/small/vectors.npy", shards="2")
     answer = client.post("/api/search/sync", data={"index": "small", "queries": "datasets/flat/queries.npy", "k": "8"})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         ids, distances = data["ids"], data["distances"]
     assert ids.shape == (40, 8)
@@ -90,9 +88,8 @@ def test_ivf_recall_is_that_of_plain_faiss(server: ServerThread, client: httpx.C
     storage = server.backends.jobs.objects
     put_npy(storage, "datasets/ivf/vectors.npy", vectors)
     put_npy(storage, "datasets/ivf/queries.npy", queries)
-    job = run_job(client, "index", name="ivf", vectors="datasets/ivf/vectors.npy", factory=factory,
-                  train_sample=str(sample), seed=str(seed), shards="2")
-    assert job["phase"] == "COMPLETED", job
+    build_index(client, "ivf", vectors="datasets/ivf/vectors.npy", factory=factory, train_sample=str(sample),
+                seed=str(seed), shards="2")
     described = client.get("/api/indexes/ivf", headers=JSON).json()
     assert described["factory"] == factory and described["train_sample"] == sample and described["count"] == n
     assert 0.3 < described["recall_at_10"] <= 1.0
@@ -200,7 +197,7 @@ def test_index_resources(server: ServerThread, client: httpx.Client, flat: dict[
     assert bad.status_code == 400 and bad.json()["parameter"] == "ids"
     assert client.post("/api/indexes/flat4/delete", data={}, headers=JSON).status_code == 400
     put_npy(storage, "datasets/gone/vectors.npy", flat["vectors"][:20])
-    assert run_job(client, "index", name="gone", vectors="datasets/gone/vectors.npy")["phase"] == "COMPLETED"
+    build_index(client, "gone", vectors="datasets/gone/vectors.npy")
     deleted = client.delete("/api/indexes/gone", headers=JSON)
     assert deleted.status_code == 200 and deleted.json()["deleted"] == "gone"
     assert client.get("/api/indexes/gone", headers=JSON).status_code == 404
@@ -217,12 +214,12 @@ def test_an_index_deleted_and_built_again_is_searched_as_the_new_one(
     put_npy(storage, "datasets/again/old.npy", old)
     put_npy(storage, "datasets/again/new.npy", new)
     put_npy(storage, "datasets/again/queries.npy", queries)
-    assert run_job(client, "index", name="again", vectors="datasets/again/old.npy")["phase"] == "COMPLETED"
+    build_index(client, "again", vectors="datasets/again/old.npy")
     for _ in range(3):  # the pool's processes load and keep version 1
         job = run_job(client, "search", index="again", queries="datasets/again/queries.npy", k="5")
         assert job["phase"] == "COMPLETED", job
     assert client.delete("/api/indexes/again", headers=JSON).status_code == 200
-    assert run_job(client, "index", name="again", vectors="datasets/again/new.npy")["phase"] == "COMPLETED"
+    build_index(client, "again", vectors="datasets/again/new.npy")
     assert client.get("/api/indexes/again", headers=JSON).json()["current_version"] == 2
     truth, _ = exact(new, np.arange(300), queries, 5)
     for _ in range(3):
@@ -234,22 +231,16 @@ def test_an_index_deleted_and_built_again_is_searched_as_the_new_one(
 
 def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
     """Vectors and queries as multipart file parts: stored byte for byte, checked from their headers."""
-    from tests.search.data import npy_bytes
-
     vectors = flat["vectors"][:500]
     built = client.post("/api/index/jobs", data={"name": "uploaded", "PHASE": "RUN"},
                         files={"vectors": ("v.npy", npy_bytes(vectors), "application/octet-stream")}, headers=JSON)
     assert built.status_code == 303, built.text
-    job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": "EXECUTING"}, headers=JSON).json()
-    while job["phase"] in ("QUEUED", "EXECUTING"):
-        job = client.get(built.headers["Location"], params={"WAIT": 30, "PHASE": job["phase"]}, headers=JSON).json()
+    job = wait_until_final(client, built.headers["Location"], timeout=120)
     assert job["phase"] == "COMPLETED", job
     queries = flat["queries"][:5]
     answer = client.post("/api/search/sync", data={"index": "uploaded", "k": "3"},
                          files={"queries": ("q.npy", npy_bytes(queries), "application/octet-stream")})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         truth, _ = exact(vectors, np.arange(500), queries, 3)
         assert (data["ids"] != truth).mean() < 0.01
@@ -262,12 +253,10 @@ def test_uploaded_npy_files(client: httpx.Client, flat: dict[str, Any]) -> None:
 def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: httpx.Client) -> None:
     """/vectors and /delete take multipart .npy parts: checked from their headers, kept in the log, and the
     request's own upload objects are gone after the call."""
-    from tests.search.data import npy_bytes
-
     storage = server.backends.jobs.objects
     vectors = clusters(200, D, seed=41)
     put_npy(storage, "datasets/logup/vectors.npy", vectors)
-    assert run_job(client, "index", name="logup", vectors="datasets/logup/vectors.npy")["phase"] == "COMPLETED"
+    build_index(client, "logup", vectors="datasets/logup/vectors.npy")
     octet = "application/octet-stream"
     added = client.post(
         "/api/indexes/logup/vectors", headers=JSON,
@@ -288,8 +277,6 @@ def test_log_endpoints_take_uploaded_npy_files(server: ServerThread, client: htt
     answer = client.post("/api/search/sync", data={"index": "logup", "k": "10"},
                          files={"queries": ("q.npy", npy_bytes(vectors[4:8]), octet)})
     assert answer.status_code == 200, answer.text
-    import io
-
     with np.load(io.BytesIO(answer.content)) as data:
         found = data["ids"]
     assert found.shape == (4, 10) and not np.isin(found, [5, 6]).any()

@@ -1,5 +1,7 @@
 """Reusable test infrastructure for spt-api (test-only; nothing here is imported by the app).
 
+- :mod:`tests.support.arrays`: ``npy_bytes`` and ``npz_bytes``, arrays as the files a client uploads.
+- :mod:`tests.support.browser`: ``chromium()``, Debian's Chromium under Playwright, with this machine's flags.
 - :mod:`tests.support.s3server`: ``SeaweedS3``, a private S3 server (SeaweedFS ``weed mini``).
 - :mod:`tests.support.pgserver`: ``PrivatePostgres``, ``fresh_database_on_machine_pg``, ``drop_database``.
 - :mod:`tests.support.redisserver`: ``PrivateRedis``, ``machine_redis_url``.

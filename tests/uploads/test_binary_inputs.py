@@ -23,15 +23,10 @@ import pytest
 from spt_api.testing import ServerThread, start_server_thread
 from tests.api.uws_helpers import JSON, wait_until_final
 from tests.conftest import embedded_settings
+from tests.support.arrays import npy_bytes
 from tests.support.s3server import SeaweedS3
 
 BUCKET = "spt-inputs"
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 #: An array whose data bytes are not UTF-8 (0xff 0xfe ...): a text decode would refuse or mangle them.

@@ -1,9 +1,7 @@
 """Fixtures of the browser tests: the built web app, Debian's Chromium driven by Playwright, a real server.
 
-The browser is /usr/bin/chromium (``apt-get install chromium``; ``make test`` installs it when missing),
-launched by path: Playwright's own browser downloads are not reachable here. Each test's screenshots go
-to an artifacts folder whose path the test prints (``SPT_API_TEST_ARTIFACTS``, else under pytest's
-temporary directory).
+The browser comes from :mod:`tests.support.browser`. Each test's screenshots go to an artifacts folder
+whose path the test prints (``SPT_API_TEST_ARTIFACTS``, else under pytest's temporary directory).
 """
 
 from __future__ import annotations
@@ -20,23 +18,11 @@ import pytest
 from tests.auth.conftest import auth_settings, keycloak, realm_key  # noqa: F401 (the stand-in's fixtures)
 from tests.auth.standin import KeycloakStandIn
 from tests.conftest import cutout_maps, embedded_settings
+from tests.support.browser import chromium
 from tests.support.server import RunningServer, serving
 
 REPO = Path(__file__).parents[2]
 WEBAPP = REPO / "webapp"
-CHROMIUM = Path(os.environ.get("SPT_API_TEST_CHROMIUM", "/usr/bin/chromium"))
-#: Chromium's flags on this machine: as root, headless, and no calls home (the network is closed, and
-#: its background requests fail by the dozen; see the machine notes).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 #: A laptop screen: the app must fit it without sideways scrolling.
 VIEWPORT = {"width": 1366, "height": 768}
 
@@ -66,15 +52,9 @@ def webapp_dist() -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium, per test module: Playwright's sync API runs an event loop in this thread while it is open,
-    and the async tests of other modules need the thread's loop to themselves."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    """Chromium, per test module (see :func:`tests.support.browser.chromium` for why no longer)."""
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

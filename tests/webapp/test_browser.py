@@ -63,13 +63,18 @@ class ConsoleLog:
         return list(self.errors)
 
 
+def new_page(context: Any, server: RunningServer) -> Any:
+    """A page of ``context`` that records its console errors (``page.console``)."""
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.console = ConsoleLog(page, server)
+    return page
+
+
 @pytest.fixture
 def page(browser: Any, webapp_server: RunningServer, artifacts: Path) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=webapp_server.base_url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.console = ConsoleLog(page, webapp_server)
-    yield page
+    yield new_page(context, webapp_server)
     context.close()
 
 

@@ -8,7 +8,6 @@ logging in, comes back after the login as "does not exist" (another user's job i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,24 +18,10 @@ import pytest
 from spt_api.auth.session import SESSION_COOKIE
 from tests.support.server import RunningServer
 from tests.webapp.conftest import VIEWPORT
-from tests.webapp.test_browser import THREE_POSITIONS, ConsoleLog, check_page, shot, submit, wait_completed
+from tests.webapp.test_browser import THREE_POSITIONS, check_page, new_page, shot, submit, wait_completed
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 expect = sync_api.expect
-
-
-@pytest.fixture
-def context(browser: Any, auth_webapp_server: RunningServer) -> Iterator[Any]:
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=auth_webapp_server.base_url)
-    yield context
-    context.close()
-
-
-def new_page(context: Any, server: RunningServer) -> Any:
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.console = ConsoleLog(page, server)
-    return page
 
 
 def log_in(page: Any, user: str) -> None:

@@ -113,15 +113,19 @@ export function followSocket(path: string, handlers: LiveHandlers): () => void {
 /** Seconds a poll waits on the server (UWS WAIT): short, so that progress (no phase change) shows too. */
 export const POLL_WAIT = 5;
 /** Pause between two polls that failed (ms). */
-const POLL_ERROR_DELAY = 3000;
+export const POLL_ERROR_DELAY = 3000;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Wait `ms`, or less when `signal` aborts (a poll loop stopped mid-pause ends at once). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    // The listener goes with the pause: a long-lived poll loop pauses on the same signal again and again.
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
   });
 }
 

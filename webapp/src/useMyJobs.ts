@@ -4,7 +4,7 @@
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, FINAL_PHASES, getJob, listJobs, type Job, type JobRef, type Phase, type Progress } from "./api";
-import { EVENTS_PATH, followSocket, POLL_WAIT, reloginOn, type LiveMode } from "./live";
+import { EVENTS_PATH, followSocket, POLL_ERROR_DELAY, POLL_WAIT, reloginOn, sleep, type LiveMode } from "./live";
 
 export interface JobRow {
   jobId: string;
@@ -113,13 +113,13 @@ export function useMyJobs(service: string) {
             const documents = await Promise.all(still.map((r) => getJob(service, r.jobId, undefined, signal).catch(() => null)));
             documents.forEach((job) => job && update(job));
           } else {
-            await new Promise((resolve) => setTimeout(resolve, POLL_WAIT * 1000));
+            await sleep(POLL_WAIT * 1000, signal);
             if (!signal.aborted) await refresh(signal);
           }
         } catch (caught) {
           if (signal.aborted) return;
           setError(caught instanceof ApiError ? caught.message : "Lost contact with the API; retrying.");
-          await new Promise((resolve) => setTimeout(resolve, 3000));
+          await sleep(POLL_ERROR_DELAY, signal);
         }
       }
     };

@@ -9,6 +9,13 @@ afterEach(() => {
   document.cookie = "_xsrf=; expires=Thu, 01 Jan 1970 00:00:00 GMT";
 });
 
+/** The API refuses the submission with a 400 naming `parameter`, as the server's UsageError does. */
+function rejectSubmission(message: string, parameter: string) {
+  vi.stubGlobal("fetch", fakeFetch({
+    "POST /api/cutout/jobs": () => json({ error: "UsageError", message, status: 400, parameter }, 400),
+  }).fn);
+}
+
 describe("JobForm", () => {
   it("labels every control and groups them", () => {
     render(<JobForm service={cutoutService} onCreated={() => {}} />);
@@ -54,9 +61,7 @@ describe("JobForm", () => {
 
   it("shows the server's 400 message next to the field it names, and focuses that field", async () => {
     const message = "invalid parameter size '0': must be in (0, 60] arcmin";
-    vi.stubGlobal("fetch", fakeFetch({
-      "POST /api/cutout/jobs": () => json({ error: "UsageError", message, status: 400, parameter: "size" }, 400),
-    }).fn);
+    rejectSubmission(message, "size");
     const user = userEvent.setup();
     render(<JobForm service={cutoutService} onCreated={() => {}} />);
     const size = screen.getByLabelText("Size (arcmin)");
@@ -74,9 +79,7 @@ describe("JobForm", () => {
 
   it("shows an error naming no field above the buttons", async () => {
     const message = "no position given: use POS (or CIRCLE/POLYGON), ra and dec, or a positions table";
-    vi.stubGlobal("fetch", fakeFetch({
-      "POST /api/cutout/jobs": () => json({ error: "UsageError", message, status: 400, parameter: "Host" }, 400),
-    }).fn);
+    rejectSubmission(message, "Host");
     const user = userEvent.setup();
     render(<JobForm service={cutoutService} onCreated={() => {}} />);
     await user.click(screen.getByRole("button", { name: "Submit job" }));
