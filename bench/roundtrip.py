@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import json
 import os
@@ -156,17 +157,11 @@ def measure(
     """Latencies of ``jobs`` sequential runs, then jobs/s with ``concurrency`` in flight (and the CPU
     milliseconds per job each process group spent meanwhile). ``one``: runs one job, or a
     :class:`RemoteJobClients`."""
-    sequential = max(20, jobs // 4)
-    if isinstance(one, RemoteJobClients):
-        latencies = one.run(sequential, 0, 1)[0]
-        if meter:
-            meter.start()
-        rate = jobs / one.run(0, jobs, concurrency)[1]
-    else:
-        latencies = _run_jobs(one, sequential, 0, 1)[0]
-        if meter:
-            meter.start()
-        rate = jobs / _run_jobs(one, 0, jobs, concurrency)[1]
+    run = one.run if isinstance(one, RemoteJobClients) else functools.partial(_run_jobs, one)
+    latencies = run(max(20, jobs // 4), 0, 1)[0]
+    if meter:
+        meter.start()
+    rate = jobs / run(0, jobs, concurrency)[1]
     cpu = {group: seconds * 1000 / jobs for group, seconds in meter.stop().items()} if meter else {}
     return latencies, rate, cpu
 
