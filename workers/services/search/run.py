@@ -71,10 +71,17 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
 
 def _holds_one_shard(storage: Any, index: str) -> bool:
     """This process holds shard 0 of a version of ``index`` that has one shard (compactions keep the count)."""
-    return any(
-        s.name == index and s.shard == 0 and layout.read_pinned_manifest(storage, index, s.version)["shards"] == 1
-        for s in held()
-    )
+    for s in held():
+        if s.name != index or s.shard != 0:
+            continue
+        try:
+            if layout.read_pinned_manifest(storage, index, s.version)["shards"] == 1:
+                return True
+        except UsageError:
+            # That version went with a deleted index of the same name (a new one starts above it): what this
+            # process holds says nothing of the new index, whose search must not fail on the old manifest.
+            continue
+    return False
 
 
 def _pieces(params: SearchParams, manifest: dict[str, Any], queries_head: bytes, shard_queues: bool) -> list[
