@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +24,7 @@ import httpx
 from _common import ROOT, percentile  # type: ignore[import-not-found]
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support._proc import free_port, wait_until
 
 
 def rss_mb(pid: int) -> float:
@@ -117,16 +111,13 @@ def main() -> None:
             )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"the server did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.2)
+            wait_until(
+                lambda: httpx.get(f"{base}/health/live", timeout=2).status_code == 200,
+                timeout=60,
+                what="the API server",
+                proc=server,
+                log_path=log,
+            )
             result = asyncio.run(run(base, server.pid, args.sockets, args.rounds))
         finally:
             server.terminate()

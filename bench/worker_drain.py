@@ -19,11 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 import redis
-from _common import ROOT  # type: ignore[import-not-found]
+from _common import ROOT, CpuMeter  # type: ignore[import-not-found]
 
 from spt_api.config import Settings
 from spt_api.db import create_job_store
@@ -33,22 +32,8 @@ from tests.support.pgserver import migrated_database
 from tests.support.principals import ANONYMOUS
 
 BROKER = "redis://127.0.0.1:6379/13"
-TICKS = os.sysconf("SC_CLK_TCK")
 #: How often the bench asks the database how many jobs are done: often enough to time 1500 jobs to a few ms.
 POLL = 0.05
-
-
-def _cpu_ticks(pid: int) -> int:
-    """User + system clock ticks of ``pid`` and its children (a prefork worker's pool processes)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    total = 0
-    for p in [pid, *map(int, children)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total
 
 
 def drain(tree: str, url: str, jobs: int) -> tuple[float, float]:
@@ -82,16 +67,19 @@ def drain(tree: str, url: str, jobs: int) -> tuple[float, float]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the worker from {tree} did not drain the queue")
                 time.sleep(POLL)
-            ticks, start = _cpu_ticks(proc.pid), time.perf_counter()
+            # The worker's main process and its pool processes (its descendants).
+            meter = CpuMeter({"worker": proc.pid}, {})
+            meter.start()
+            start = time.perf_counter()
             while (last := done()) < jobs * 9 // 10:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the worker from {tree} stopped draining the queue")
                 time.sleep(POLL)
-            ticks, elapsed = _cpu_ticks(proc.pid) - ticks, time.perf_counter() - start
+            cpu, elapsed = meter.stop()["worker"], time.perf_counter() - start
         finally:
             os.killpg(proc.pid, 15)
             proc.wait(30)
-    return ticks / TICKS * 1000 / (last - first), (last - first) / elapsed
+    return cpu * 1000 / (last - first), (last - first) / elapsed
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 
 from structlog.contextvars import bound_contextvars
+
+from workers.process_thread import ProcessThread
 
 __all__ = ["Heartbeats"]
 
@@ -27,28 +28,20 @@ class Heartbeats:
         self._interval = interval
         self._jobs: set[str] = set()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        # Owned by the process that started the thread: a forked child (Celery prefork) starts its own.
-        self._owner_pid = 0
+        # Owned by the process that started it: a forked child (Celery prefork) starts its own.
+        self._thread = ProcessThread(self._run, "heartbeats")
 
     @contextlib.contextmanager
     def beating(self, job_id: str) -> Iterator[None]:
         with self._lock:
             self._jobs.add(job_id)
-            self._ensure_thread()
+            self._thread.ensure()
         try:
             yield
         finally:
             with self._lock:
                 self._jobs.discard(job_id)
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._owner_pid == os.getpid() and self._thread.is_alive():
-            return
-        self._owner_pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeats")
-        self._thread.start()
 
     def close(self) -> None:
         """Stop the thread (a worker process's lives as long as the process)."""

@@ -16,12 +16,12 @@ announcement waits.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
 
 from spt_api.events import EventPublisher, JobEvent
+from workers.process_thread import ProcessThread
 
 __all__ = ["HeldStartPublisher"]
 
@@ -38,11 +38,10 @@ class HeldStartPublisher:
         self.hold = hold
         self._held: dict[str, tuple[float, JobEvent]] = {}
         self._lock = threading.Condition()
-        self._thread: threading.Thread | None = None
         #: The timer thread waits with no deadline (nothing was held).
         self._idle = False
         # Owned by the process that started it: a forked pool process (Celery prefork) starts its own.
-        self._owner_pid = 0
+        self._thread = ProcessThread(self._release_due, "start-events")
 
     def hold_start(self, job_id: str, event: JobEvent) -> None:
         """Announce ``event`` (the job's EXECUTING) with the job's next event, or after ``hold`` seconds."""
@@ -51,7 +50,7 @@ class HeldStartPublisher:
             return
         with self._lock:
             self._held[job_id] = (time.monotonic() + self.hold, event)
-            self._ensure_thread()
+            self._thread.ensure()
             # Every hold is as long, so a new deadline is never earlier than one the thread sleeps towards:
             # it is woken (a context switch per job otherwise) only when it sleeps with none.
             if self._idle:
@@ -73,13 +72,6 @@ class HeldStartPublisher:
         with self._lock:
             held = [(job_id, start[1]) for job_id, _ in events if (start := self._held.pop(job_id, None))]
             self.publisher.publish_many([*held, *events])
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._owner_pid == os.getpid() and self._thread.is_alive():
-            return
-        self._owner_pid = os.getpid()
-        self._thread = threading.Thread(target=self._release_due, daemon=True, name="start-events")
-        self._thread.start()
 
     def _release_due(self) -> None:
         """Announce the starts of jobs still running ``hold`` seconds after they began."""

@@ -45,6 +45,28 @@ def test_good_inputs_pass_and_a_large_table_is_read_by_its_head_only() -> None:
     check_stored_inputs("detection", {"truth": "t"}, FakeReader({"t": json.dumps(COCO_TRUTH).encode()}))
 
 
+class HeadOnlyReader(FakeReader):
+    """A reader that fails any request but the head (which the core's reference check has already read)."""
+
+    def size(self, ref: str) -> int:
+        raise AssertionError("size asked of a file whose head is whole")
+
+    def open(self, ref: str) -> IO[bytes]:
+        raise AssertionError("a file whose head is whole opened again")
+
+
+def test_a_small_input_is_checked_from_its_head_alone() -> None:
+    reader = HeadOnlyReader({"p": b"id,label\n1,cat\n", "t": PARQUET})
+    check_stored_inputs("classification", {"predictions": "p", "truth": "t"}, reader)
+    check_stored_inputs("detection", {"truth": "t"}, HeadOnlyReader({"t": json.dumps(COCO_TRUTH).encode()}))
+    with pytest.raises(UsageError, match="truth: a truncated Parquet file"):
+        check_stored_inputs("classification", {"truth": "t"}, HeadOnlyReader({"t": PARQUET[:-100]}))
+    with pytest.raises(UsageError, match="truth: the ground truth has no images"):
+        check_stored_inputs(
+            "detection", {"truth": "t"}, HeadOnlyReader({"t": json.dumps(COCO_TRUTH | {"images": []}).encode()})
+        )
+
+
 def test_a_large_json_is_left_to_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checks, "CHECKED_JSON_BYTES", 10)
     check_stored_inputs("detection", {"truth": "t"}, FakeReader({"t": b'  {"images": "not checked"}'}))

@@ -111,3 +111,17 @@ def test_a_one_piece_merge_adopts_the_pieces_answer() -> None:
     ctx = _MergeContext()
     search_run.merge(params, [child], ctx)  # type: ignore[list-item, arg-type]
     assert ctx.adopted == [result] and ctx.written == []
+
+
+def test_a_shard_held_of_a_deleted_index_does_not_fail_the_next_split(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool process still holding shard 0 of version 1 of an index deleted since (and built again above it)
+    asks for version 1's manifest, now gone: that says only that it holds nothing of the new index."""
+    from workers.services.search import layout, shards
+
+    storage = server.backends.jobs.objects
+    storage.put_bytes(layout.manifest_key("held-gone", 1), b'{"version": 1, "shards": 1}', "application/json")
+    monkeypatch.setitem(shards._HELD, ("held-gone", 0), shards.LoadedShard("held-gone", 0, 1, None, 0))
+    storage.delete_prefix(layout.prefix("held-gone"))
+    assert search_run._holds_one_shard(storage, "held-gone") is False

@@ -203,19 +203,24 @@ class _Reader(Protocol):
     def open(self, ref: str) -> IO[bytes]: ...
 
 
-#: Bytes of a table read at submission: its header and first rows.
+#: Bytes of an input read first at submission: a table's header and first rows, a small file whole. The
+#: core's ``HEAD_BYTES`` (``spt_api.storage.inputs``): its reference check read as much, which serves this.
 HEAD_BYTES = 64 * 1024
 #: A COCO JSON input up to this size is parsed and checked whole at submission; a larger one by the worker.
 CHECKED_JSON_BYTES = 16 * 1024 * 1024
 
 
-def _check_parquet_tail(inputs: _Reader, ref: str, size: int, parameter: str) -> None:
+def _check_parquet_tail(inputs: _Reader, ref: str, head: bytes, size: int, parameter: str) -> None:
     # A Parquet file ends with its footer and the magic again: a cut-off upload fails here, cheaply.
     if size >= 12:
-        with inputs.open(ref) as handle:
-            handle.seek(size - 4)
-            if handle.read(4) == PARQUET_MAGIC:
-                return
+        if len(head) >= size:  # the head is the whole file: its end is here already
+            tail = head[-4:]
+        else:
+            with inputs.open(ref) as handle:
+                handle.seek(size - 4)
+                tail = handle.read(4)
+        if tail == PARQUET_MAGIC:
+            return
     raise UsageError(f"{parameter}: a truncated Parquet file (no footer)", parameter=parameter)
 
 
@@ -225,19 +230,27 @@ def check_stored_inputs(kind: str, refs: dict[str, str], inputs: _Reader) -> Non
     Classification tables: the CSV header and first rows, or a Parquet file's magic at both ends.
     Detection: the whole JSON parsed and its COCO structure checked, up to :data:`CHECKED_JSON_BYTES`;
     a larger file only shows it begins like JSON, and the worker checks the rest.
+
+    Each input's head is read first (the core's reference check has read it already, so it costs no
+    request); a head shorter than :data:`HEAD_BYTES` is the whole file, whose size and bytes then need
+    no further request (a small input cost three: the head, a HEAD for the size, a GET of it whole).
     """
     parsed: dict[str, Any] = {}
     for parameter, ref in refs.items():
-        size = inputs.size(ref)
+        head = inputs.head(ref, HEAD_BYTES)
+        whole = len(head) < HEAD_BYTES
+        size = len(head) if whole else inputs.size(ref)
         if kind == "classification":
-            head = inputs.head(ref, HEAD_BYTES)
             check_table_head(head, parameter, complete=len(head) >= size)
             if head.startswith(PARQUET_MAGIC):
-                _check_parquet_tail(inputs, ref, size, parameter)
+                _check_parquet_tail(inputs, ref, head, size, parameter)
         elif size <= CHECKED_JSON_BYTES:
-            with inputs.open(ref) as handle:
-                parsed[parameter] = parse_json(handle.read(), parameter)
-        elif inputs.head(ref, 1024).lstrip()[:1] not in (b"{", b"["):
+            if whole:
+                parsed[parameter] = parse_json(head, parameter)
+            else:
+                with inputs.open(ref) as handle:
+                    parsed[parameter] = parse_json(handle.read(), parameter)
+        elif head[:1024].lstrip()[:1] not in (b"{", b"["):
             raise UsageError(f"{parameter}: not valid JSON (it does not begin with {{ or [)", parameter=parameter)
     check_coco(parsed)
 

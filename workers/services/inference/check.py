@@ -85,9 +85,17 @@ def check_against(info: ModelInfo, kind: str, headers: dict[str, NpyHeader], bat
         )
 
 
-def resolve_model(params: InferenceParams, settings: object, inference: InferenceSettings | None) -> ModelInfo:
-    """The model version the job runs, or a 400 naming ``model`` or ``version``."""
-    info = ModelRepository(models_url(settings, inference), settings).model(params.model, params.version)
+def resolve_model(
+    params: InferenceParams,
+    settings: object,
+    inference: InferenceSettings | None,
+    repository: ModelRepository | None = None,
+) -> ModelInfo:
+    """The model version the job runs, or a 400 naming ``model`` or ``version``; looked up in ``repository``
+    when the caller has one (a repository on S3 makes an S3 client, a few milliseconds), else the configured one."""
+    if repository is None:
+        repository = ModelRepository(models_url(settings, inference), settings)
+    info = repository.model(params.model, params.version)
     if info.problem is not None:
         raise UsageError(f"model {info.name!r} cannot be served: {info.problem}", parameter="model")
     return info

@@ -164,9 +164,10 @@ def _pack_parquet(arrays: list[np.ndarray], names: list[str], target: Path) -> P
 def run(params: InferenceParams, ctx: JobContext) -> None:
     settings = ctx.settings
     inference = inference_settings(settings, ctx.service_settings)
-    info = resolve_model(params, settings, inference)
-    providers = providers_for(info, worker_capabilities(settings.worker_capabilities))
+    # One repository for the lookup and the model file: each one on S3 makes an S3 client.
     repository = ModelRepository(models_url(settings, inference), settings)
+    info = resolve_model(params, settings, inference, repository)
+    providers = providers_for(info, worker_capabilities(settings.worker_capabilities))
     model_file = repository.local_file(info, Path(settings.data_dir) / "model-cache")
     session = SESSIONS.get(info, model_file, providers, inference.session_cache_mb)
     arrays = load_inputs(ctx.input_path(params.input), info, ctx.workdir)

@@ -24,7 +24,7 @@ from workers.services.search.background import background, wait_for
 from workers.services.search.eventlog import pending_deletes
 from workers.services.search.faiss_index import apply_threads, search_index
 from workers.services.search.params import SearchParams, search_settings
-from workers.services.search.refs import head
+from workers.services.search.refs import head, storage_key
 from workers.services.search.shapes import c_order_header, check_queries
 from workers.services.search.shards import held, load_shard
 from workers.services.search.stores import object_store
@@ -71,10 +71,17 @@ def split(params: SearchParams, settings: Any) -> list[SearchParams]:
 
 def _holds_one_shard(storage: Any, index: str) -> bool:
     """This process holds shard 0 of a version of ``index`` that has one shard (compactions keep the count)."""
-    return any(
-        s.name == index and s.shard == 0 and layout.read_pinned_manifest(storage, index, s.version)["shards"] == 1
-        for s in held()
-    )
+    for s in held():
+        if s.name != index or s.shard != 0:
+            continue
+        try:
+            if layout.read_pinned_manifest(storage, index, s.version)["shards"] == 1:
+                return True
+        except UsageError:
+            # That version went with a deleted index of the same name (a new one starts above it): what this
+            # process holds says nothing of the new index, whose search must not fail on the old manifest.
+            continue
+    return False
 
 
 def _pieces(params: SearchParams, manifest: dict[str, Any], queries_head: bytes, shard_queues: bool) -> list[
@@ -122,16 +129,22 @@ def _index_state(
 _READERS: weakref.WeakKeyDictionary[Any, StoredInputs] = weakref.WeakKeyDictionary()
 
 
-def _query_bytes(ref: str, storage: Any, settings: Any) -> Path | bytes:
+def _stored_queries(store: Any, key: str) -> Path | bytes:
     """The queries file: in place on a local store, else its bytes (a search's queries are small: read into
-    memory, not downloaded to a job folder made and removed for them, then read back)."""
+    memory, not downloaded to a job folder made and removed for them, then read back). Raises
+    FileNotFoundError."""
+    local = store.local_path(key)
+    return local if local is not None else b"".join(store.read_chunks(key, 8 << 20))
+
+
+def _query_bytes(ref: str, storage: Any, settings: Any) -> Path | bytes:
+    """The queries of a job (:func:`_stored_queries`), its reference resolved as a job's inputs are."""
     reader = _READERS.get(storage)
     if reader is None:
         reader = _READERS.setdefault(storage, StoredInputs(storage, settings))
     store, key = reader.locate(ref, "queries")
     try:
-        local = store.local_path(key)
-        return local if local is not None else b"".join(store.read_chunks(key, 8 << 20))
+        return _stored_queries(store, key)
     except FileNotFoundError:
         raise UsageError(f"the input {ref!r} is no longer stored") from None
 
@@ -215,13 +228,11 @@ def run(params: SearchParams, ctx: JobContext) -> None:
 
 def sync(params: SearchParams, settings: Any, service_settings: Any) -> SyncResult:
     """``/api/search/sync``: every shard searched in this worker (loaded on demand), one .npz answered."""
-    from workers.services.search.refs import storage_key
-
     storage = object_store(settings)
     key = storage_key(params.queries, settings, "queries")
     state = background(_index_state, storage, params.index, params.version)
     try:
-        queries = wait_for(state, lambda: b"".join(storage.read_chunks(key, 8 << 20)))
+        queries = wait_for(state, lambda: _stored_queries(storage, key))
     except FileNotFoundError:
         raise UsageError(f"queries: no stored file {params.queries[:200]!r}", parameter="queries") from None
     ids, distances, version = _search(params, settings, queries, state.result(), storage)
