@@ -187,15 +187,13 @@ class JobService:
         stored = [(k, v) for k, v in pairs if k.lower() not in ("phase", "runid", "executionduration", "destruction")]
         # Uploads stored, references and headers checked (the service's check_inputs): a 400 now, before
         # the job is stored (in the same trip to the pool as the INSERT and the send).
-        inputs = (spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers)
-        #: Says "inputs" once they are stored: refused inputs are removed by prepare_inputs itself.
-        stages: list[str] = []
         token = self.cache.token()
         try:
             job, unsent = await self.call(
                 self._create_and_send,
                 principal,
-                (inputs, stages),
+                pairs,
+                planned,
                 spec,
                 params,
                 asyncio.get_running_loop(),
@@ -212,17 +210,12 @@ class JobService:
                 request_hash=fingerprint,
             )
         except DuplicateIdempotencyKeyError:
-            await self._drop_uploads(planned, job_id)
             # A concurrent retry with the same key created the job first: this request is its replay.
             assert idempotency_key is not None and fingerprint is not None
             found = await self.call(self.store.find_idempotent, principal, idempotency_key)
             if found is None:  # deleted in between: rare enough to let the client try again
                 raise ConflictError(f"the job of Idempotency-Key {idempotency_key!r} was just deleted") from None
             return replayed(idempotency_key, fingerprint, *found)
-        except Exception:
-            if stages:
-                await self._drop_uploads(planned, job_id)
-            raise
         self.cache.put(job, token)
         if unsent is not None:
             raise self._not_sent(job, unsent)
@@ -231,7 +224,8 @@ class JobService:
     def _create_and_send(
         self,
         principal: Principal,
-        inputs: tuple[Any, ...],
+        pairs: Sequence[tuple[str, str]],
+        planned: Sequence[PlannedUpload],
         spec: ServiceSpec,
         params: Any,
         loop: asyncio.AbstractEventLoop,
@@ -239,13 +233,19 @@ class JobService:
     ) -> tuple[Job, Exception | None]:
         """Store the inputs and the job, then (QUEUED) note its placement, announce and send it: one trip to
         the thread pool for all (each trip costs the loop and a pool thread a wake-up). Returns the job and
-        the exception of a failed send, if any."""
-        arguments, stages = inputs
-        prepare_inputs(*arguments)
-        stages.append("inputs")
+        the exception of a failed send, if any.
+
+        Uploads are removed when no job takes them: refused ones by :func:`prepare_inputs` itself, the
+        others when the INSERT fails. Once the job is stored they are its inputs, whatever fails next."""
+        job_id = values["job_id"]
+        prepare_inputs(spec, params, pairs, planned, self.objects, self.settings, job_id, self.live_workers)
         # Placed only now: the service's check_inputs (in prepare_inputs) may have read from the input
         # headers what queue_for decides by (a GPU model's inputs go to inference-gpu).
-        job = self.store.create(principal, queue=spec.queue_of(params), **values)
+        try:
+            job = self.store.create(principal, queue=spec.queue_of(params), **values)
+        except BaseException:
+            self._remove_uploads(planned)
+            raise
         if job.phase != ExecutionPhase.QUEUED:
             return job, None
         job = self._placed(spec, params, job)
@@ -314,11 +314,16 @@ class JobService:
             if await self.call(self.store.get, principal, job_id) is None:
                 raise refused_copy(item, self.settings)
 
-    async def _drop_uploads(self, planned: Sequence[PlannedUpload], job_id: str) -> None:
-        """Remove uploads that no job took (best effort: cleanup sweeps nothing else)."""
+    async def _drop_uploads(self, planned: Sequence[PlannedUpload]) -> None:
+        """Remove uploads that no job took, in one trip to the pool (see :meth:`_remove_uploads`)."""
+        if planned:
+            await self.call(self._remove_uploads, planned)
+
+    def _remove_uploads(self, planned: Sequence[PlannedUpload]) -> None:
+        """Remove uploads that no job took (blocking; best effort: cleanup sweeps nothing else)."""
         for item in planned:
             with contextlib.suppress(Exception):
-                await self.call(self.objects.delete_prefix, item.key)
+                self.objects.delete_prefix(item.key)
 
     def live_workers(self) -> list[Any]:
         """The live worker servers (blocking; read as the system: they are nobody's jobs)."""
@@ -473,7 +478,7 @@ class JobService:
         try:
             return await self._update_parameters(principal, spec, job, pairs, planned)
         except BaseException:
-            await self._drop_uploads(planned, job.job_id)
+            await self._drop_uploads(planned)
             raise
 
     async def _update_parameters(

@@ -81,6 +81,9 @@ class RedisEventBus(EventBus):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         self._publish_thread.shutdown(wait=True)
+        # The connections of the threads that published (this bus's own, and the job store's pool
+        # threads through publish_now): closed now rather than left to the garbage collector.
+        self._publisher.close()
         if self._commands is not None:
             with contextlib.suppress(Exception):
                 await self._commands.aclose()

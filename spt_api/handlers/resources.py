@@ -59,7 +59,6 @@ class ResourceHandler(BaseHandler):
             settings=self.settings_obj,
             service_settings=self.spec.settings_for(self.settings_obj),
             storage=self.jobs.objects,
-            inputs={},
             workers=self.jobs.live_workers,
         )
         value = await self.jobs.call(self._call_with_uploads, func, request, list(self.uploads))

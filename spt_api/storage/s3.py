@@ -23,6 +23,16 @@ _CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}, signature_version="s3v4"
 )
 
+#: The error codes of a missing object: a HEAD gets a bare 404 (no body to name it), a GET or a copy
+#: ``NoSuchKey``, and some servers say ``NotFound``.
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _error_code(exc: Any) -> str | None:
+    """The S3 error code of a botocore ``ClientError``."""
+    code: str | None = exc.response.get("Error", {}).get("Code")
+    return code
+
 
 class S3ObjectStore(ObjectStore):
     def __init__(
@@ -73,7 +83,7 @@ class S3ObjectStore(ObjectStore):
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in _MISSING:
                 return False
             raise
         return True
@@ -93,8 +103,8 @@ class S3ObjectStore(ObjectStore):
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{n - 1}")["Body"]
         except self.client.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("404", "NoSuchKey", "NotFound"):
+            code = _error_code(exc)
+            if code in _MISSING:
                 raise FileNotFoundError(key) from exc
             if code in ("416", "InvalidRange"):  # an empty object: no byte 0 to start from
                 return b""
@@ -106,7 +116,7 @@ class S3ObjectStore(ObjectStore):
         try:
             head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in _MISSING:
                 raise FileNotFoundError(key) from exc
             raise
         return head
@@ -153,7 +163,7 @@ class S3ObjectStore(ObjectStore):
                 {"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(key), Config=self.transfer
             )
         except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in _MISSING:
                 raise FileNotFoundError(source) from exc
             raise
 
