@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr = Field(SecretStr(""), title="S3 secret access key")
     s3_multipart_threshold_mb: int = Field(16, title="Result size above which uploads are multipart (MiB)")
     result_url_lifetime: int = Field(3600, title="Lifetime of signed result URLs (seconds)", ge=1)
+    inline_result_max: int = Field(
+        4096,
+        title="Largest result a worker keeps in the job's own record rather than in the result storage "
+        "(bytes; served by the API itself, never by a signed URL); 0: every result goes to the storage",
+        ge=0,
+        le=64 * 1024,
+    )
     embedded_pool_size: int = Field(2, title="Worker processes of the embedded executor", ge=1)
     max_body_size: int = Field(10 * 1024 * 1024, title="Largest accepted request body (bytes)", ge=1024)
     max_header_size: int = Field(

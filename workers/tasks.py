@@ -96,6 +96,11 @@ class RunContext:
         if rid in self.results and self.results[rid].key != result_key(self.job.service, self.job_id, name):
             raise FatalJobError(f"duplicate result id {rid!r}")
         key = result_key(self.job.service, self.job_id, name)
+        if isinstance(data, bytes) and len(data) <= self.settings.inline_result_max:
+            # Kept in the job's record, written by the same UPDATE that completes it: no storage write now,
+            # no storage read when it is fetched (an echo's message, a sync answer, a small manifest).
+            self.results[rid] = JobResult(rid, key, mime_type, len(data), data=bytes(data))
+            return rid
         try:
             if isinstance(data, Path):
                 size = self.runtime.objects.put_file(key, data, mime_type)
@@ -287,10 +292,15 @@ class MergeRunContext(RunContext):
     """The :class:`spt_api.services.MergeContext` of a parent: its children's results are reachable."""
 
     def read_result(self, result: JobResult) -> bytes:
+        if result.data is not None:
+            return result.data
         return b"".join(self.runtime.objects.read_chunks(result.key))
 
     def fetch_result(self, result: JobResult, destination: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if result.data is not None:
+            destination.write_bytes(result.data)
+            return
         with destination.open("wb") as handle:
             for chunk in self.runtime.objects.read_chunks(result.key):
                 handle.write(chunk)

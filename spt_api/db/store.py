@@ -75,9 +75,7 @@ def _row_to_job(row: RowMapping | dict[str, Any]) -> Job:
         start_time=_aware(row["start_time"]),
         end_time=_aware(row["end_time"]),
         quote=_aware(row["quote"]),
-        results=tuple(
-            JobResult(r["id"], r["key"], r.get("mime_type"), r.get("size")) for r in row["results"]
-        ),
+        results=tuple(JobResult.from_record(r) for r in row["results"]),
         error=error,
         progress=progress,
         attempts=row["attempts"],
@@ -653,7 +651,7 @@ class JobStore(WorkerRegistry):
         results: Sequence[JobResult], worker_id: str | None = None, *, ended: datetime | None = None
     ) -> bool:
         """EXECUTING → COMPLETED with its results; False when the job was aborted or reassigned meanwhile."""
-        stored = [{"id": r.result_id, "key": r.key, "mime_type": r.mime_type, "size": r.size} for r in results]
+        stored = [r.record() for r in results]
         if self._hot is not None and principal.sees_all:
             return self._hot.complete(job_id, worker_id, ended or utcnow(), stored)
         values = {"b_job_id": job_id, "b_worker_id": worker_id, "b_now": ended or utcnow(), "b_results": stored}

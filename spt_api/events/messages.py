@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult
+from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobResult, decode_inline, encode_inline
 from spt_api.uws.phases import ExecutionPhase
 
 __all__ = [
@@ -43,8 +43,9 @@ class RunState(BaseModel):
     end_time: datetime | None = None
     attempts: int = 0
     worker_id: str | None = None
-    #: ``[result_id, key, mime_type, size]`` per result.
-    results: list[tuple[str, str, str | None, int | None]] = []
+    #: ``[result_id, key, mime_type, size, data]`` per result: ``data``, an inline result's bytes in base64
+    #: (see :class:`~spt_api.uws.models.JobResult`), is absent from the events of earlier versions.
+    results: list[tuple[str, str, str | None, int | None] | tuple[str, str, str | None, int | None, str | None]] = []
     #: ``[type, message, detail]``, or None.
     error: tuple[str, str, str | None] | None = None
 
@@ -104,7 +105,10 @@ def run_state(job: Job) -> RunState:
         end_time=job.end_time,
         attempts=job.attempts,
         worker_id=job.worker_id,
-        results=[(r.result_id, r.key, r.mime_type, r.size) for r in job.results],
+        results=[
+            (r.result_id, r.key, r.mime_type, r.size, encode_inline(r.data) if r.data is not None else None)
+            for r in job.results
+        ],
         error=(job.error.error_type.value, job.error.message, job.error.detail) if job.error else None,
     )
 
@@ -122,7 +126,10 @@ def apply_run_state(job: Job, state: RunState) -> Job | None:
         end_time=state.end_time,
         attempts=state.attempts,
         worker_id=state.worker_id,
-        results=tuple(JobResult(*r) for r in state.results),
+        results=tuple(
+            JobResult(r[0], r[1], r[2], r[3], decode_inline(r[4]) if len(r) > 4 else None)
+            for r in state.results
+        ),
         error=ErrorSummary(ErrorType(error[0]), error[1], error[2]) if error else None,
     )
 

@@ -50,6 +50,9 @@ class JobBaseHandler(BaseHandler):
         self.set_header("Content-Disposition", content_disposition(filename, mime_type))
         # Opened in place anyway (a link followed, a type sniffed by an old browser): no script, no origin.
         self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        if result.data is not None:
+            self.finish(result.data)
+            return
         if result.size is not None:
             self.set_header("Content-Length", str(result.size))
         # A generator: it opens nothing until its first chunk is asked for, in the pool like every chunk.
@@ -239,6 +242,9 @@ class ResultHandler(JobBaseHandler):
         if job.phase == ExecutionPhase.ARCHIVED:
             raise PermissionDeniedError(f"job {job_id} is ARCHIVED: its results were deleted")
         filename = result.key.rsplit("/", 1)[-1]
+        if result.data is not None:  # kept with the job: nothing is stored to sign a URL for
+            await self.stream(result, filename)
+            return
         url = await self.jobs.call(
             self.jobs.objects.signed_url, result.key, self.settings_obj.result_url_lifetime, filename
         )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from spt_api.uws.phases import ExecutionPhase
 
-__all__ = ["ErrorSummary", "ErrorType", "Job", "JobRef", "JobResult", "Progress", "utcnow"]
+__all__ = [
+    "ErrorSummary", "ErrorType", "Job", "JobRef", "JobResult", "Progress", "decode_inline", "encode_inline", "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -33,12 +38,39 @@ class ErrorSummary:
 
 @dataclass(frozen=True)
 class JobResult:
-    """One result of a job: ``result_id`` is unique in the job, ``key`` locates it in the object store."""
+    """One result of a job: ``result_id`` is unique in the job, ``key`` locates it in the object store.
+
+    ``data``: the result's bytes when it is small enough to be kept with the job itself (a worker's
+    ``SPT_API_INLINE_RESULT_MAX``); nothing is then stored under ``key``, which still names it (its file
+    name, its place among the job's keys).
+    """
 
     result_id: str
     key: str
     mime_type: str | None = None
     size: int | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """This result as the job store keeps it, in JSON (``data`` in base64, and only when present)."""
+        record: dict[str, Any] = {"id": self.result_id, "key": self.key, "mime_type": self.mime_type, "size": self.size}
+        if self.data is not None:
+            record["data"] = encode_inline(self.data)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JobResult:
+        return cls(record["id"], record["key"], record.get("mime_type"), record.get("size"),
+                   decode_inline(record.get("data")))
+
+
+def encode_inline(data: bytes) -> str:
+    """An inline result's bytes as JSON carries them (the job store's record, a worker's event)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_inline(text: str | None) -> bytes | None:
+    return base64.b64decode(text) if text is not None else None
 
 
 @dataclass(frozen=True)

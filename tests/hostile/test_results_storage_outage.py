@@ -55,11 +55,14 @@ def _until(check: Any, what: str) -> Any:
 
 
 def test_result_link_answers_503_while_s3_is_down(server: RunningServer, s3: SeaweedS3) -> None:
-    job = server.wait_final(server.create_job("echo", run=True, message="kept in s3"))
+    # The blob (8 KiB) goes to S3; the message, under SPT_API_INLINE_RESULT_MAX, is kept with the job.
+    job = server.wait_final(server.create_job("echo", run=True, message="kept in s3", size=8192))
     assert job["phase"] == "COMPLETED", job
-    href = job["results"][0]["href"]
+    hrefs = {r["id"]: r["href"] for r in job["results"]}
+    href, inline = hrefs["blob"], hrefs["message"]
     with server.client() as client:
         assert _result(client, href).status_code == 303
+        assert _result(client, inline).status_code == 200  # served by the API: no storage to redirect to
 
         s3.stop()
         try:
@@ -75,12 +78,15 @@ def test_result_link_answers_503_while_s3_is_down(server: RunningServer, s3: Sea
             assert health["components"]["storage"]["status"] == "fail", health
             # The job itself is still readable: only what needs the storage says 503.
             assert client.get(job["href"], headers=JSON).status_code == 200
+            kept = _result(client, inline)
+            assert kept.status_code == 200 and kept.content == b"kept in s3", kept.text
         finally:
             s3.start()
 
         _until(lambda: _result(client, href).status_code == 303, "303 again after S3 returned")
     with httpx.Client(follow_redirects=True, timeout=30) as direct:
-        assert direct.get(href).content == b"kept in s3"
+        blob = direct.get(href).content
+        assert len(blob) == 8192 and blob.startswith(b"kept in s3kept in s3"), blob[:40]
 
 
 def test_storage_health_checks_at_most_once_per_interval() -> None:
