@@ -41,6 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         services="evaluation",
         max_body_size=4 << 20,
         input_shared_prefixes="datasets/",
+        # Every result in the storage, small reports too: a test names another job's stored result as input.
+        inline_result_max=0,
     )
     running = start_server_thread(settings)
     yield running
