@@ -10,19 +10,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from spt_api.app import Backends, make_app, make_server
 from spt_api.auth import Authenticator
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
-from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
+from spt_api.events import EventBus, InProcessEventBus, JobEvent, RedisEventBus
 from spt_api.job_service import JobService
 from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
 from spt_api.services import ServiceRegistry, UnknownServiceError
 from spt_api.storage import create_object_store
 from spt_api.sync_gate import SyncGate
+from spt_api.uws.models import Job
 from spt_api.uws.principal import Principal
 
 __all__ = [
@@ -68,14 +70,22 @@ def load_services(settings: Settings) -> ServiceRegistry:
     return ServiceRegistry.from_entry_points(settings.enabled_services)
 
 
-def _dispatcher(settings: Settings, store: JobStore, events: EventBus, services: ServiceRegistry) -> Dispatcher:
+def _dispatcher(
+    settings: Settings, store: JobStore, events: EventBus, services: ServiceRegistry
+) -> tuple[Dispatcher, Callable[[Job, JobEvent], None] | None]:
+    """The dispatcher, and what announces and sends a job in one step where the event bus and the broker
+    are one Redis (see :mod:`spt_api.announced_send`; None otherwise: the event, then the send)."""
     if settings.is_embedded_queue:
         from workers.embedded import EmbeddedDispatcher
 
-        return EmbeddedDispatcher(settings, store, events)
+        return EmbeddedDispatcher(settings, store, events), None
+    from spt_api.announced_send import AnnouncedSend
     from spt_api.queue.celery_dispatcher import CeleryDispatcher
 
-    return CeleryDispatcher(settings, services.queues())
+    dispatcher = CeleryDispatcher(settings, services.queues())
+    if not isinstance(events, RedisEventBus):
+        return dispatcher, None
+    return dispatcher, AnnouncedSend.between(events.publisher, dispatcher.writer)
 
 
 def build_backends(
@@ -87,9 +97,9 @@ def build_backends(
     store = create_job_store(settings.effective_database_url, run_migrations=run_migrations)
     events_url = settings.effective_redis_url
     events: EventBus = RedisEventBus(events_url) if events_url else InProcessEventBus()
-    dispatcher = _dispatcher(settings, store, events, services)
+    dispatcher, announced_send = _dispatcher(settings, store, events, services)
     objects = create_object_store(settings)
-    jobs = JobService(settings, store, dispatcher, events, objects, services)
+    jobs = JobService(settings, store, dispatcher, events, objects, services, announced_send=announced_send)
     metrics = Metrics()
     # The metrics count every user's jobs: they are read as the system.
     metrics.watch_jobs(

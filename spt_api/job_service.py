@@ -83,13 +83,19 @@ class JobService:
         events: EventBus,
         objects: ObjectStore,
         services: Mapping[str, ServiceSpec],
+        *,
+        announced_send: Callable[[Job, JobEvent], None] | None = None,
     ) -> None:
+        """``announced_send``: publishes a QUEUED job's event and sends the job in one step (raising what a
+        failed send raised), where the event bus and the dispatcher can (one Redis for both: see
+        :mod:`spt_api.announced_send`); else the event goes out on ``events``, then ``dispatcher`` sends."""
         self.settings = settings
         self.store = store
         self.dispatcher = dispatcher
         self.events = events
         self.objects = objects
         self.services = services
+        self.announced_send = announced_send
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobstore")
         self.cache = JobCache(settings.job_cache_ttl)
         #: Marks the events of this service's own changes, whose cache entries it has already updated.
@@ -269,7 +275,15 @@ class JobService:
         # worker's, after the send), so a listener reading the job sees QUEUED, not PENDING nor a later read.
         with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone, and its cache
             loop.call_soon_threadsafe(self._cache_stored, job)
-        self.events.publish_now(job.job_id, phase_event(job).model_copy(update={"origin": self.origin}))
+        event = phase_event(job).model_copy(update={"origin": self.origin})
+        if self.announced_send is not None:
+            # One round trip for both, the event first; an event not published is logged, as below.
+            try:
+                self.announced_send(job, event)
+            except Exception as exc:
+                return exc
+            return None
+        self.events.publish_now(job.job_id, event)
         try:
             self.dispatcher.send(job)
         except Exception as exc:

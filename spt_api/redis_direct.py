@@ -21,6 +21,10 @@ import redis
 
 __all__ = ["DirectRedis"]
 
+#: What a connection's settings say of the server it reaches (``db`` is left out: it picks the keyspace,
+#: not the server). TLS settings are compared too (every ``ssl_*`` key, and the connection class).
+_SERVER_KEYS = ("host", "port", "path", "username", "password")
+
 
 class DirectRedis:
     """Sends command batches to the Redis at ``url``, on this thread's connection."""
@@ -53,6 +57,26 @@ class DirectRedis:
             # A connection that died since the last batch (a Redis restart): once more on a new one.
             return self._send(commands)
 
+    def execute_each(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """As :meth:`execute`, but a command that Redis answers with an error does not fail the others:
+        its answer is that error (a :class:`redis.ResponseError`), returned, not raised. A lost
+        connection still raises (after the one retry)."""
+        try:
+            return self._send(commands, replies_raise=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return self._send(commands, replies_raise=False)
+
+    def same_server(self, other: DirectRedis) -> bool:
+        """Whether ``other`` reaches the same Redis server as this, as the same user (its ``db`` may differ:
+        a command that ignores the keyspace, such as PUBLISH, may go on either's connection)."""
+
+        def server(direct: DirectRedis) -> tuple[Any, ...]:
+            kwargs = direct._connection_kwargs
+            tls = sorted((k, repr(v)) for k, v in kwargs.items() if k.startswith("ssl"))
+            return (direct._connection_class, *(kwargs.get(k) for k in _SERVER_KEYS), tls)
+
+        return server(self) == server(other)
+
     def _connection(self) -> Any:
         pid = os.getpid()
         if getattr(self._local, "pid", None) != pid:
@@ -62,11 +86,13 @@ class DirectRedis:
             self._local.connection, self._local.pid = connection, pid
         return self._local.connection
 
-    def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def _send(self, commands: Sequence[tuple[Any, ...]], *, replies_raise: bool = True) -> list[Any]:
         connection = self._connection()
         try:
             connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-            return [connection.read_response() for _ in commands]
+            if replies_raise:
+                return [connection.read_response() for _ in commands]
+            return [_reply(connection) for _ in commands]
         except BaseException:
             # Half a batch may be on the wire, or its answers still to come: never reuse that socket.
             connection.disconnect()
@@ -80,3 +106,12 @@ class DirectRedis:
         for connection in connections:
             connection.disconnect()
         self._local = threading.local()
+
+
+def _reply(connection: Any) -> Any:
+    """The next answer on ``connection``, an error answer returned: it was read whole, so the answers
+    after it are still in step with their commands."""
+    try:
+        return connection.read_response()
+    except redis.ResponseError as exc:
+        return exc

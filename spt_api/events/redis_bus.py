@@ -43,9 +43,24 @@ class RedisEventPublisher:
     def publish_many(self, events: Sequence[tuple[str, JobEvent]]) -> None:
         """Publish ``events`` in order, in one round trip (one write, then their answers)."""
         try:
-            self._redis.execute([("PUBLISH", self.prefix + job_id, event.to_json()) for job_id, event in events])
+            self._redis.execute([self.command(job_id, event) for job_id, event in events])
         except redis.RedisError as exc:
-            log.warning("event not published (%d in the batch): %s", len(events), exc, extra={"job_id": events[0][0]})
+            self.lost(events, exc)
+
+    @property
+    def redis(self) -> DirectRedis:
+        """The connections it publishes on (to tell whether another's reach the same server)."""
+        return self._redis
+
+    def command(self, job_id: str, event: JobEvent) -> tuple[str, str, bytes]:
+        """The Redis command that publishes ``event``, for a caller that sends it in a batch of its own
+        (on a connection to the same server: channels are server-wide, whatever the connection's db)."""
+        return ("PUBLISH", self.prefix + job_id, event.to_json())
+
+    @staticmethod
+    def lost(events: Sequence[tuple[str, JobEvent]], exc: Exception) -> None:
+        """Say that ``events`` were not published: logged, as the job is not lost (it is stored)."""
+        log.warning("event not published (%d in the batch): %s", len(events), exc, extra={"job_id": events[0][0]})
 
     def close(self) -> None:
         """Close every thread's connection (a thread that publishes afterwards opens a new one)."""
@@ -90,6 +105,11 @@ class RedisEventBus(EventBus):
 
     def healthy(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def publisher(self) -> RedisEventPublisher:
+        """What :meth:`publish_now` publishes with (a dispatcher on the same Redis may send its events)."""
+        return self._publisher
 
     def publish(self, job_id: str, event: JobEvent) -> None:
         self._publish_thread.submit(self._publisher.publish, job_id, event)

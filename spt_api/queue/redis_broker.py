@@ -105,7 +105,13 @@ class RedisTaskWriter:
     ) -> None:
         """What ``Celery.send_task`` does with the same arguments: the message pushed onto the queue's list
         (named after the queue, as at priority 0 in kombu)."""
-        self.redis.execute([("LPUSH", queue, self.message(name, task_id, args, kwargs, queue, **options))])
+        self.redis.execute([self.command(name, args=args, kwargs=kwargs, queue=queue, task_id=task_id, **options)])
+
+    def command(
+        self, name: str, *, args: list[Any], kwargs: dict[str, Any], queue: str, task_id: str, **options: Any
+    ) -> tuple[str, str, bytes]:
+        """The Redis command :meth:`send_task` sends, for a caller that sends it in a batch on :attr:`redis`."""
+        return ("LPUSH", queue, self.message(name, task_id, args, kwargs, queue, **options))
 
     def close(self) -> None:
         self.redis.close()
