@@ -27,7 +27,8 @@ from tests.support.server import RunningServer
 __all__ = ["KillReport", "check_outcomes", "kill_rounds"]
 
 #: echo parameters: one second of work in four steps, two results (message and a small blob).
-JOB_PARAMS: dict[str, Any] = {"delay": 1.0, "steps": 4, "size": 64}
+# The blob (8 KiB, above SPT_API_INLINE_RESULT_MAX) goes to the bucket; the message is kept with the job.
+JOB_PARAMS: dict[str, Any] = {"delay": 1.0, "steps": 4, "size": 8192}
 
 
 @dataclass
@@ -111,7 +112,7 @@ def check_outcomes(stack: Stack, report: KillReport, max_attempts: int = 3) -> l
     for job_id, job in report.jobs.items():
         phase = job["phase"]
         keys = stack.keys(job_id)
-        wanted = {f"echo/{job_id}/{name}" for name in expected}
+        wanted = {f"echo/{job_id}/blob"}
         ids = [r["id"] for r in job["results"]]
         if phase == "COMPLETED":
             if sorted(ids) != sorted(expected):

@@ -48,7 +48,8 @@ def test_s3_outage(
     stack = make_stack(machine_db, private_redis.url, durability_s3)
     server = stack.server()
     stack.worker()
-    done = server.wait_final(server.create_job("echo", run=True, message="stored before"))
+    # 8 KiB blobs: above SPT_API_INLINE_RESULT_MAX, they need the storage (a short message is kept with the job).
+    done = server.wait_final(server.create_job("echo", run=True, message="stored before", size=8192))
     assert done["phase"] == "COMPLETED"
     assert _failing(server) == set()
 
@@ -62,7 +63,8 @@ def test_s3_outage(
         with server.client() as client:
             # Presigning is local, but the storage's last known health (just checked by /health) is not:
             # a result link answers 503 rather than a redirect to the dead endpoint.
-            response = client.get(done["results"][0]["href"], headers={"Accept": "application/json"})
+            blob = next(r for r in done["results"] if r["id"] == "blob")
+            response = client.get(blob["href"], headers={"Accept": "application/json"})
         _assert_503_document(response, "storage")
 
         # Deleting needs the storage: 503, and the job stays (its objects are not orphaned).
@@ -72,10 +74,12 @@ def test_s3_outage(
         assert get_job(server, done["href"])["phase"] == "COMPLETED"
 
         # A job cannot store its result: it ends in ERROR and says why.
-        failed = server.wait_final(server.create_job("echo", run=True, message="nowhere to go"), timeout=60)
+        failed = server.wait_final(
+            server.create_job("echo", run=True, message="nowhere to go", size=8192), timeout=60
+        )
         assert failed["phase"] == "ERROR", failed
         message = failed["errorSummary"]["message"]
-        assert "storage" in message and "message" in message, message
+        assert "storage" in message and "'blob'" in message, message
         assert failed["errorSummary"]["type"] == "transient", failed["errorSummary"]
     finally:
         durability_s3.start()
