@@ -17,6 +17,7 @@ from spt_api.queue.celery_dispatcher import CeleryDispatcher
 from spt_api.queue.protocol import RUN_JOB_TASK, make_celery
 from spt_api.scratch import remove_job_scratch
 from spt_api.services import ServiceRegistry
+from workers.kombu_redis import TRANSPORT
 from workers.runtime import WorkerRuntime, build_runtime, event_publisher
 
 if TYPE_CHECKING:
@@ -88,6 +89,10 @@ def build_worker_app(
     from celery.signals import task_revoked, worker_process_init
 
     app = make_celery(settings)
+    if settings.broker_url.startswith("redis://"):
+        # kombu's Redis transport, less a client built per ack (see workers.kombu_redis); TLS and sentinel
+        # brokers keep kombu's own.
+        app.conf.broker_transport = TRANSPORT
     state = _WorkerState(app, settings, services)
     if queues is not None:
         _register_presence(settings, queues, extra)
