@@ -139,6 +139,9 @@ class _Slot:
 
 
 class EmbeddedDispatcher(Dispatcher):
+    #: A send appends to a list in memory and writes a byte to the supervisor's pipe: the event loop may call it.
+    send_blocks = False
+
     def __init__(self, settings: Settings, store: JobStore, events: EventPublisher) -> None:
         self.settings = settings
         self.store = store
