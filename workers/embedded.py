@@ -189,9 +189,20 @@ class EmbeddedDispatcher(Dispatcher):
             self._slots = []
 
     def send(self, job: Job) -> str | None:
+        # Straight to an idle process when there is one: the supervisor's wake-up (a thread switch, a
+        # wait() on every pipe) cost each job's start as much as its claim.
         with self._lock:
             self._pending.append(job)
-        self._wake()
+            self._dispatch_locked()
+            # The supervisor still has work: a job waiting for a process, or a deadline nearer than
+            # its longest sleep (the one it sleeps towards was computed before this job started).
+            wake = bool(self._pending) or any(
+                slot.deadline is not None and slot.deadline < time.monotonic() + SUPERVISOR_TICK
+                for slot in self._slots
+                if slot.job is job
+            )
+        if wake:
+            self._wake()
         return None
 
     def abort(self, job: Job) -> None:
@@ -329,18 +340,21 @@ class EmbeddedDispatcher(Dispatcher):
 
     def _dispatch(self) -> None:
         with self._lock:
-            for slot in self._slots:
-                if not self._pending:
-                    return
-                if slot.ready and slot.job is None and slot.process.is_alive():
-                    job = self._pending.popleft()
-                    slot.job = job
-                    slot.kill_reason = None
-                    slot.deadline = (
-                        time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
-                    )
-                    try:
-                        slot.conn.send(job.job_id)
-                    except OSError:
-                        self._pending.appendleft(job)
-                        slot.job = None
+            self._dispatch_locked()
+
+    def _dispatch_locked(self) -> None:
+        """Hand pending jobs to idle processes (with the lock held). A process is sent a job only when
+        idle, so its pipe holds one job id at most: the send never waits for the process to read."""
+        for slot in self._slots:
+            if not self._pending:
+                return
+            if slot.ready and slot.job is None and slot.process.is_alive():
+                job = self._pending.popleft()
+                slot.job = job
+                slot.kill_reason = None
+                slot.deadline = time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
+                try:
+                    slot.conn.send(job.job_id)
+                except OSError:
+                    self._pending.appendleft(job)
+                    slot.job = None

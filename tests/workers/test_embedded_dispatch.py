@@ -1,0 +1,56 @@
+"""The embedded pool hands a job straight to an idle process; the supervisor thread is woken only for
+what it must do (a job waiting for a process)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from spt_api.testing import start_server_thread
+from spt_api.uws.models import Job
+from spt_api.uws.phases import ExecutionPhase
+from tests.conftest import embedded_settings
+from tests.support.principals import ANONYMOUS
+from workers.embedded import EmbeddedDispatcher
+
+
+def test_a_job_goes_straight_to_an_idle_process_and_one_waits_for_the_supervisor(tmp_path: Path) -> None:
+    server = start_server_thread(embedded_settings(tmp_path, reconcile_interval=0))
+    try:
+        service = server.backends.jobs
+        pool = service.dispatcher
+        assert isinstance(pool, EmbeddedDispatcher)
+
+        def wait_idle() -> None:
+            """Every process has started (imported the task code) and reported its last job done."""
+            deadline = time.monotonic() + 60
+            while not all(slot.ready and slot.job is None for slot in pool._slots):
+                assert time.monotonic() < deadline, "the pool's processes are not idle"
+                time.sleep(0.02)
+
+        wait_idle()
+        wakes: list[int] = []
+        wake = pool._wake
+        pool._wake = lambda: (wakes.append(1), wake())  # type: ignore[method-assign]
+
+        def run(**params: str) -> Job:
+            pairs = [(k, v) for k, v in params.items()] + [("PHASE", "RUN")]
+            return asyncio.run_coroutine_threadsafe(service.create(ANONYMOUS, "echo", pairs), server.loop).result(30)
+
+        def final(job: Job) -> ExecutionPhase:
+            waited = service.wait_final(ANONYMOUS, "echo", job.job_id, 30)
+            return asyncio.run_coroutine_threadsafe(waited, server.loop).result(35).phase
+
+        assert final(run(message="x")) is ExecutionPhase.COMPLETED
+        assert wakes == []  # sent to an idle process by the caller itself
+        wait_idle()
+        # Both processes busy: the third job waits in the supervisor's list, which must be woken for it
+        # when a process is free.
+        busy = [run(message="slow", delay="1") for _ in range(pool.size)]
+        third = run(message="third")
+        assert wakes == [1]
+        assert final(third) is ExecutionPhase.COMPLETED
+        assert all(final(job) is ExecutionPhase.COMPLETED for job in busy)
+    finally:
+        server.stop()
