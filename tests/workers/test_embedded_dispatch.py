@@ -4,6 +4,7 @@ what it must do (a job waiting for a process)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -53,4 +54,42 @@ def test_a_job_goes_straight_to_an_idle_process_and_one_waits_for_the_supervisor
         assert final(third) is ExecutionPhase.COMPLETED
         assert all(final(job) is ExecutionPhase.COMPLETED for job in busy)
     finally:
+        server.stop()
+
+
+def test_a_jobs_events_reach_its_wait_from_the_pipes_while_the_supervisor_thread_is_busy(tmp_path: Path) -> None:
+    """The event loop reads the processes' pipes itself: a job's end does not wait for the supervisor."""
+    server = start_server_thread(embedded_settings(tmp_path, reconcile_interval=0))
+    release = threading.Event()
+    try:
+        service = server.backends.jobs
+        pool = service.dispatcher
+        assert isinstance(pool, EmbeddedDispatcher)
+        deadline = time.monotonic() + 60
+        while not all(slot.ready and slot.job is None for slot in pool._slots):
+            assert time.monotonic() < deadline, "the pool's processes are not idle"
+            time.sleep(0.02)
+        busy = threading.Event()
+        enforce = pool._enforce_deadlines
+
+        def stuck() -> None:  # the supervisor's next round never ends until released
+            busy.set()
+            release.wait(60)
+            enforce()
+
+        pool._enforce_deadlines = stuck  # type: ignore[method-assign]
+        pool._wake()
+        assert busy.wait(10)
+        # A second long: the WAIT's first read finds it running, and only its end event can end the WAIT.
+        created = service.create(ANONYMOUS, "echo", [("message", "x"), ("delay", "1"), ("PHASE", "RUN")])
+        job = asyncio.run_coroutine_threadsafe(created, server.loop).result(30)
+        # The WAIT ends at the job's end event, not at its timeout (when it reads the database, which would
+        # find the end too): its timeout is the job's second plus a slack a loaded machine cannot exhaust.
+        timeout = 4.0
+        start = time.monotonic()
+        waited = service.wait_final(ANONYMOUS, "echo", job.job_id, timeout)
+        assert asyncio.run_coroutine_threadsafe(waited, server.loop).result(25).phase is ExecutionPhase.COMPLETED
+        assert time.monotonic() - start < timeout - 0.5
+    finally:
+        release.set()
         server.stop()
