@@ -300,7 +300,7 @@ class JobStore(WorkerRegistry):
         #: ``hold_connection``: each thread keeps its connection for them between calls (a worker process).
         self._hot = PgHotPath(engine, hold=hold_connection) if engine.dialect.name == "postgresql" else None
         #: SQLite: each thread's connection that never waits for the write lock (see :meth:`create_now`).
-        self._now = SqliteWriteNow(engine) if engine.dialect.name == "sqlite" else None
+        self._now = SqliteWriteNow(engine, jobs) if engine.dialect.name == "sqlite" else None
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -596,7 +596,7 @@ class JobStore(WorkerRegistry):
         calls :meth:`create` from a thread."""
         if self._now is None:
             return None
-        row = self._now.insert(_INSERT, _new_job(principal, **kwargs))
+        row = self._now.insert(_new_job(principal, **kwargs))
         return _row_to_job(row) if row is not None else None
 
     @retry_once_on_disconnect

@@ -9,11 +9,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from spt_api.db import create_job_store
 from spt_api.testing import start_server_thread
+from spt_api.uws.models import utcnow
 from spt_api.uws.phases import ExecutionPhase
+from spt_api.uws.principal import Principal
 from tests.conftest import embedded_settings
 from tests.support.principals import ANONYMOUS, SYSTEM
 
@@ -73,3 +77,21 @@ def test_a_job_submitted_while_sqlite_is_locked_is_stored_from_the_pool_and_the_
         assert done.result(timeout=35).phase is ExecutionPhase.COMPLETED
     finally:
         server.stop()
+
+
+def test_create_now_stores_and_returns_what_create_does(tmp_path: Path) -> None:
+    """The INSERT bypasses SQLAlchemy's execution: the stored row, byte for byte, and the job are the same."""
+    db = tmp_path / "jobs.sqlite"
+    store = create_job_store(f"sqlite:///{db}")
+    now = utcnow()
+    values = {"service": "echo", "parameters": [("message", "x"), ("name", "é\u2028")], "execution_duration": 60,
+              "destruction_time": now + timedelta(days=7), "creation_time": now, "queued": True, "task_id": "t1",
+              "queue": "echo-q", "run_id": "run", "sync": True, "idempotency_key": None, "request_hash": None}
+    principal = Principal.user("alice", username="Alice")
+    made = store.create(principal, job_id="made000000", **values)
+    now_made = store.create_now(principal, job_id="now0000000", **values)
+    assert now_made == replace(made, job_id="now0000000")
+    assert store.get(SYSTEM, "now0000000") == replace(store.require(SYSTEM, "made000000"), job_id="now0000000")
+    with sqlite3.connect(db) as raw:
+        rows = raw.execute("SELECT * FROM jobs WHERE job_id IN ('made000000', 'now0000000') ORDER BY job_id").fetchall()
+    assert rows[0][1:] == rows[1][1:]
