@@ -71,9 +71,11 @@ class SqliteWriteNow:
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            # Through the engine: its connect hooks (WAL, synchronous=NORMAL) apply. Held for good (never
-            # back in the pool, whose other users must keep waiting for the lock).
-            conn = self.engine.raw_connection().driver_connection
+            # Through the engine: its connect hooks (WAL, synchronous=NORMAL) apply. Checked out for good:
+            # the pool's proxy is kept, else it would go back to the pool, whose other users (threads that
+            # may wait for the lock) would get it set never to wait.
+            self._local.checkout = self.engine.raw_connection()
+            conn = self._local.checkout.driver_connection
             assert isinstance(conn, sqlite3.Connection)
             conn.isolation_level = None  # autocommit: the INSERT is its own transaction
             conn.execute("PRAGMA busy_timeout=0")

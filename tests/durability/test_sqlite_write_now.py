@@ -5,6 +5,7 @@ is stored from the thread pool once the lock is free. The loop meanwhile serves 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ def test_create_now_writes_nothing_and_waits_for_nothing_while_another_writer_ho
     values = {"service": "echo", "parameters": [("message", "x")], "execution_duration": 60,
               "destruction_time": None, "queued": True, "task_id": "t1"}
     assert store.create_now(ANONYMOUS, job_id="before0000", **values) is not None  # its connection is open
+    gc.collect()
+    # The loop's connection stays its own: the pool's (the threads', which may wait) wait as before.
+    with store.engine.connect() as pooled:
+        assert pooled.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
     with write_locked(db):
         start = time.monotonic()
         assert store.create_now(ANONYMOUS, job_id="locked0000", **values) is None
