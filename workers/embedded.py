@@ -212,13 +212,15 @@ class EmbeddedDispatcher(Dispatcher):
 
     def send(self, job: Job) -> str | None:
         # Straight to an idle process when there is one: the supervisor's wake-up (a thread switch, a
-        # wait() on every pipe) cost each job's start as much as its claim.
+        # wait() on every pipe) cost each job's start as much as its claim. A job that finds none waits
+        # in the list for the next "done" or "ready" message, whose reader dispatches it (under the same
+        # lock: no message is missed).
         with self._lock:
             self._pending.append(job)
             self._dispatch_locked()
-            # The supervisor still has work: a job waiting for a process, or a deadline nearer than
-            # its longest sleep (the one it sleeps towards was computed before this job started).
-            wake = bool(self._pending) or any(
+            # The supervisor must wake for a deadline nearer than its longest sleep (the one it sleeps
+            # towards was computed before this job started).
+            wake = any(
                 slot.deadline is not None and slot.deadline < time.monotonic() + SUPERVISOR_TICK
                 for slot in self._slots
                 if slot.job is job

@@ -1,5 +1,6 @@
-"""The embedded pool hands a job straight to an idle process; the supervisor thread is woken only for
-what it must do (a job waiting for a process)."""
+"""The embedded pool hands a job straight to an idle process, and a waiting job to the next process that
+is done; the event loop reads the processes' pipes. The supervisor thread is woken only for what may
+block (and for a deadline nearer than its longest sleep)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.support.principals import ANONYMOUS
 from workers.embedded import EmbeddedDispatcher
 
 
-def test_a_job_goes_straight_to_an_idle_process_and_one_waits_for_the_supervisor(tmp_path: Path) -> None:
+def test_a_job_goes_straight_to_an_idle_process_or_to_the_next_one_done(tmp_path: Path) -> None:
     server = start_server_thread(embedded_settings(tmp_path, reconcile_interval=0))
     try:
         service = server.backends.jobs
@@ -46,13 +47,13 @@ def test_a_job_goes_straight_to_an_idle_process_and_one_waits_for_the_supervisor
         assert final(run(message="x")) is ExecutionPhase.COMPLETED
         assert wakes == []  # sent to an idle process by the caller itself
         wait_idle()
-        # Both processes busy: the third job waits in the supervisor's list, which must be woken for it
-        # when a process is free.
+        # Both processes busy: the third job waits in the list, for the first process that says it is done.
         busy = [run(message="slow", delay="1") for _ in range(pool.size)]
         third = run(message="third")
-        assert wakes == [1]
+        assert [j.job_id for j in pool._pending] == [third.job_id]
         assert final(third) is ExecutionPhase.COMPLETED
         assert all(final(job) is ExecutionPhase.COMPLETED for job in busy)
+        assert wakes == []
     finally:
         server.stop()
 
