@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -38,7 +38,7 @@ from spt_api.job_inputs import (
 from spt_api.maintenance import destroy
 from spt_api.queue import Dispatcher
 from spt_api.queue.base import new_task_id
-from spt_api.services import ServiceSpec
+from spt_api.services import ServiceSpec, input_fields
 from spt_api.storage import ObjectStore
 from spt_api.uws.errors import (
     ConflictError,
@@ -74,6 +74,17 @@ WAIT_RECHECK_SECONDS = 5.0
 MAX_RUN_ID = 64
 
 
+@contextlib.contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    """An unreachable job database or result storage is a 503."""
+    try:
+        yield
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        raise ServiceUnavailableError(f"the job database is unavailable: {exc.orig or exc}") from exc
+    except (BotoCoreError, EndpointConnectionError) as exc:
+        raise ServiceUnavailableError(f"the result storage is unavailable: {exc}") from exc
+
+
 class JobService:
     def __init__(
         self,
@@ -101,6 +112,10 @@ class JobService:
         #: Marks the events of this service's own changes, whose cache entries it has already updated.
         self.origin = secrets.token_hex(8)
         events.add_listener(self._on_event)
+        #: Whether a job may be stored and sent from the event loop itself (see :meth:`_create_now`): the
+        #: store can write without waiting (SQLite), and sending and announcing wait for nothing either
+        #: (the embedded pool and the in-process bus; Celery and Redis are network round trips).
+        self._sends_now = not dispatcher.send_blocks and not events.publish_blocks
 
     def _on_event(self, job_id: str, event: JobEvent) -> None:
         # An event of our own change comes back from Redis after we cached the changed job: dropping
@@ -123,12 +138,8 @@ class JobService:
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking backend call in the thread pool; an unreachable backend is a 503."""
         loop = asyncio.get_running_loop()
-        try:
+        with _unavailable_as_503():
             return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-            raise ServiceUnavailableError(f"the job database is unavailable: {exc.orig or exc}") from exc
-        except (BotoCoreError, EndpointConnectionError) as exc:
-            raise ServiceUnavailableError(f"the result storage is unavailable: {exc}") from exc
 
     async def change(self, job_id: str, func: Callable[..., T], *args: Any) -> T:
         """A store write to ``job_id``, then its cache entry dropped: after the write, so a read that
@@ -194,27 +205,30 @@ class JobService:
         # Uploads stored, references and headers checked (the service's check_inputs): a 400 now, before
         # the job is stored (in the same trip to the pool as the INSERT and the send).
         token = self.cache.token()
+        loop = asyncio.get_running_loop()
+        values: dict[str, Any] = {
+            "job_id": job_id,
+            "service": service,
+            "parameters": stored,
+            "execution_duration": duration,
+            "destruction_time": destruction,
+            "run_id": run_id,
+            "queued": phase is not None,
+            "task_id": new_task_id(job_id) if phase is not None else None,
+            "sync": sync,
+            "idempotency_key": idempotency_key,
+            "request_hash": fingerprint,
+        }
         try:
-            job, unsent = await self.call(
-                self._create_and_send,
-                principal,
-                pairs,
-                planned,
-                spec,
-                params,
-                asyncio.get_running_loop(),
-                job_id=job_id,
-                service=service,
-                parameters=stored,
-                execution_duration=duration,
-                destruction_time=destruction,
-                run_id=run_id,
-                queued=phase is not None,
-                task_id=new_task_id(job_id) if phase is not None else None,
-                sync=sync,
-                idempotency_key=idempotency_key,
-                request_hash=fingerprint,
-            )
+            created = None
+            if self._sends_now and idempotency_key is None and not planned and self._nothing_to_prepare(spec):
+                with _unavailable_as_503():
+                    created = self._create_now(principal, spec, params, loop, **values)
+            if created is None:
+                created = await self.call(
+                    self._create_and_send, principal, pairs, planned, spec, params, loop, **values
+                )
+            job, unsent = created
         except DuplicateIdempotencyKeyError:
             # A concurrent retry with the same key created the job first: this request is its replay.
             assert idempotency_key is not None and fingerprint is not None
@@ -257,6 +271,26 @@ class JobService:
         job = self._placed(spec, params, job)
         return job, self._announce_and_send(job, loop)
 
+    def _nothing_to_prepare(self, spec: ServiceSpec) -> bool:
+        """True when :func:`prepare_inputs` and :meth:`_placed` do nothing for a job of ``spec`` with no
+        uploads: it has no input files, no ``check_inputs`` (which may read storage) and no requirements
+        (whose check reads the worker registry)."""
+        return not input_fields(spec.params_model) and spec.check_inputs is None and spec.requirements is None
+
+    def _create_now(
+        self, principal: Principal, spec: ServiceSpec, params: Any, loop: asyncio.AbstractEventLoop, **values: Any
+    ) -> tuple[Job, Exception | None] | None:
+        """:meth:`_create_and_send` on the event loop, saving the trip to the thread pool (two thread
+        wake-ups, which cost a job more than its INSERT), for a job with nothing to prepare: store it, then
+        announce and send it. None, with nothing stored, when the store would have to wait for it (another
+        writer holds SQLite's lock): the caller goes to the pool."""
+        job = self.store.create_now(principal, queue=spec.queue_of(params), **values)
+        if job is None:
+            return None
+        if job.phase != ExecutionPhase.QUEUED:
+            return job, None
+        return job, self._announce_and_send(job, loop)
+
     def _queue_and_send(
         self, principal: Principal, job_id: str, loop: asyncio.AbstractEventLoop
     ) -> tuple[Job, Exception | None]:
@@ -268,8 +302,9 @@ class JobService:
         return job, self._announce_and_send(job, loop)
 
     def _announce_and_send(self, job: Job, loop: asyncio.AbstractEventLoop) -> Exception | None:
-        """In a pool thread, once the job is stored QUEUED: its event, then its message; what a failed send
-        raised (the job stays QUEUED and the reconciler sends it again), else None."""
+        """Once the job is stored QUEUED: its event, then its message; what a failed send raised (the job
+        stays QUEUED and the reconciler sends it again), else None. In a pool thread, or on the event loop
+        when neither the dispatcher nor the bus blocks (:meth:`_create_now`)."""
         # The stored QUEUED job replaces any cached copy before the event is out: the loop runs this
         # callback before it can deliver the event (in process, or back from Redis) or any later one (a
         # worker's, after the send), so a listener reading the job sees QUEUED, not PENDING nor a later read.

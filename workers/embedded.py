@@ -10,7 +10,9 @@ for the next start to requeue (spt_api.recovery).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -19,7 +21,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, NoReturn
@@ -127,6 +129,10 @@ def _child_main(conn: Connection, settings_data: dict[str, Any]) -> None:
         publisher.send(("done", job_id, phase.value if phase else None))
 
 
+def _now(chore: Callable[[], None]) -> None:
+    chore()
+
+
 @dataclass
 class _Slot:
     process: Any
@@ -136,9 +142,14 @@ class _Slot:
     deadline: float | None = None
     kill_reason: str | None = None
     started: float = field(default_factory=time.monotonic)
+    #: The pipe's descriptor while the event loop watches it (see EmbeddedDispatcher._watch).
+    watched: int | None = None
 
 
 class EmbeddedDispatcher(Dispatcher):
+    #: A send appends to a list in memory and writes a byte to the supervisor's pipe: the event loop may call it.
+    send_blocks = False
+
     def __init__(self, settings: Settings, store: JobStore, events: EventPublisher) -> None:
         self.settings = settings
         self.store = store
@@ -153,12 +164,25 @@ class EmbeddedDispatcher(Dispatcher):
         self._thread: threading.Thread | None = None
         self._settings_data = settings.model_dump()
         self._presence: Any = None
+        #: The API's event loop, which reads the processes' pipes (None: the supervisor reads them).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: What a message read on the loop asked for that may block (a store read, a process to replace):
+        #: done by the supervisor, in order.
+        self._chores: deque[Callable[[], None]] = deque()
 
     # -- public --------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The processes' messages are read by the event loop when there is one: a job's end event then
+        # wakes the loop once, straight from the pipe, where the supervisor thread took two thread
+        # wake-ups (its own, then the loop's) and as many hand-overs of the GIL.
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         with self._lock:
             self._slots = [self._spawn() for _ in range(self.size)]
+            slots = list(self._slots)
+        for slot in slots:
+            self._watch(slot)
         self._thread = threading.Thread(target=self._supervise, name="embedded-supervisor", daemon=True)
         self._thread.start()
 
@@ -181,14 +205,28 @@ class EmbeddedDispatcher(Dispatcher):
             self._thread.join(timeout=5)
         with self._lock:
             for slot in self._slots:
+                self._unwatch(slot)
                 slot.process.kill()
                 slot.process.join(timeout=2)
             self._slots = []
 
     def send(self, job: Job) -> str | None:
+        # Straight to an idle process when there is one: the supervisor's wake-up (a thread switch, a
+        # wait() on every pipe) cost each job's start as much as its claim. A job that finds none waits
+        # in the list for the next "done" or "ready" message, whose reader dispatches it (under the same
+        # lock: no message is missed).
         with self._lock:
             self._pending.append(job)
-        self._wake()
+            self._dispatch_locked()
+            # The supervisor must wake for a deadline nearer than its longest sleep (the one it sleeps
+            # towards was computed before this job started).
+            wake = any(
+                slot.deadline is not None and slot.deadline < time.monotonic() + SUPERVISOR_TICK
+                for slot in self._slots
+                if slot.job is job
+            )
+        if wake:
+            self._wake()
         return None
 
     def abort(self, job: Job) -> None:
@@ -230,10 +268,68 @@ class EmbeddedDispatcher(Dispatcher):
         child.close()
         return _Slot(process=process, conn=parent)
 
+    # -- the processes' pipes, read by the event loop -------------------------------------------------
+
+    def _watch(self, slot: _Slot) -> None:
+        """Have the event loop read ``slot``'s pipe (in the loop: call it there, or through :meth:`_watch_soon`)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._stopping.is_set() or slot.conn.closed:
+            return
+        slot.watched = slot.conn.fileno()
+        loop.add_reader(slot.watched, self._on_readable, slot)
+
+    def _watch_soon(self, slot: _Slot) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self._loop.call_soon_threadsafe(self._watch, slot)
+
+    def _unwatch(self, slot: _Slot) -> None:
+        """Stop reading ``slot``'s pipe; before it is closed, so that its descriptor's reuse is not watched."""
+        fd, slot.watched = slot.watched, None
+        if fd is None or self._loop is None or self._loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._loop.remove_reader(fd)
+        else:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._loop.remove_reader, fd)
+
+    def _on_readable(self, slot: _Slot) -> None:
+        """In the event loop: the messages waiting in ``slot``'s pipe (a message is written whole, in one
+        write of a few hundred bytes, so reading it never waits for the process)."""
+        try:
+            self._read_messages(slot, in_loop=True)
+        except (EOFError, OSError):
+            self._unwatch(slot)
+            self._chore(lambda: self._replace(slot))
+
+    def _chore(self, chore: Callable[[], None]) -> None:
+        with self._lock:
+            self._chores.append(chore)
+        self._wake()
+
+    def _run_chores(self) -> None:
+        while True:
+            with self._lock:
+                if not self._chores:
+                    return
+                chore = self._chores.popleft()
+            try:
+                chore()
+            except Exception:
+                log.exception("embedded pool: a supervisor's task failed")
+
+    # -- supervisor ----------------------------------------------------------------------------------
+
     def _supervise(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
-                conns = [slot.conn for slot in self._slots]
+                # Read here only when no event loop reads them.
+                conns = [slot.conn for slot in self._slots] if self._loop is None else []
                 deadlines = [slot.deadline for slot in self._slots if slot.deadline is not None]
             timeout = SUPERVISOR_TICK
             if deadlines:
@@ -248,6 +344,7 @@ class EmbeddedDispatcher(Dispatcher):
                         self._wake_r.recv_bytes()
                     continue
                 self._read_child(conn)  # type: ignore[arg-type]
+            self._run_chores()
             self._enforce_deadlines()
             self._dispatch()
 
@@ -260,26 +357,45 @@ class EmbeddedDispatcher(Dispatcher):
         if slot is None:
             return
         try:
-            while conn.poll():
-                kind, job_id, payload = conn.recv()
-                if kind == "event":
-                    self.events.publish(job_id, payload)
-                elif kind == "events":
-                    self.events.publish_many(payload)
-                elif kind == "dispatch":
-                    child = self.store.get(MAINTENANCE, job_id)
-                    if child is not None:
-                        self.send(child)
-                elif kind == "ready":
-                    slot.ready = True
-                    if self._presence is None and payload is not None:
-                        self._register(payload)
-                elif kind == "done":
-                    with self._lock:
-                        slot.job = None
-                        slot.deadline = None
+            self._read_messages(slot, in_loop=False)
         except (EOFError, OSError):
             self._replace(slot)
+
+    def _read_messages(self, slot: _Slot, *, in_loop: bool) -> None:
+        """Act on the messages waiting in ``slot``'s pipe, in order; ``in_loop``: what may block (a store
+        read, the registry) is left to the supervisor. EOFError, OSError: the process is gone."""
+        conn = slot.conn
+        later = self._chore if in_loop else _now
+        while conn.poll():
+            kind, job_id, payload = conn.recv()
+            if kind == "event":
+                self.events.publish(job_id, payload)
+            elif kind == "events":
+                self.events.publish_many(payload)
+            elif kind == "dispatch":
+                # After the fan-out child's QUEUED event (published above, in the pipe's order).
+                later(functools.partial(self._dispatch_child, job_id))
+            elif kind == "ready":
+                with self._lock:
+                    slot.ready = True
+                    self._dispatch_locked()
+                if payload is not None:
+                    later(functools.partial(self._register_once, payload))
+            elif kind == "done":
+                with self._lock:
+                    slot.job = None
+                    slot.deadline = None
+                    self._dispatch_locked()
+
+    def _dispatch_child(self, job_id: str) -> None:
+        """Queue a fan-out child a process created (blocking: a store read)."""
+        child = self.store.get(MAINTENANCE, job_id)
+        if child is not None:
+            self.send(child)
+
+    def _register_once(self, capabilities: list[str]) -> None:
+        if self._presence is None:
+            self._register(capabilities)
 
     def _replace(self, slot: _Slot) -> None:
         """A child died: settle its job, then start a fresh child in its place."""
@@ -287,7 +403,10 @@ class EmbeddedDispatcher(Dispatcher):
         job, reason = slot.job, slot.kill_reason
         with self._lock:
             index = self._slots.index(slot)
-            self._slots[index] = self._spawn() if not self._stopping.is_set() else slot
+            fresh = self._spawn() if not self._stopping.is_set() else slot
+            self._slots[index] = fresh
+        if fresh is not slot:
+            self._watch_soon(fresh)
         slot.conn.close()
         if job is not None:
             # The killed child could not remove its job's scratch directory (a bundle being written,
@@ -326,18 +445,21 @@ class EmbeddedDispatcher(Dispatcher):
 
     def _dispatch(self) -> None:
         with self._lock:
-            for slot in self._slots:
-                if not self._pending:
-                    return
-                if slot.ready and slot.job is None and slot.process.is_alive():
-                    job = self._pending.popleft()
-                    slot.job = job
-                    slot.kill_reason = None
-                    slot.deadline = (
-                        time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
-                    )
-                    try:
-                        slot.conn.send(job.job_id)
-                    except OSError:
-                        self._pending.appendleft(job)
-                        slot.job = None
+            self._dispatch_locked()
+
+    def _dispatch_locked(self) -> None:
+        """Hand pending jobs to idle processes (with the lock held). A process is sent a job only when
+        idle, so its pipe holds one job id at most: the send never waits for the process to read."""
+        for slot in self._slots:
+            if not self._pending:
+                return
+            if slot.ready and slot.job is None and slot.process.is_alive():
+                job = self._pending.popleft()
+                slot.job = job
+                slot.kill_reason = None
+                slot.deadline = time.monotonic() + job.execution_duration if job.execution_duration > 0 else None
+                try:
+                    slot.conn.send(job.job_id)
+                except OSError:
+                    self._pending.appendleft(job)
+                    slot.job = None

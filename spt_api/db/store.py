@@ -19,6 +19,7 @@ from spt_api.db.hot_path import PgHotPath
 from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
 from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs, workers
+from spt_api.db.write_now import SqliteWriteNow
 from spt_api.uws.errors import NotFoundError, PermissionDeniedError
 from spt_api.uws.models import ErrorSummary, ErrorType, Job, JobRef, JobResult, Progress, utcnow
 from spt_api.uws.phases import ACTIVE_PHASES, Action, ExecutionPhase, allowed_sources, target_of
@@ -96,6 +97,47 @@ def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
         "error_type": error.error_type.value,
         "error_message": error.message,
         "error_detail": error.detail,
+    }
+
+
+def _new_job(
+    principal: Principal,
+    *,
+    service: str,
+    parameters: Iterable[tuple[str, str]],
+    execution_duration: int,
+    destruction_time: datetime | None,
+    run_id: str | None = None,
+    job_id: str | None = None,
+    creation_time: datetime | None = None,
+    queued: bool = False,
+    task_id: str | None = None,
+    queue: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    sync: bool = False,
+) -> dict[str, Any]:
+    """The row of a new job (see :meth:`JobStore.create`)."""
+    now = creation_time or utcnow()
+    return {
+        "job_id": job_id or new_job_id(),
+        "service": service,
+        "owner": principal.owner,
+        "owner_name": principal.owner_name,
+        "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
+        "queue": queue or service,
+        "sync": sync,
+        "run_id": run_id,
+        "creation_time": now,
+        "execution_duration": execution_duration,
+        "destruction_time": destruction_time,
+        "parameters": [list(p) for p in parameters],
+        "results": [],
+        "attempts": 0,
+        "queued_time": now if queued else None,
+        "task_id": task_id,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
     }
 
 
@@ -255,6 +297,8 @@ class JobStore(WorkerRegistry):
         #: The statements every job runs (create, claim, complete), on psycopg itself; SQLite keeps SQLAlchemy.
         #: ``hold_connection``: each thread keeps its connection for them between calls (a worker process).
         self._hot = PgHotPath(engine, hold=hold_connection) if engine.dialect.name == "postgresql" else None
+        #: SQLite: each thread's connection that never waits for the write lock (see :meth:`create_now`).
+        self._now = SqliteWriteNow(engine, jobs) if engine.dialect.name == "sqlite" else None
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -519,28 +563,13 @@ class JobStore(WorkerRegistry):
         ``queue``: where its messages go, chosen once by its service (default: the service's name).
         ``idempotency_key``: unique per owner; :class:`DuplicateIdempotencyKeyError` when it is taken
         (see :meth:`find_idempotent`). ``request_hash``: what the key was sent with."""
-        now = creation_time or utcnow()
-        job_id = job_id or new_job_id()
-        values = {
-            "job_id": job_id,
-            "service": service,
-            "owner": principal.owner,
-            "owner_name": principal.owner_name,
-            "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
-            "queue": queue or service,
-            "sync": sync,
-            "run_id": run_id,
-            "creation_time": now,
-            "execution_duration": execution_duration,
-            "destruction_time": destruction_time,
-            "parameters": [list(p) for p in parameters],
-            "results": [],
-            "attempts": 0,
-            "queued_time": now if queued else None,
-            "task_id": task_id,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-        }
+        values = _new_job(
+            principal, service=service, parameters=parameters, execution_duration=execution_duration,
+            destruction_time=destruction_time, run_id=run_id, job_id=job_id, creation_time=creation_time,
+            queued=queued, task_id=task_id, queue=queue, idempotency_key=idempotency_key,
+            request_hash=request_hash, sync=sync,
+        )
+        job_id = values["job_id"]
         try:
             row: RowMapping | dict[str, Any]
             if self._hot is not None:
@@ -557,6 +586,16 @@ class JobStore(WorkerRegistry):
                 raise DuplicateIdempotencyKeyError(idempotency_key) from None
             raise
         return _row_to_job(row)
+
+    def create_now(self, principal: Principal, **kwargs: Any) -> Job | None:
+        """:meth:`create` (the same arguments) without waiting, for the event loop: None, with nothing
+        written, when the write would wait (another writer holds SQLite's lock), broke a constraint,
+        or this store cannot write without waiting (PostgreSQL: a network round trip). The caller then
+        calls :meth:`create` from a thread."""
+        if self._now is None:
+            return None
+        row = self._now.insert(_new_job(principal, **kwargs))
+        return _row_to_job(row) if row is not None else None
 
     @retry_once_on_disconnect
     def _conditional_update(

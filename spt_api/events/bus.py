@@ -100,6 +100,9 @@ class Subscription:
 
 
 class EventBus(ABC):
+    #: Whether :meth:`publish_now` may wait (on a broker, over the network): then it is called from a thread.
+    publish_blocks = True
+
     @abstractmethod
     def publish(self, job_id: str, event: JobEvent) -> None: ...
 
@@ -146,6 +149,8 @@ class EventBus(ABC):
 
 class InProcessEventBus(EventBus):
     """Delivers events to waiters in this process; ``publish`` may come from any thread."""
+
+    publish_blocks = False
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)

@@ -11,11 +11,15 @@ __all__ = ["Dispatcher", "job_id_of_task", "new_task_id"]
 
 
 class Dispatcher(ABC):
+    #: Whether :meth:`send` may wait (on a broker, over the network): then it is called from a thread.
+    send_blocks = True
+
     @abstractmethod
     def send(self, job: Job) -> str | None:
         """Queue ``job`` (already QUEUED in the store, with its ``task_id``) for execution.
 
-        Blocking: call it from a thread. Returns the task id used, if any.
+        Blocking unless :attr:`send_blocks` says otherwise: call it from a thread. Returns the task id
+        used, if any.
         """
 
     @abstractmethod
