@@ -99,6 +99,8 @@ class Backends:
         await self.jobs.events.stop()
         if self.authenticator is not None:
             await self.authenticator.stop()
+        with contextlib.suppress(Exception):
+            await self.jobs.close_loop_connections()
         self.jobs.close()
 
 

@@ -10,21 +10,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
 from typing import Any
 
 from spt_api.app import Backends, make_app, make_server
 from spt_api.auth import Authenticator
 from spt_api.config import Settings
 from spt_api.db import JobStore, create_job_store
-from spt_api.events import EventBus, InProcessEventBus, JobEvent, RedisEventBus
-from spt_api.job_service import JobService
+from spt_api.events import EventBus, InProcessEventBus, RedisEventBus
+from spt_api.job_service import AnnouncesAndSends, JobService
 from spt_api.metrics import Metrics
 from spt_api.queue import Dispatcher
 from spt_api.services import ServiceRegistry, UnknownServiceError
 from spt_api.storage import create_object_store
 from spt_api.sync_gate import SyncGate
-from spt_api.uws.models import Job
 from spt_api.uws.principal import Principal
 
 __all__ = [
@@ -72,7 +70,7 @@ def load_services(settings: Settings) -> ServiceRegistry:
 
 def _dispatcher(
     settings: Settings, store: JobStore, events: EventBus, services: ServiceRegistry
-) -> tuple[Dispatcher, Callable[[Job, JobEvent], None] | None]:
+) -> tuple[Dispatcher, AnnouncesAndSends | None]:
     """The dispatcher, and what announces and sends a job in one step where the event bus and the broker
     are one Redis (see :mod:`spt_api.announced_send`; None otherwise: the event, then the send)."""
     if settings.is_embedded_queue:

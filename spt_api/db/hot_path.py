@@ -35,7 +35,7 @@ from spt_api.db.liveness import PING_AFTER_IDLE
 from spt_api.db.schema import jobs
 from spt_api.uws.phases import ExecutionPhase
 
-__all__ = ["COLUMNS", "PgHotPath"]
+__all__ = ["COLUMNS", "INSERT", "PgHotPath", "insert_parameters"]
 
 #: Every column of ``jobs``, in the order the statements below return them.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in jobs.c)
@@ -44,7 +44,7 @@ _LIST = ", ".join(f'"{name}"' for name in COLUMNS)
 
 # No RETURNING: every column is given (absent ones as NULL), so the stored row is what was sent, and
 # reading it back would only cost the loaders of 25 columns.
-_INSERT = f"INSERT INTO jobs ({_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+INSERT = f"INSERT INTO jobs ({_LIST}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 _CLAIM = (
     "UPDATE jobs SET phase = %(executing)s, start_time = %(now)s, heartbeat_time = %(now)s, "
     "worker_id = %(worker_id)s, attempts = attempts + 1 "
@@ -89,8 +89,8 @@ class PgHotPath:
 
     def insert(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """INSERT one job (``values`` by column name; absent columns are NULL); the stored row."""
-        row = {name: values.get(name) for name in COLUMNS}
-        self._execute(_INSERT, [_adapt(name, value) for name, value in row.items()], fetch=False)
+        row, parameters = insert_parameters(values)
+        self._execute(INSERT, parameters, fetch=False)
         return row
 
     def claim(self, job_id: str, worker_id: str, now: Any) -> dict[str, Any] | None:
@@ -178,6 +178,13 @@ class PgHotPath:
             else:
                 # After any failure start again from the pool: the connection may be in an unknown state.
                 self.release()
+
+
+def insert_parameters(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The row :data:`INSERT` stores for ``values`` (by column name; absent columns are NULL), and its
+    statement's parameters."""
+    row = {name: values.get(name) for name in COLUMNS}
+    return row, [_adapt(name, value) for name, value in row.items()]
 
 
 def _adapt(name: str, value: Any) -> Any:

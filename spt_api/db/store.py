@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from spt_api.db.hot_path import PgHotPath
 from spt_api.db.liveness import ping_idle_connections, retry_once_on_disconnect
+from spt_api.db.loop_insert import LoopInsert
 from spt_api.db.migrate import migrate, sqlalchemy_url
 from spt_api.db.schema import jobs, workers
 from spt_api.db.write_now import SqliteWriteNow
@@ -299,6 +300,12 @@ class JobStore(WorkerRegistry):
         self._hot = PgHotPath(engine, hold=hold_connection) if engine.dialect.name == "postgresql" else None
         #: SQLite: each thread's connection that never waits for the write lock (see :meth:`create_now`).
         self._now = SqliteWriteNow(engine, jobs) if engine.dialect.name == "sqlite" else None
+        #: PostgreSQL, in the API (not a worker, which has no event loop): the INSERT from the loop itself.
+        self._loop_insert = (
+            LoopInsert(engine, engine.pool.size())  # type: ignore[attr-defined]
+            if engine.dialect.name == "postgresql" and not hold_connection
+            else None
+        )
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -596,6 +603,24 @@ class JobStore(WorkerRegistry):
             return None
         row = self._now.insert(_new_job(principal, **kwargs))
         return _row_to_job(row) if row is not None else None
+
+    @property
+    def inserts_on_loop(self) -> bool:
+        """Whether :meth:`create_on_loop` may write (PostgreSQL, outside a worker)."""
+        return self._loop_insert is not None
+
+    async def create_on_loop(self, principal: Principal, **kwargs: Any) -> Job | None:
+        """:meth:`create` (the same arguments) from the event loop, without a thread: None, with nothing
+        written (or a written row left for :meth:`create`'s retry to find), when it cannot be done from
+        there; the caller then calls :meth:`create` from a thread."""
+        if self._loop_insert is None:
+            return None
+        row = await self._loop_insert.insert(_new_job(principal, **kwargs))
+        return _row_to_job(row) if row is not None else None
+
+    def close_loop_connections(self) -> None:
+        if self._loop_insert is not None:
+            self._loop_insert.close()
 
     @retry_once_on_disconnect
     def _conditional_update(
