@@ -48,6 +48,8 @@ from urllib.parse import urlsplit
 
 from _common import ROOT, percentile, report  # type: ignore[import-not-found]
 
+from spt_api.uws.models import JobResult
+
 HOST = "127.0.0.1"
 JSON = {"Accept": "application/json"}
 FORM = {**JSON, "Content-Type": "application/x-www-form-urlencoded"}
@@ -519,8 +521,10 @@ def cmd_drain(args: argparse.Namespace) -> None:
             if len(results) != 1:
                 bad["results != 1"].append(f"{job_id} {len(results)} results")
                 continue
-            path = results_root / results[0]["key"] if "key" in results[0] else None
-            stored = path.read_bytes() if path is not None and path.is_file() else None
+            result = JobResult.from_record(results[0])
+            # A short message is kept in the job's record (SPT_API_INLINE_RESULT_MAX), a longer one in a file.
+            path = results_root / result.key
+            stored = result.data if result.data is not None else path.read_bytes() if path.is_file() else None
             if stored != submitted[job_id].encode():
                 bad["stored bytes != own message"].append(f"{job_id} {stored!r:.40}")
         lost = set(submitted) - {row[0] for row in rows}
