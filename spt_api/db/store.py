@@ -10,7 +10,7 @@ import builtins
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
@@ -101,44 +101,48 @@ def _error_values(error: ErrorSummary | None) -> dict[str, Any]:
     }
 
 
-def _new_job(
-    principal: Principal,
-    *,
-    service: str,
-    parameters: Iterable[tuple[str, str]],
-    execution_duration: int,
-    destruction_time: datetime | None,
-    run_id: str | None = None,
-    job_id: str | None = None,
-    creation_time: datetime | None = None,
-    queued: bool = False,
-    task_id: str | None = None,
-    queue: str | None = None,
-    idempotency_key: str | None = None,
-    request_hash: str | None = None,
-    sync: bool = False,
-) -> dict[str, Any]:
+class NewJob(TypedDict, total=False):
+    """What :meth:`JobStore.create` takes besides the principal (see there)."""
+
+    service: Required[str]
+    parameters: Required[Iterable[tuple[str, str]]]
+    execution_duration: Required[int]
+    destruction_time: Required[datetime | None]
+    run_id: str | None
+    job_id: str | None
+    creation_time: datetime | None
+    queued: bool
+    task_id: str | None
+    queue: str | None
+    idempotency_key: str | None
+    request_hash: str | None
+    sync: bool
+
+
+def _new_job(principal: Principal, **fields: Unpack[NewJob]) -> dict[str, Any]:
     """The row of a new job (see :meth:`JobStore.create`)."""
-    now = creation_time or utcnow()
+    now = fields.get("creation_time") or utcnow()
+    queued = fields.get("queued", False)
+    service = fields["service"]
     return {
-        "job_id": job_id or new_job_id(),
+        "job_id": fields.get("job_id") or new_job_id(),
         "service": service,
         "owner": principal.owner,
         "owner_name": principal.owner_name,
         "phase": (ExecutionPhase.QUEUED if queued else ExecutionPhase.PENDING).value,
-        "queue": queue or service,
-        "sync": sync,
-        "run_id": run_id,
+        "queue": fields.get("queue") or service,
+        "sync": fields.get("sync", False),
+        "run_id": fields.get("run_id"),
         "creation_time": now,
-        "execution_duration": execution_duration,
-        "destruction_time": destruction_time,
-        "parameters": [list(p) for p in parameters],
+        "execution_duration": fields["execution_duration"],
+        "destruction_time": fields["destruction_time"],
+        "parameters": [list(p) for p in fields["parameters"]],
         "results": [],
         "attempts": 0,
         "queued_time": now if queued else None,
-        "task_id": task_id,
-        "idempotency_key": idempotency_key,
-        "request_hash": request_hash,
+        "task_id": fields.get("task_id"),
+        "idempotency_key": fields.get("idempotency_key"),
+        "request_hash": fields.get("request_hash"),
     }
 
 
@@ -547,36 +551,15 @@ class JobStore(WorkerRegistry):
     # -- writes --------------------------------------------------------------------------------------
 
     @retry_once_on_disconnect
-    def create(
-        self,
-        principal: Principal,
-        *,
-        service: str,
-        parameters: Iterable[tuple[str, str]],
-        execution_duration: int,
-        destruction_time: datetime | None,
-        run_id: str | None = None,
-        job_id: str | None = None,
-        creation_time: datetime | None = None,
-        queued: bool = False,
-        task_id: str | None = None,
-        queue: str | None = None,
-        idempotency_key: str | None = None,
-        request_hash: str | None = None,
-        sync: bool = False,
-    ) -> Job:
+    def create(self, principal: Principal, **fields: Unpack[NewJob]) -> Job:
         """Insert a PENDING job, or a QUEUED one when ``queued`` (PHASE=RUN at creation: one round trip).
 
         ``queue``: where its messages go, chosen once by its service (default: the service's name).
         ``idempotency_key``: unique per owner; :class:`DuplicateIdempotencyKeyError` when it is taken
         (see :meth:`find_idempotent`). ``request_hash``: what the key was sent with."""
-        values = _new_job(
-            principal, service=service, parameters=parameters, execution_duration=execution_duration,
-            destruction_time=destruction_time, run_id=run_id, job_id=job_id, creation_time=creation_time,
-            queued=queued, task_id=task_id, queue=queue, idempotency_key=idempotency_key,
-            request_hash=request_hash, sync=sync,
-        )
+        values = _new_job(principal, **fields)
         job_id = values["job_id"]
+        idempotency_key = values["idempotency_key"]
         try:
             row: RowMapping | dict[str, Any]
             if self._hot is not None:
@@ -594,14 +577,14 @@ class JobStore(WorkerRegistry):
             raise
         return _row_to_job(row)
 
-    def create_now(self, principal: Principal, **kwargs: Any) -> Job | None:
+    def create_now(self, principal: Principal, **fields: Unpack[NewJob]) -> Job | None:
         """:meth:`create` (the same arguments) without waiting, for the event loop: None, with nothing
         written, when the write would wait (another writer holds SQLite's lock), broke a constraint,
         or this store cannot write without waiting (PostgreSQL: a network round trip). The caller then
         calls :meth:`create` from a thread."""
         if self._now is None:
             return None
-        row = self._now.insert(_new_job(principal, **kwargs))
+        row = self._now.insert(_new_job(principal, **fields))
         return _row_to_job(row) if row is not None else None
 
     @property
@@ -609,13 +592,13 @@ class JobStore(WorkerRegistry):
         """Whether :meth:`create_on_loop` may write (PostgreSQL, outside a worker)."""
         return self._loop_insert is not None
 
-    async def create_on_loop(self, principal: Principal, **kwargs: Any) -> Job | None:
+    async def create_on_loop(self, principal: Principal, **fields: Unpack[NewJob]) -> Job | None:
         """:meth:`create` (the same arguments) from the event loop, without a thread: None, with nothing
         written (or a written row left for :meth:`create`'s retry to find), when it cannot be done from
         there; the caller then calls :meth:`create` from a thread."""
         if self._loop_insert is None:
             return None
-        row = await self._loop_insert.insert(_new_job(principal, **kwargs))
+        row = await self._loop_insert.insert(_new_job(principal, **fields))
         return _row_to_job(row) if row is not None else None
 
     def close_loop_connections(self) -> None:

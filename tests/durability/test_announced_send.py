@@ -8,8 +8,8 @@ connection (its db), then the LPUSH. The writes are counted at :class:`~spt_api.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from spt_api.uws.errors import JobNotSentError
 from spt_api.uws.phases import ExecutionPhase
 from tests.support.principals import ANONYMOUS, SYSTEM
 from tests.support.redisserver import PrivateRedis
+from tests.support.server import running_backends
 
 RUN = [("message", "x"), ("PHASE", "RUN")]
 
@@ -35,16 +36,9 @@ def other_redis() -> Iterator[PrivateRedis]:
         yield server
 
 
-@asynccontextmanager
-async def _backends(tmp_path: Path, broker_url: str, redis_url: str = "") -> AsyncIterator[Backends]:
+def _backends(tmp_path: Path, broker_url: str, redis_url: str = "") -> AbstractAsyncContextManager[Backends]:
     settings = Settings(data_dir=tmp_path, broker_url=broker_url, redis_url=redis_url, reconcile_interval=0)
-    backends = build_backends(settings)
-    await backends.start()
-    try:
-        yield backends
-    finally:
-        await backends.stop()
-        backends.jobs.dispatcher.stop()
+    return running_backends(settings)
 
 
 @contextmanager

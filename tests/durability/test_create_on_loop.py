@@ -6,8 +6,7 @@ lost or left unsent without the client being told.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 import redis
 
 from spt_api.app import Backends
-from spt_api.bootstrap import build_backends
 from spt_api.config import Settings
 from spt_api.db.migrate import sqlalchemy_url
 from spt_api.job_service import JobService
@@ -24,23 +22,16 @@ from spt_api.uws.errors import JobNotSentError
 from spt_api.uws.phases import ExecutionPhase
 from tests.support.principals import ANONYMOUS, SYSTEM
 from tests.support.redisserver import PrivateRedis
+from tests.support.server import running_backends
 
 RUN = [("message", "x"), ("PHASE", "RUN")]
 
 
-@asynccontextmanager
-async def _backends(tmp_path: Path, database_url: str, redis_url: str) -> AsyncIterator[Backends]:
+def _backends(tmp_path: Path, database_url: str, redis_url: str) -> AbstractAsyncContextManager[Backends]:
     settings = Settings(
         data_dir=tmp_path, database_url=database_url, broker_url=redis_url, redis_url=redis_url, reconcile_interval=0
     )
-    backends = build_backends(settings, run_migrations=False)
-    await backends.start()
-    try:
-        yield backends
-    finally:
-        await backends.stop()
-        backends.jobs.dispatcher.stop()
-        backends.jobs.store.engine.dispose()
+    return running_backends(settings, run_migrations=False)
 
 
 def _count_pool_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:

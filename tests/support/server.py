@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -77,3 +78,18 @@ def serving(settings: Settings, configure: Callable[[Backends], None] | None = N
         yield running
     finally:
         stop()
+
+
+@asynccontextmanager
+async def running_backends(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[Backends]:
+    """The API's backends of ``settings``, started on the running loop (no HTTP server), stopped at the end."""
+    from spt_api.bootstrap import build_backends
+
+    backends = build_backends(settings, run_migrations=run_migrations)
+    await backends.start()
+    try:
+        yield backends
+    finally:
+        await backends.stop()
+        backends.jobs.dispatcher.stop()
+        backends.jobs.store.engine.dispose()
