@@ -13,8 +13,17 @@ from spt_api.testing import start_server_thread
 from spt_api.uws.models import Job
 from spt_api.uws.phases import ExecutionPhase
 from tests.conftest import embedded_settings
+from tests.support._proc import wait_until
 from tests.support.principals import ANONYMOUS
 from workers.embedded import EmbeddedDispatcher
+
+
+def _wait_idle(pool: EmbeddedDispatcher) -> None:
+    """Every process has started (imported the task code) and reported its last job done."""
+    wait_until(
+        lambda: all(slot.ready and slot.job is None for slot in pool._slots),
+        timeout=60, what="the pool's processes idle", error=AssertionError,
+    )
 
 
 def test_a_job_goes_straight_to_an_idle_process_or_to_the_next_one_done(tmp_path: Path) -> None:
@@ -24,14 +33,7 @@ def test_a_job_goes_straight_to_an_idle_process_or_to_the_next_one_done(tmp_path
         pool = service.dispatcher
         assert isinstance(pool, EmbeddedDispatcher)
 
-        def wait_idle() -> None:
-            """Every process has started (imported the task code) and reported its last job done."""
-            deadline = time.monotonic() + 60
-            while not all(slot.ready and slot.job is None for slot in pool._slots):
-                assert time.monotonic() < deadline, "the pool's processes are not idle"
-                time.sleep(0.02)
-
-        wait_idle()
+        _wait_idle(pool)
         wakes: list[int] = []
         wake = pool._wake
         pool._wake = lambda: (wakes.append(1), wake())  # type: ignore[method-assign]
@@ -46,7 +48,7 @@ def test_a_job_goes_straight_to_an_idle_process_or_to_the_next_one_done(tmp_path
 
         assert final(run(message="x")) is ExecutionPhase.COMPLETED
         assert wakes == []  # sent to an idle process by the caller itself
-        wait_idle()
+        _wait_idle(pool)
         # Both processes busy: the third job waits in the list, for the first process that says it is done.
         busy = [run(message="slow", delay="1") for _ in range(pool.size)]
         third = run(message="third")
@@ -66,10 +68,7 @@ def test_a_jobs_events_reach_its_wait_from_the_pipes_while_the_supervisor_thread
         service = server.backends.jobs
         pool = service.dispatcher
         assert isinstance(pool, EmbeddedDispatcher)
-        deadline = time.monotonic() + 60
-        while not all(slot.ready and slot.job is None for slot in pool._slots):
-            assert time.monotonic() < deadline, "the pool's processes are not idle"
-            time.sleep(0.02)
+        _wait_idle(pool)
         busy = threading.Event()
         enforce = pool._enforce_deadlines
 
